@@ -1,0 +1,77 @@
+"""Riemannian curvature of any metric callable, by automatic differentiation.
+
+Every function takes ``(metric, x)`` with ``metric`` a callable ``x -> g(x)`` (shape ``(n, n)``)
+and ``x`` one point of shape ``(n,)``; ``jax.vmap`` over ``x`` for batches. Derivatives are
+forward-mode (``jax.jacfwd``), the fastest choice for the 2-6 coordinates of the manifolds we
+meet (see ``benchmarks/curvature.py``).
+
+Index conventions (Wald / Misner-Thorne-Wheeler sign; round spheres have positive curvature):
+
+    Γ^k_ij   = ½ g^{kl} (∂_i g_jl + ∂_j g_il − ∂_l g_ij)
+    R^a_bcd  = ∂_c Γ^a_db − ∂_d Γ^a_cb + Γ^a_ce Γ^e_db − Γ^a_de Γ^e_cb
+    R_bd     = R^a_bad                       (Ricci tensor)
+    R        = g^{bd} R_bd                    (scalar curvature)
+
+Array index order follows the symbols: ``christoffel(...)[k, i, j] = Γ^k_ij`` and
+``riemann(...)[a, b, c, d] = R^a_bcd``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .metric import Metric, metric_at
+
+
+def metric_derivative(metric: Metric, x: Array) -> tuple[Array, Array]:
+    """Return ``(g, dg)`` with ``dg[i, j, k] = ∂_k g_ij`` at ``x``."""
+    dg, g = jax.jacfwd(lambda y: (metric_at(metric, y),) * 2, has_aux=True)(x)
+    return g, dg
+
+
+def christoffel(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n n"]:
+    """Christoffel symbols of the second kind, ``Γ[k, i, j] = Γ^k_ij`` (Levi-Civita)."""
+    g, dg = metric_derivative(metric, x)
+    # Γ_{l i j} = ½(∂_i g_jl + ∂_j g_il − ∂_l g_ij); dg[a, b, c] = ∂_c g_ab
+    gamma_lower = 0.5 * (
+        jnp.einsum("jli->lij", dg) + jnp.einsum("ilj->lij", dg) - jnp.einsum("ijl->lij", dg)
+    )
+    return jnp.einsum("kl,lij->kij", jnp.linalg.inv(g), gamma_lower)
+
+
+def _christoffel_and_derivative(metric: Metric, x: Array) -> tuple[Array, Array]:
+    """``(Γ, dΓ)`` with ``dΓ[k, i, j, m] = ∂_m Γ^k_ij`` (forward over forward)."""
+    dgam, gam = jax.jacfwd(lambda y: (christoffel(metric, y),) * 2, has_aux=True)(x)
+    return gam, dgam
+
+
+def riemann(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n n n"]:
+    """Riemann tensor ``R[a, b, c, d] = R^a_bcd`` (see module docstring for the convention)."""
+    gam, dgam = _christoffel_and_derivative(metric, x)
+    # ∂_c Γ^a_db = dgam[a, d, b, c]
+    term_d = jnp.einsum("adbc->abcd", dgam) - jnp.einsum("acbd->abcd", dgam)
+    term_q = jnp.einsum("ace,edb->abcd", gam, gam) - jnp.einsum("ade,ecb->abcd", gam, gam)
+    return term_d + term_q
+
+
+def riemann_lower(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n n n"]:
+    """Fully covariant Riemann tensor ``R_abcd = g_ae R^e_bcd``."""
+    return jnp.einsum("ae,ebcd->abcd", metric_at(metric, x), riemann(metric, x))
+
+
+def ricci_tensor(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+    """Ricci tensor ``R_bd = R^a_bad``."""
+    return jnp.einsum("abad->bd", riemann(metric, x))
+
+
+def ricci_scalar(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
+    """Scalar curvature ``R = g^{bd} R_bd``."""
+    ginv = jnp.linalg.inv(metric_at(metric, x))
+    return jnp.einsum("bd,bd->", ginv, ricci_tensor(metric, x))
+
+
+def volume_density(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
+    """Riemannian volume density ``sqrt(det g)`` (dV = sqrt(det g) d^n x)."""
+    return jnp.sqrt(jnp.linalg.det(metric_at(metric, x)))

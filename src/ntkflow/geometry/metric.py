@@ -1,0 +1,95 @@
+"""The metric interface.
+
+A *metric* is any callable ``x -> g(x)`` taking one point ``x`` of shape ``(n,)`` to a
+symmetric positive-definite matrix of shape ``(n, n)``. Closed-form, spectral, neural and
+kernel metrics are all equinox modules with ``__call__(x)``; plain functions work too.
+Functions in this package are written for one point; use ``jax.vmap`` for batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+Metric = Callable[[Float[Array, " n"]], Float[Array, "n n"]]
+
+
+class MetricError(ValueError):
+    """Raised when a metric or a point is malformed (shape, symmetry, definiteness, NaN)."""
+
+
+def check_point(x: Array, where: str = "point") -> Array:
+    """Check (statically) that ``x`` is a single point, a 1-d array; return it as an array."""
+    x = jnp.asarray(x)
+    if x.ndim != 1:
+        raise MetricError(
+            f"{where}: expected one point of shape (n,), got shape {x.shape}; "
+            "functions act on one point, use jax.vmap for a batch"
+        )
+    return x
+
+
+def metric_at(metric: Metric, x: Array, where: str = "metric") -> Float[Array, "n n"]:
+    """Evaluate ``metric`` at one point and check the shape ``(n, n)`` with ``n = x.shape[0]``.
+
+    Only static (shape) checks happen here, so this is safe on hot, jitted paths. Use
+    :func:`check_metric_values` for symmetry, definiteness and NaN.
+    """
+    x = check_point(x, where)
+    g = metric(x)
+    n = x.shape[0]
+    if g.shape != (n, n):
+        raise MetricError(
+            f"{where}: a metric at a point of dimension {n} must be a ({n}, {n}) matrix, "
+            f"got shape {g.shape}"
+        )
+    return g
+
+
+def check_metric_values(g: Array, where: str = "metric", rtol: float = 1e-8) -> Array:
+    """Runtime checks that work under ``jit``: ``g`` (one matrix or a batch ``(..., n, n)``)
+    is finite, symmetric and positive-definite. Raises (via ``equinox.error_if``) otherwise.
+    """
+    g = eqx.error_if(g, ~jnp.all(jnp.isfinite(g)), f"{where}: metric contains NaN or inf")
+    scale = jnp.max(jnp.abs(g)) + jnp.finfo(g.dtype).tiny
+    asym = jnp.max(jnp.abs(g - jnp.swapaxes(g, -1, -2)))
+    g = eqx.error_if(g, asym > rtol * scale + 1e-12, f"{where}: metric is not symmetric")
+    eigmin = jnp.min(jnp.linalg.eigvalsh(0.5 * (g + jnp.swapaxes(g, -1, -2))))
+    g = eqx.error_if(g, eigmin <= 0, f"{where}: metric is not positive-definite")
+    return g
+
+
+def check_metric(metric: Metric, xs: Array, where: str = "metric") -> None:
+    """Eagerly check a metric on a batch of points ``xs`` of shape ``(N, n)``.
+
+    Raises :class:`MetricError` naming the first offending point: wrong shape, NaN/inf,
+    asymmetry or a non-positive eigenvalue.
+    """
+    import jax
+    import numpy as np
+
+    xs = jnp.asarray(xs)
+    if xs.ndim != 2:
+        raise MetricError(f"{where}: expected points of shape (N, n), got {xs.shape}")
+    metric_at(metric, xs[0], where)
+    gs = np.asarray(jax.vmap(metric)(xs))
+    bad = ~np.isfinite(gs).all(axis=(-1, -2))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise MetricError(f"{where}: NaN or inf at point {i} (x = {np.asarray(xs[i])})")
+    scale = np.abs(gs).max(axis=(-1, -2)) + 1e-300
+    asym = np.abs(gs - np.swapaxes(gs, -1, -2)).max(axis=(-1, -2))
+    bad = asym > 1e-8 * scale + 1e-12
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise MetricError(f"{where}: not symmetric at point {i} (|g - g^T| = {asym[i]:.3g})")
+    eig = np.linalg.eigvalsh(0.5 * (gs + np.swapaxes(gs, -1, -2))).min(axis=-1)
+    bad = eig <= 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise MetricError(
+            f"{where}: not positive-definite at point {i} (smallest eigenvalue {eig[i]:.3g})"
+        )
