@@ -1,0 +1,7 @@
+"""`ntkflow cy` commands (cy_eval)."""
+
+from __future__ import annotations
+
+
+def register(app) -> None:
+    """Add this module's commands to the `cy` typer app."""

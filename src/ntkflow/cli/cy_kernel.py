@@ -1,0 +1,7 @@
+"""`ntkflow cy` commands (cy_kernel)."""
+
+from __future__ import annotations
+
+
+def register(app) -> None:
+    """Add this module's commands to the `cy` typer app."""
