@@ -1,0 +1,442 @@
+"""The function-space metric flow with a frozen kernel (paper §2, eqs. 1.1/1.2).
+
+With a frozen kernel Θ (the empirical metric-NTK at initialisation, or an analytic
+infinite-width kernel) the flow
+
+    dg_ij(x)/dt = −Σ_a Θ_ijkl(x, x_a) ∂L/∂g_kl(x_a),      L = Σ_a w_a l[g](x_a)       (1.2)
+
+keeps ``g_t − g_ref`` in the span of ``Θ(·, x_a)`` over the collocation points ``x_a``. So the
+state is a reference metric plus coefficients α_a (shape ``(N, n, n)``):
+
+    g_t(x) = g_ref(x) + Σ_a Θ(x, x_a) · α_a(t),        dα_a/dt = −∂L/∂g(x_a)
+
+(``·`` contracts the last two kernel indices ``kl`` with α_a). The flowed metric
+:class:`KernelMetric` is an ordinary differentiable function, so its curvature is autodiff.
+
+Time convention: ``t`` is the flow time of eq. 1.2 with the weights inside ``L`` (no division
+by the number of points or outputs).
+
+Kernel–vector products are matrix-free and chunked (memory ``O(chunk² n⁴)``), so 10⁴
+collocation points fit; the dense Gram matrix is used where it fits (``dense=True``) and by the
+closed-form solution of quadratic losses (eigendecomposition, :func:`regression_closed_form`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .losses import Loss, MetricRegression, loss_from_jets
+
+Kernel = Callable[[Float[Array, " d"], Float[Array, " d"]], Float[Array, "n n n n"]]
+
+
+class FlowError(RuntimeError):
+    """A flow stopped on bad input (NaN, non-PD metric, kernel not PSD); the last good state
+    is attached as ``.last_good`` (and written to the run directory when one was given)."""
+
+    def __init__(self, message: str, last_good=None, path: str | None = None):
+        if path is not None:
+            message = f"{message} (last good state saved to {path})"
+        super().__init__(message)
+        self.last_good = last_good
+        self.path = path
+
+
+# --------------------------------------------------------------------------------------------
+# kernels
+
+
+class SeparableKernel(eqx.Module):
+    """A non-mixing kernel ``Θ_ijkl(x, x') = k(x, x') δ_ik δ_jl`` with scalar ``k``.
+
+    Kernel–vector products only use ``k`` (``n⁴`` times cheaper than a general kernel).
+    """
+
+    scalar: Callable
+    n: int = eqx.field(static=True)
+
+    def __call__(self, x, xp):
+        e = jnp.eye(self.n)
+        return self.scalar(x, xp) * jnp.einsum("ik,jl->ijkl", e, e)
+
+
+def _pair_block(kernel, x, c, alpha):
+    """``Σ_b Θ(x, c_b) · α_b`` for one point ``x`` and a chunk of centres."""
+    if isinstance(kernel, SeparableKernel):
+        k = jax.vmap(lambda cb: kernel.scalar(x, cb))(c)
+        return jnp.einsum("b,bkl->kl", k, alpha)
+    th = jax.vmap(lambda cb: kernel(x, cb))(c)
+    return jnp.einsum("bijkl,bkl->ij", th, alpha)
+
+
+def _pad(a: Array, size: int) -> Array:
+    extra = (-a.shape[0]) % size
+    if extra == 0:
+        return a
+    return jnp.concatenate([a, jnp.zeros((extra,) + a.shape[1:], a.dtype)])
+
+
+def kernel_vector_product(
+    kernel: Kernel,
+    xs: Float[Array, "M d"],
+    centers: Float[Array, "N d"],
+    alpha: Float[Array, "N n n"],
+    chunk: int = 256,
+) -> Float[Array, "M n n"]:
+    """Matrix-free ``(Θ α)(x_m) = Σ_b Θ(x_m, c_b) · α_b`` (eq. 1.2's sum), chunked over both
+    the evaluation points and the centres: peak memory ``O(chunk² n⁴)``, never ``O(M N)``."""
+    m, nc = xs.shape[0], centers.shape[0]
+    cc = min(chunk, nc)
+    cs = _pad(centers, cc).reshape(-1, cc, centers.shape[1])
+    al = _pad(alpha, cc).reshape((-1, cc) + alpha.shape[1:])
+
+    def one_row_chunk(xr):
+        def body(acc, ca):
+            c, a = ca
+            return acc + jax.vmap(lambda x: _pair_block(kernel, x, c, a))(xr), None
+
+        acc0 = jnp.zeros((xr.shape[0],) + alpha.shape[1:], alpha.dtype)
+        return jax.lax.scan(body, acc0, (cs, al))[0]
+
+    rc = min(chunk, m)
+    xr = _pad(xs, rc).reshape(-1, rc, xs.shape[1])
+    out = jax.lax.map(one_row_chunk, xr)
+    return out.reshape((-1,) + alpha.shape[1:])[:m]
+
+
+_kvp_jit = eqx.filter_jit(kernel_vector_product)
+
+
+@eqx.filter_jit
+def gram_matrix(kernel: Kernel, xs: Float[Array, "N d"], n: int) -> Float[Array, "Nnn Nnn"]:
+    """The dense kernel matrix ``K[(a,i,j),(b,k,l)] = Θ_ijkl(x_a, x_b)``, shape ``(N n², N n²)``."""
+    nn = xs.shape[0]
+
+    def row(x):
+        return jax.vmap(lambda c: kernel(x, c))(xs)  # (N, n, n, n, n)
+
+    th = jax.lax.map(row, xs)  # (N_a, N_b, i, j, k, l)
+    return jnp.transpose(th, (0, 2, 3, 1, 4, 5)).reshape(nn * n * n, nn * n * n)
+
+
+def check_psd(mat: Array, where: str = "kernel", rtol: float = 1e-9) -> Array:
+    """Eigenvalues of a symmetric matrix; raise :class:`FlowError` if not symmetric PSD."""
+    mat = np.asarray(mat)
+    if not np.all(np.isfinite(mat)):
+        raise FlowError(f"{where}: kernel matrix contains NaN or inf")
+    scale = np.abs(mat).max() + 1e-300
+    asym = np.abs(mat - mat.T).max()
+    if asym > 1e-8 * scale:
+        raise FlowError(f"{where}: kernel matrix is not symmetric (max |K − Kᵀ| = {asym:.3g})")
+    lam = np.linalg.eigvalsh(0.5 * (mat + mat.T))
+    if lam.min() < -rtol * max(lam.max(), 1e-300) * mat.shape[0]:
+        raise FlowError(
+            f"{where}: kernel is not positive semi-definite (smallest eigenvalue "
+            f"{lam.min():.3g}, largest {lam.max():.3g})"
+        )
+    return lam
+
+
+def probe_psd(kernel, xs, n, key, probes: int = 8, chunk: int = 256, where="kernel") -> None:
+    """Matrix-free necessary check: ``vᵀ K v ≥ 0`` for random symmetric probes ``v``."""
+    for k in jax.random.split(key, probes):
+        v = jax.random.normal(k, (xs.shape[0], n, n))
+        v = 0.5 * (v + jnp.swapaxes(v, 1, 2))
+        q = float(jnp.vdot(v, _kvp_jit(kernel, xs, xs, v, chunk)))
+        scale = float(jnp.vdot(v, v))
+        if not math.isfinite(q):
+            raise FlowError(f"{where}: kernel–vector product is NaN or inf")
+        if q < -1e-9 * scale:
+            raise FlowError(f"{where}: kernel is not positive semi-definite (vᵀKv = {q:.3g} < 0)")
+
+
+# --------------------------------------------------------------------------------------------
+# the flowed metric
+
+
+class KernelMetric(eqx.Module):
+    """``g(x) = g_ref(x) + Σ_a Θ(x, x_a) · α_a`` — a metric callable (one point)."""
+
+    reference: Callable
+    kernel: Kernel
+    centers: Float[Array, "N d"]
+    alpha: Float[Array, "N n n"]
+    chunk: int = eqx.field(static=True, default=256)
+
+    def __call__(self, x: Float[Array, " d"]) -> Float[Array, "n n"]:
+        return (
+            self.reference(x)
+            + kernel_vector_product(self.kernel, x[None], self.centers, self.alpha, self.chunk)[0]
+        )
+
+    def values(self, xs: Float[Array, "M d"]) -> Float[Array, "M n n"]:
+        """The metric at many points (one chunked kernel–vector product)."""
+        return jax.vmap(self.reference)(xs) + kernel_vector_product(
+            self.kernel, xs, self.centers, self.alpha, self.chunk
+        )
+
+
+class DenseKernelMetric(KernelMetric):
+    """A :class:`KernelMetric` that also holds the dense Gram matrix on its own centres, so
+    ``values(centers)`` is one matrix–vector product (use only where ``(N n²)²`` fits)."""
+
+    gram: Array = None
+    reference_values: Array = None
+
+    def values(self, xs):
+        """The metric at the centres (``xs`` must be the centres)."""
+        nn, n = self.alpha.shape[0], self.alpha.shape[1]
+        return self.reference_values + (self.gram @ self.alpha.reshape(-1)).reshape(nn, n, n)
+
+
+# --------------------------------------------------------------------------------------------
+# state on disk
+
+
+def save_state(path: str, **arrays) -> str:
+    """Write arrays to ``path`` (``.npz``) atomically: temp file in the same folder + replace."""
+    try:  # prefer the project's run-directory helpers when present
+        from ..io import save_npz_atomic  # type: ignore[attr-defined]
+
+        return save_npz_atomic(path, **arrays)
+    except ImportError:
+        pass
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# the flow
+
+
+Gradient = Callable[[Callable, Array, Array], Array]
+"""``gradient(metric, xs, weights) -> ∂L/∂g(x_a)`` of shape ``(N, n, n)``."""
+
+
+def loss_gradient(loss: Loss) -> Gradient:
+    """``∂L/∂g(x_a)`` of an order-0 loss at the metric's values (autodiff, weights included)."""
+    if loss.order != 0:
+        raise FlowError(
+            f"{type(loss).__name__} depends on derivatives of g; the kernel flow takes it as a "
+            "gradient field (e.g. ricci_limit.perelman_flow_gradient) or use parameter_flow"
+        )
+
+    def grad(metric, xs, weights):
+        gv = metric.values(xs) if hasattr(metric, "values") else jax.vmap(metric)(xs)
+        return jax.grad(lambda g: loss_from_jets(loss, xs, weights, g))(gv)
+
+    return grad
+
+
+@dataclass
+class KernelFlowResult:
+    """Output of :func:`kernel_flow`: the flowed metric at ``ts[-1]`` and the trajectory."""
+
+    metric: KernelMetric
+    ts: np.ndarray
+    alphas: np.ndarray  # (T, N, n, n)
+    losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def metric_at_time(self, i: int) -> KernelMetric:
+        return eqx.tree_at(lambda m: m.alpha, self.metric, jnp.asarray(self.alphas[i]))
+
+
+@eqx.filter_jit
+def _values(metric, xs):
+    return metric.values(xs)
+
+
+def _check_state(metric: KernelMetric, xs, where: str, t: float) -> str | None:
+    gv = np.asarray(_values(metric, xs))
+    alpha = np.asarray(metric.alpha)
+    if not np.all(np.isfinite(alpha)):
+        return f"{where}: NaN or inf in the flow state at t = {t:.6g}"
+    if not np.all(np.isfinite(gv)):
+        i = int(np.argmax(~np.isfinite(gv).all(axis=(1, 2))))
+        return f"{where}: metric is NaN at collocation point {i} at t = {t:.6g}"
+    eig = np.linalg.eigvalsh(0.5 * (gv + np.swapaxes(gv, 1, 2))).min(axis=1)
+    if eig.min() <= 0:
+        i = int(np.argmin(eig))
+        return (
+            f"{where}: metric is not positive-definite at collocation point {i} "
+            f"(x = {np.asarray(xs[i]).tolist()}, smallest eigenvalue {eig[i]:.3g}) at t = {t:.6g}"
+        )
+    return None
+
+
+def kernel_flow(
+    loss: Loss | Gradient,
+    reference: Callable,
+    kernel: Kernel,
+    xs: Float[Array, "N d"],
+    weights: Float[Array, " N"],
+    t1: float,
+    *,
+    n: int | None = None,
+    ts: np.ndarray | None = None,
+    alpha0: Array | None = None,
+    dense: bool = False,
+    chunk: int = 256,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 100_000,
+    check_kernel: bool = True,
+    key: Array | None = None,
+    run_dir: str | None = None,
+    callback: Callable[[float, KernelMetric], None] | None = None,
+) -> KernelFlowResult:
+    """Integrate ``dα/dt = −∂L/∂g(x_a)`` with diffrax (Tsit5, adaptive PID steps).
+
+    ``loss`` is an order-0 :class:`~ntkflow.flows.losses.Loss` or a gradient field
+    ``(metric, xs, weights) -> (N, n, n)``. The trajectory is saved at ``ts`` (default 11 equally
+    spaced times); after each segment the state is checked (finite, metric PD at the collocation
+    points) and written to ``run_dir/kernel_flow_state.npz``. On failure a :class:`FlowError`
+    is raised with the last good state (in memory and on disk).
+    """
+    xs, weights = jnp.asarray(xs), jnp.asarray(weights)
+    if xs.ndim != 2 or weights.shape != (xs.shape[0],):
+        raise FlowError(
+            f"kernel_flow: points (N, d) and weights (N,), got {xs.shape}, {weights.shape}"
+        )
+    if n is None:
+        n = int(jnp.asarray(reference(xs[0])).shape[0])
+    grad_fn = loss_gradient(loss) if isinstance(loss, Loss) else loss
+    nn = xs.shape[0]
+    if alpha0 is None:
+        alpha0 = jnp.zeros((nn, n, n), xs.dtype)
+    base = KernelMetric(reference, kernel, xs, alpha0, chunk)
+
+    if dense:
+        kmat = gram_matrix(kernel, xs, n)
+        if check_kernel:
+            check_psd(kmat, "kernel_flow")
+        base = DenseKernelMetric(
+            reference, kernel, xs, alpha0, chunk, kmat, jax.vmap(reference)(xs)
+        )
+    else:
+        if check_kernel:
+            probe_psd(kernel, xs, n, key if key is not None else jax.random.key(0), chunk=chunk)
+
+    def vector_field(t, alpha, args):
+        return -grad_fn(eqx.tree_at(lambda m: m.alpha, base, alpha), xs, weights)
+
+    ts = np.linspace(0.0, t1, 11) if ts is None else np.asarray(ts, float)
+    if ts[0] != 0.0:
+        ts = np.concatenate([[0.0], ts])
+    term = diffrax.ODETerm(vector_field)
+    solver = diffrax.Tsit5()
+    ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
+
+    @eqx.filter_jit
+    def segment(alpha, ta, tb):
+        sol = diffrax.diffeqsolve(
+            term,
+            solver,
+            ta,
+            tb,
+            (tb - ta) / 10,
+            alpha,
+            stepsize_controller=ctrl,
+            max_steps=max_steps,
+            throw=False,
+        )
+        return sol.ys[-1], sol.result == diffrax.RESULTS.successful
+
+    path = os.path.join(run_dir, "kernel_flow_state.npz") if run_dir else None
+    alphas = [np.asarray(alpha0)]
+    alpha = alpha0
+    msg = _check_state(base, xs, "kernel_flow", 0.0)
+    if msg:
+        raise FlowError(msg)
+    for k in range(1, len(ts)):
+        new, ok = segment(alpha, jnp.asarray(ts[k - 1]), jnp.asarray(ts[k]))
+        cand = eqx.tree_at(lambda m: m.alpha, base, new)
+        msg = (
+            None
+            if bool(ok)
+            else (
+                f"kernel_flow: the ODE solver failed between t = {ts[k - 1]:.6g} and {ts[k]:.6g} "
+                "(step size collapsed or NaN in δl/δg)"
+            )
+        )
+        msg = msg or _check_state(cand, xs, "kernel_flow", float(ts[k]))
+        if msg:
+            last = eqx.tree_at(lambda m: m.alpha, base, alpha)
+            if path:
+                save_state(path, alpha=alpha, centers=xs, t=ts[k - 1], status="failed")
+            raise FlowError(msg, last_good=last, path=path)
+        alpha = new
+        alphas.append(np.asarray(alpha))
+        if path:
+            save_state(path, alpha=alpha, centers=xs, t=ts[k], status="ok")
+        if callback is not None:
+            callback(float(ts[k]), cand)
+    return KernelFlowResult(
+        eqx.tree_at(lambda m: m.alpha, base, alpha), np.asarray(ts), np.stack(alphas)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# closed form for metric regression
+
+
+def regression_closed_form(
+    loss: MetricRegression,
+    reference: Callable,
+    kernel: Kernel,
+    xs: Float[Array, "N d"],
+    weights: Float[Array, " N"],
+    ts,
+    n: int | None = None,
+    chunk: int = 256,
+) -> KernelFlowResult:
+    """Exact kernel flow for ``l = ½|g − g*|²``: with ``r = g − g*`` at the points and
+    ``W = diag(w)``, ``dr/dt = −K W r`` so, with ``S = W^{1/2} K W^{1/2} = U Λ Uᵀ``,
+
+        α(t) = −W^{1/2} U diag((1 − e^{−λt})/λ) Uᵀ W^{1/2} r(0)
+
+    (kernel regression dynamics, Jacot et al. 2018 §5; Lee et al. 2019 eq. 9)."""
+    xs, weights = jnp.asarray(xs), jnp.asarray(weights)
+    if np.any(np.asarray(weights) <= 0):
+        raise FlowError("regression_closed_form: weights must be positive")
+    if n is None:
+        n = int(jnp.asarray(reference(xs[0])).shape[0])
+    nn = xs.shape[0]
+    kmat = np.asarray(gram_matrix(kernel, xs, n))
+    sw = np.repeat(np.sqrt(np.asarray(weights)), n * n)
+    s = sw[:, None] * kmat * sw[None, :]
+    check_psd(s, "regression_closed_form")
+    lam, u = np.linalg.eigh(0.5 * (s + s.T))
+    lam = np.clip(lam, 0.0, None)
+    r0 = np.asarray(jax.vmap(reference)(xs) - jax.vmap(loss.target)(xs)).reshape(-1)
+    c0 = u.T @ (sw * r0)
+    ts = np.asarray(ts, float)
+    alphas = []
+    for t in ts:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(lam * t > 1e-12, -np.expm1(-lam * t) / np.where(lam > 0, lam, 1), t)
+        alphas.append((-sw * (u @ (f * c0))).reshape(nn, n, n))
+    alphas = np.stack(alphas)
+    metric = KernelMetric(reference, kernel, xs, jnp.asarray(alphas[-1]), chunk)
+    return KernelFlowResult(metric, ts, alphas)

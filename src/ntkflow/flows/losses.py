@@ -1,0 +1,260 @@
+"""Loss functionals ``l[g]`` on weighted points and their functional derivatives ``δl/δg``.
+
+A loss is evaluated on collocation points ``x_a`` with weights ``w_a`` (quadrature or Monte
+Carlo), ``L[g] = Σ_a w_a l[g](x_a)`` — the discrete form of ``L = ∫ dμ l`` in paper §2
+(eqs. 1.1/1.2 of ``reference/paper.md``). Every loss here is *local*: ``l[g](x)`` depends on the
+2-jet ``(g, ∂g, ∂²g)`` of the metric at ``x`` only, so it is written once as a density
+``density(x, g, dg, d2g)`` for one point (``dg[i, j, k] = ∂_k g_ij``,
+``d2g[i, j, k, m] = ∂_k ∂_m g_ij``) and vmapped.
+
+What is differentiated (:func:`functional_derivative`):
+
+* order-0 losses (metric regression, pointwise user losses): ``∂L/∂g_kl(x_a)``, the gradient of
+  the weighted sum with respect to the metric values at the points, every entry ``g_kl`` and
+  ``g_lk`` treated as independent (a network outputs both, so this is the factor that enters the
+  chain rule ``∂L/∂θ = Σ_a ∂g(x_a)/∂θ · ∂L/∂g(x_a)`` and eq. 1.2 with the weight absorbed);
+* curvature losses (order 2): the gradient of ``L`` with respect to the whole 2-jet at each
+  point, ``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)``. These are the coefficients of the distribution
+  ``δL/δg = Σ_a [A_a δ_{x_a} − B_a·∂δ_{x_a} + C_a:∂²δ_{x_a}]``; contracted with a kernel they
+  give the flow of a metric expanded over the kernel and its derivatives (eq. 1.2 with the
+  integration by parts done on the kernel side).
+
+Perelman's F has in addition a closed-form continuum gradient (paper §3), see
+:func:`perelman_gradient`; the tests check it against the autodiff jet gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ..geometry import ricci_scalar, ricci_tensor
+
+Field = Callable[[Float[Array, " n"]], Float[Array, ""]]
+
+
+class LossError(ValueError):
+    """Raised for malformed loss input (shapes, weights, NaN)."""
+
+
+# --------------------------------------------------------------------------------------------
+# jets
+
+
+def metric_jet(metric: Callable, x: Float[Array, " n"]) -> tuple[Array, Array, Array]:
+    """The 2-jet ``(g, ∂g, ∂²g)`` of ``metric`` at ``x`` (forward over forward)."""
+
+    def first(y):
+        dg, g = jax.jacfwd(lambda z: (metric(z),) * 2, has_aux=True)(y)
+        return (g, dg), (g, dg)
+
+    (d2g_pair, (g, dg)) = jax.jacfwd(first, has_aux=True)(x)
+    return g, dg, d2g_pair[1]
+
+
+def taylor_metric(x0: Array, g: Array, dg: Array, d2g: Array) -> Callable:
+    """The quadratic Taylor polynomial of a metric around ``x0`` from its 2-jet.
+
+    Curvature at ``x0`` depends on the 2-jet only, so curvature of this polynomial at ``x0``
+    equals the curvature of any metric with that jet.
+    """
+
+    def g_poly(y):
+        h = y - x0
+        return g + jnp.einsum("ijk,k->ij", dg, h) + 0.5 * jnp.einsum("ijkm,k,m->ij", d2g, h, h)
+
+    return g_poly
+
+
+# --------------------------------------------------------------------------------------------
+# losses
+
+
+class Loss(eqx.Module):
+    """A local loss density ``l(x, g, ∂g, ∂²g)``; ``order`` is 0 if it uses ``g`` only."""
+
+    # subclasses define ``order`` (0 or 2) as a static field or class attribute
+
+    def density(self, x: Array, g: Array, dg: Array, d2g: Array) -> Float[Array, ""]:
+        raise NotImplementedError
+
+
+class MetricRegression(Loss):
+    """Mean-squared error to a target metric: ``l(x) = ½ Σ_ij (g_ij(x) − g*_ij(x))²``."""
+
+    target: Callable
+    order: ClassVar[int] = 0
+
+    def density(self, x, g, dg=None, d2g=None):
+        r = g - self.target(x)
+        return 0.5 * jnp.sum(r * r)
+
+
+class UserLoss(Loss):
+    """A user loss: ``fn(x, g)`` (``order=0``) or ``fn(x, g, dg, d2g)`` (``order=2``)."""
+
+    fn: Callable
+    order: int = eqx.field(static=True, default=0)
+
+    def density(self, x, g, dg=None, d2g=None):
+        return self.fn(x, g) if self.order == 0 else self.fn(x, g, dg, d2g)
+
+
+class EinsteinLoss(Loss):
+    """Einstein loss ``l = |Ric − λ g|²_g = g^{ik} g^{jl} E_ij E_kl``, ``E = Ric − λ g``
+    (λ = 0: Ricci-flatness), optionally times the volume density ``√det g``."""
+
+    lam: float = 0.0
+    volume_weighted: bool = eqx.field(static=True, default=False)
+    order: ClassVar[int] = 2
+
+    def density(self, x, g, dg, d2g):
+        m = taylor_metric(x, g, dg, d2g)
+        e = ricci_tensor(m, x) - self.lam * g
+        gi = jnp.linalg.inv(g)
+        val = jnp.einsum("ik,jl,ij,kl->", gi, gi, e, e)
+        if self.volume_weighted:
+            val = val * jnp.sqrt(jnp.linalg.det(g))
+        return val
+
+
+def _dilaton_fixed_measure(g_fn: Callable, measure: Field) -> Field:
+    """φ(x) = log(√det g(x) / m(x)): the dilaton that keeps ``e^{−φ} dV = m dⁿx`` fixed."""
+    return lambda y: 0.5 * jnp.linalg.slogdet(g_fn(y))[1] - jnp.log(measure(y))
+
+
+class PerelmanLoss(Loss):
+    """Minus Perelman's F density: ``l = −(R + |∇φ|²_g) e^{−φ} √det g`` (paper §3), so that
+    ``L = −F = −∫ (R + |∇φ|²) e^{−φ} dV`` (coordinate quadrature weights ``w_a``).
+
+    The dilaton φ is a second field, given either directly (``dilaton``: x ↦ φ, held fixed when
+    ``g`` varies) or through a fixed measure ``measure``: x ↦ m(x), with φ = log(√det g / m)
+    (Perelman's constraint ``e^{−φ} dV = m dⁿx`` fixed; then φ varies with g). Exactly one of
+    the two must be given.
+    """
+
+    dilaton: Field | None = None
+    measure: Field | None = None
+    order: ClassVar[int] = 2
+
+    def __check_init__(self):
+        if (self.dilaton is None) == (self.measure is None):
+            raise LossError("PerelmanLoss: give exactly one of dilaton= or measure=")
+
+    def phi(self, g_fn: Callable) -> Field:
+        if self.measure is not None:
+            return _dilaton_fixed_measure(g_fn, self.measure)
+        return self.dilaton
+
+    def density(self, x, g, dg, d2g):
+        m = taylor_metric(x, g, dg, d2g)
+        phi = self.phi(m)
+        dphi = jax.grad(phi)(x)
+        gi = jnp.linalg.inv(g)
+        r = ricci_scalar(m, x)
+        return -(r + dphi @ gi @ dphi) * jnp.exp(-phi(x)) * jnp.sqrt(jnp.linalg.det(g))
+
+
+def perelman_gradient(
+    metric: Callable, x: Float[Array, " n"], measure: Field
+) -> Float[Array, "n n"]:
+    """The covariant Perelman gradient ``E_ij = R_ij + ∇_i∇_j φ`` at ``x`` with
+    φ = log(√det g / m) (fixed measure ``m``).
+
+    With the measure fixed, ``δF/δg_ij = −(R^ij + ∇^i∇^j φ) m`` (Perelman 2002, §1; paper §3),
+    i.e. ``E_ij = −g_ik g_jl (δF/δg_kl) / m``; Perelman's flow is ``∂_t g = −2E``.
+    """
+    phi = _dilaton_fixed_measure(metric, measure)
+    dphi = jax.grad(phi)(x)
+    hphi = jax.hessian(phi)(x)
+    gam = _christoffel(metric, x)
+    return ricci_tensor(metric, x) + hphi - jnp.einsum("kij,k->ij", gam, dphi)
+
+
+def _christoffel(metric, x):
+    from ..geometry import christoffel
+
+    return christoffel(metric, x)
+
+
+# --------------------------------------------------------------------------------------------
+# totals and derivatives
+
+
+def _check_points(xs: Array, weights: Array, where: str) -> None:
+    if xs.ndim != 2:
+        raise LossError(f"{where}: points must have shape (N, d), got {xs.shape}")
+    if weights.shape != (xs.shape[0],):
+        raise LossError(
+            f"{where}: weights must have shape ({xs.shape[0]},) to match the points, "
+            f"got {weights.shape}"
+        )
+
+
+def jets_at(metric: Callable, xs: Array, order: int) -> tuple[Array, Array | None, Array | None]:
+    """Values (order 0) or 2-jets (order 2) of ``metric`` at every point of ``xs``."""
+    if order == 0:
+        return jax.vmap(metric)(xs), None, None
+    return jax.vmap(lambda x: metric_jet(metric, x))(xs)
+
+
+def loss_from_jets(loss: Loss, xs, weights, g, dg=None, d2g=None) -> Float[Array, ""]:
+    """``L = Σ_a w_a l(x_a, g_a, ∂g_a, ∂²g_a)`` from precomputed values/jets."""
+    if loss.order == 0:
+        dens = jax.vmap(lambda x, ga: loss.density(x, ga, None, None))(xs, g)
+    else:
+        dens = jax.vmap(loss.density)(xs, g, dg, d2g)
+    return jnp.sum(weights * dens)
+
+
+def total_loss(loss: Loss, metric: Callable, xs: Array, weights: Array) -> Float[Array, ""]:
+    """``L[g] = Σ_a w_a l[g](x_a)`` for a metric callable."""
+    xs, weights = jnp.asarray(xs), jnp.asarray(weights)
+    _check_points(xs, weights, "total_loss")
+    return loss_from_jets(loss, xs, weights, *jets_at(metric, xs, loss.order))
+
+
+def functional_derivative(
+    loss: Loss,
+    g_values: Float[Array, "N n n"],
+    xs: Float[Array, "N d"],
+    weights: Float[Array, " N"],
+    dg: Array | None = None,
+    d2g: Array | None = None,
+):
+    """``δL/δg`` at the points by autodiff with respect to the metric values (and jets).
+
+    Order 0: returns ``∂L/∂g_kl(x_a)``, shape ``(N, n, n)`` (weights included).
+    Order 2: returns the triple ``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)`` (``dg``, ``d2g`` required).
+    Raises :class:`LossError` if the loss or its derivative is not finite.
+    """
+    xs, weights, g_values = jnp.asarray(xs), jnp.asarray(weights), jnp.asarray(g_values)
+    _check_points(xs, weights, "functional_derivative")
+    if g_values.shape[0] != xs.shape[0] or g_values.ndim != 3:
+        raise LossError(
+            f"functional_derivative: metric values must have shape (N, n, n) with "
+            f"N = {xs.shape[0]}, got {g_values.shape}"
+        )
+    if loss.order == 0:
+        out = jax.grad(lambda gv: loss_from_jets(loss, xs, weights, gv))(g_values)
+        leaves = [out]
+    else:
+        if dg is None or d2g is None:
+            raise LossError("functional_derivative: a curvature loss needs dg and d2g (jets)")
+        out = jax.grad(lambda *j: loss_from_jets(loss, xs, weights, *j), argnums=(0, 1, 2))(
+            g_values, dg, d2g
+        )
+        leaves = list(out)
+    bad = [~jnp.all(jnp.isfinite(leaf), axis=tuple(range(1, leaf.ndim))) for leaf in leaves]
+    bad_any = jnp.any(jnp.stack(bad), axis=0)
+    if not isinstance(bad_any, jax.core.Tracer) and bool(jnp.any(bad_any)):
+        i = int(jnp.argmax(bad_any))
+        raise LossError(
+            f"functional_derivative: δl/δg is NaN or inf at point {i} (x = {xs[i].tolist()})"
+        )
+    return out
