@@ -1,7 +1,82 @@
-"""`ntkflow cy` commands (cy_eval)."""
+"""`ntkflow cy eval`: evaluate a run's saved metric at user points (npz in, npz out)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._common import emit, fail, info, track
+
+
+def eval_metric(
+    model: Path = typer.Option(..., "--model", help="a run directory (its model.eqx)"),
+    points: Path = typer.Option(
+        ..., "--points", help="points .npz: ntkflow layout ('points') or cymetric dataset.npz"
+    ),
+    out: Path = typer.Option(..., "--out", help="output .npz: points, g (and weights, omega_sq)"),
+    split: str = typer.Option("all", "--split", help="cymetric datasets: all, train or val"),
+    batch: int = typer.Option(4096, "--batch", min=1, help="points per evaluation batch"),
+    cpu: bool = typer.Option(False, "--cpu", help="force the CPU backend (or NTKFLOW_CPU=1)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """Load the final model of run MODEL through its job's build() and evaluate the metric.
+
+    Without a final model (a run not finished yet) the newest checkpoint is used.
+    """
+    import numpy as np
+
+    import ntkflow.io as nio
+    from ntkflow.io.cymetric import PointsError
+    from ntkflow.io.job import require
+    from ntkflow.io.points import read_points, write_npz
+
+    if split not in ("all", "train", "val"):
+        fail(f"--split must be all, train or val, got {split!r}")
+    nio.select_backend(cpu)
+    try:
+        rd = nio.RunDir.open(model)
+        run = rd.read_run()
+        kind = run["job"]
+        job = nio.make_job(kind, run["config"])
+        metric = require(job, "metric", kind, "`ntkflow cy eval`")
+        if rd.model.exists():
+            mdl = nio.load_model(rd.model, require(job, "build", kind, "loading model.eqx"))
+            source = str(rd.model)
+        else:
+            latest = rd.latest_checkpoint()
+            if latest is None:
+                fail(f"{rd.path}: no model.eqx and no checkpoint to evaluate", code=1)
+            state, step = nio.load_checkpoint(latest[1], job.init(), job=kind)
+            mdl = require(job, "model", kind, "evaluating a checkpoint")(state)
+            source = str(latest[1])
+            info(f"{rd.path}: no final model yet, using the checkpoint of step {step}")
+        data = read_points(points, split)  # type: ignore[arg-type]
+    except (PointsError, nio.CheckpointError, nio.JobError, nio.RunDirError) as e:
+        fail(str(e), code=1)
+
+    pts = data["points"]
+    chunks = [pts[i : i + batch] for i in range(0, len(pts), batch)]
+    gs = [np.asarray(metric(mdl, c)) for c in track(chunks, "cy eval")]
+    g = np.concatenate(gs) if gs else np.zeros((0,))
+    bad = ~np.isfinite(g).reshape(len(g), -1).all(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        fail(f"metric is NaN or inf at {int(bad.sum())} points, first at row {i}: {pts[i]}", 1)
+    write_npz(out, **data, g=g)
+    emit(
+        {
+            "out": str(out),
+            "model": source,
+            "n_points": len(pts),
+            "metric_shape": list(g.shape[1:]),
+            "dtype": str(g.dtype),
+        },
+        as_json,
+        title="cy eval",
+    )
 
 
 def register(app) -> None:
     """Add this module's commands to the `cy` typer app."""
+    app.command("eval")(eval_metric)

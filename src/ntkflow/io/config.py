@@ -1,0 +1,189 @@
+"""Run configurations: TOML files read into frozen dataclasses, with command-line overrides.
+
+A command describes its options as a frozen dataclass (nested dataclasses for sections)::
+
+    @dataclasses.dataclass(frozen=True)
+    class Train:
+        lr: float = 1e-3
+        width: int = 64
+
+    cfg = resolve_config(Train, "run.toml", {"lr": lr_flag})   # flags that are None are unset
+
+Precedence: dataclass defaults < TOML file < overrides (dotted keys for sections,
+``"optimizer.lr"``). An unknown key, a missing required key or a value of the wrong type is a
+:class:`ConfigError` that names the key and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid (unknown key, wrong type, bad TOML)."""
+
+
+def load_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a TOML file; syntax errors and missing files become :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from None
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert it (lists to tuples, ints to
+    floats, tables to nested dataclasses)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table (section), got {value!r}")
+        return _from_mapping(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where}: {value!r} does not fit {tp}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            items = [_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+        elif origin is tuple and args:
+            if len(args) != len(value):
+                raise ConfigError(f"{where}: expected {len(args)} entries, got {len(value)}")
+            pairs = enumerate(zip(value, args, strict=True))
+            items = [_convert(v, a, f"{where}[{i}]") for i, (v, a) in pairs]
+        else:
+            a = args[0] if args else Any
+            items = [_convert(v, a, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    prefix = f"{where}." if where else ""
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]!s}; known keys here: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}{name}"
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], key)
+        elif dataclasses.is_dataclass(hints[name]) and f.default is dataclasses.MISSING:
+            kwargs[name] = _from_mapping(hints[name], {}, key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing required config key {key}")
+    return cls(**kwargs)
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "config") -> T:
+    """Build the dataclass ``cls`` from a (nested) mapping, checking keys and types.
+
+    ``source`` (a file name, "overrides") prefixes error messages.
+    """
+    try:
+        return _from_mapping(cls, data, "")
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: {p} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def resolve_config(
+    cls: type[T],
+    path: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
+    """Defaults of ``cls``, then the TOML file ``path`` (if any), then ``overrides``.
+
+    ``overrides`` maps dotted keys to values; ``None`` values mean "flag not given" and are
+    skipped, so typer options can default to ``None`` and be passed straight through.
+    """
+    data: dict[str, Any] = load_toml(path) if path is not None else {}
+    source = str(path) if path is not None else "config"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+            source = f"{path} + command-line flags" if path is not None else "command-line flags"
+    return from_dict(cls, data, source)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as a plain (JSON/TOML-friendly) nested dict; tuples become lists."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(u) for k, u in v.items()}
+        if isinstance(v, list | tuple):
+            return [plain(u) for u in v]
+        return v
+
+    if isinstance(config, Mapping):
+        return plain(dict(config))
+    return plain(dataclasses.asdict(config))

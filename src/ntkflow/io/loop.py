@@ -1,0 +1,303 @@
+"""The generic training loop: step, log, checkpoint, survive signals, resume.
+
+``run_loop`` drives ``state, metrics = job.step(state)`` for ``n_steps`` steps. It
+
+- appends ``{"step", "time_s", **metrics}`` to ``metrics.jsonl`` every ``log_every`` steps;
+- writes an atomic checkpoint every ``checkpoint_every`` steps, at the end, and when SIGINT
+  or SIGTERM arrives (the handler only sets a flag; the loop checkpoints after the current
+  step and returns with status "interrupted");
+- stops on a NaN/inf in the metrics or in the state (checked before each checkpoint) with a
+  :class:`NonFiniteError`, keeping the last good checkpoint;
+- resumes from the newest checkpoint when the run directory has one, cutting the metrics log
+  back to that step, so the resumed log equals the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .environment import provenance, select_backend
+from .job import Job, make_job
+from .model import save_model
+from .rundir import RunDir, RunDirError, now
+
+
+class RunError(RuntimeError):
+    """A run stopped because of an error in its state or metrics."""
+
+
+class NonFiniteError(RunError):
+    """NaN or inf in a metric or in the state; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """How a call to :func:`run_loop` ended."""
+
+    run_dir: Path
+    status: str  # "completed" or "interrupted"
+    step: int
+    n_steps: int
+    metrics: dict[str, Any]
+    checkpoint: Path | None
+    signal: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["run_dir"] = str(self.run_dir)
+        d["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
+        return d
+
+
+def _plain(name: str, value: Any, step: int) -> float | list:
+    arr = np.asarray(value)
+    if arr.dtype.kind == "c":
+        raise RunError(f"step {step}: metric {name!r} is complex; log real quantities")
+    if arr.ndim > 1:
+        raise RunError(f"step {step}: metric {name!r} has shape {arr.shape}; log scalars or 1-d")
+    if not np.all(np.isfinite(arr)):
+        raise NonFiniteError(f"step {step}: metric {name!r} is not finite ({arr})")
+    return arr.tolist() if arr.ndim else float(arr)
+
+
+def first_nonfinite_leaf(tree: Any) -> str | None:
+    """Key path of the first inexact array leaf with a NaN or inf, or ``None``."""
+    for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(x, jax.Array | np.ndarray) and jax.numpy.issubdtype(
+            x.dtype, jax.numpy.inexact
+        ):
+            if not bool(np.all(np.isfinite(np.asarray(x)))):
+                return jax.tree_util.keystr(path) or "<root>"
+    return None
+
+
+class _SignalFlag:
+    """SIGINT/SIGTERM set a flag (a second one interrupts at once); restored on exit."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> _SignalFlag:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _prune(rd: RunDir, keep: int) -> None:
+    for _, p in rd.list_checkpoints()[:-keep]:
+        p.unlink(missing_ok=True)
+
+
+def run_loop(
+    run_dir: str | Path | RunDir,
+    job: Job,
+    n_steps: int,
+    checkpoint_every: int,
+    *,
+    job_kind: str | None = None,
+    log_every: int = 1,
+    keep: int = 3,
+    progress: bool = True,
+    description: str | None = None,
+) -> RunResult:
+    """Run ``job`` in ``run_dir`` up to ``n_steps`` steps (resuming from its newest
+    checkpoint if it has one). ``run_dir`` must exist (see :func:`start_run`)."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+    kind = job_kind or rd.read_run().get("job") or type(job).__name__
+    if checkpoint_every < 1 or log_every < 1 or keep < 1:
+        raise ValueError("checkpoint_every, log_every and keep must be >= 1")
+    rd.remove_temporaries()
+    rd.checkpoints.mkdir(exist_ok=True)
+
+    state = job.init()
+    latest = rd.latest_checkpoint()
+    step, time_offset = 0, 0.0
+    if latest is not None:
+        state, step = load_checkpoint(latest[1], state, job=kind)
+        kept = rd.truncate_metrics(step)
+        time_offset = float(kept[-1].get("time_s", 0.0)) if kept else 0.0
+    else:
+        rd.truncate_metrics(0)
+    last_ckpt = latest[1] if latest else None
+    last_metrics: dict[str, Any] = {}
+
+    def checkpoint(at: int) -> Path:
+        bad = first_nonfinite_leaf(state)
+        if bad is not None:
+            raise NonFiniteError(f"step {at}: state leaf {bad} is not finite")
+        p = save_checkpoint(checkpoint_path(rd.checkpoints, at), state, step=at, job=kind)
+        _prune(rd, keep)
+        return p
+
+    from ntkflow.cli._common import progress_bar
+
+    start = time.perf_counter()
+    rd.write_status("running", step=step, n_steps=n_steps, started=now())
+    bar = progress_bar(description or kind, total=n_steps, disable=not progress)
+    try:
+        with _SignalFlag() as flag, rd.metrics_writer() as log, bar as advance:
+            advance(0, completed=step)
+            while step < n_steps and flag.signum is None:
+                state, metrics = job.step(state)
+                step += 1
+                if step % log_every == 0 or step == n_steps:
+                    plain = {k: _plain(k, v, step) for k, v in metrics.items()}
+                    elapsed = time_offset + time.perf_counter() - start
+                    log.write({"step": step, "time_s": round(elapsed, 6), **plain})
+                    last_metrics = plain
+                if step % checkpoint_every == 0 and step < n_steps:
+                    log.sync()
+                    last_ckpt = checkpoint(step)
+                    rd.write_status(
+                        "running", step=step, n_steps=n_steps, checkpoint=str(last_ckpt)
+                    )
+                shown = [f"{k}={v:.4g}" for k, v in last_metrics.items() if isinstance(v, float)]
+                advance(1, status=" ".join(shown[:2]))
+            log.sync()
+            if step > 0 and last_ckpt != checkpoint_path(rd.checkpoints, step):
+                last_ckpt = checkpoint(step)
+    except NonFiniteError as e:
+        rd.write_status(
+            "failed",
+            step=step,
+            n_steps=n_steps,
+            error=str(e),
+            checkpoint=str(last_ckpt) if last_ckpt else None,
+        )
+        raise
+    except BaseException as e:
+        rd.write_status(
+            "failed",
+            step=step,
+            n_steps=n_steps,
+            error=f"{type(e).__name__}: {e}",
+            checkpoint=str(last_ckpt) if last_ckpt else None,
+        )
+        raise
+
+    if flag.signum is not None:
+        name = signal.Signals(flag.signum).name
+        rd.write_status(
+            "interrupted",
+            step=step,
+            n_steps=n_steps,
+            signal=name,
+            checkpoint=str(last_ckpt) if last_ckpt else None,
+        )
+        return RunResult(rd.path, "interrupted", step, n_steps, last_metrics, last_ckpt, name)
+
+    if callable(getattr(job, "model", None)) and callable(getattr(job, "hyperparameters", None)):
+        save_model(rd.model, job.model(state), job.hyperparameters(), job=kind)
+    rd.write_status(
+        "completed", step=step, n_steps=n_steps, checkpoint=str(last_ckpt) if last_ckpt else None
+    )
+    return RunResult(rd.path, "completed", step, n_steps, last_metrics, last_ckpt)
+
+
+def start_run(
+    run_dir: str | Path,
+    job_kind: str,
+    config: dict[str, Any],
+    *,
+    n_steps: int,
+    checkpoint_every: int,
+    seed: int | None = None,
+    cpu: bool | None = None,
+    log_every: int = 1,
+    keep: int = 3,
+    progress: bool = True,
+) -> RunResult:
+    """Create ``run_dir`` (``run.json`` with config, seed, versions, device) and run the job
+    ``job_kind`` (an import string ``"module:factory"``) built from ``config``."""
+    select_backend(cpu)
+    job = make_job(job_kind, config)
+    rd = RunDir.create(
+        run_dir,
+        {
+            "job": job_kind,
+            "config": config,
+            "seed": seed if seed is not None else config.get("seed"),
+            "n_steps": n_steps,
+            "checkpoint_every": checkpoint_every,
+            "loop": {"log_every": log_every, "keep": keep},
+            **provenance(),
+            "resumes": [],
+        },
+    )
+    return run_loop(
+        rd,
+        job,
+        n_steps,
+        checkpoint_every,
+        job_kind=job_kind,
+        log_every=log_every,
+        keep=keep,
+        progress=progress,
+    )
+
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    n_steps: int | None = None,
+    cpu: bool | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its newest checkpoint (``ntkflow resume``).
+
+    ``n_steps`` extends (or keeps) the step budget saved in ``run.json``.
+    """
+    select_backend(cpu)
+    rd = RunDir.open(run_dir)
+    info = rd.read_run()
+    for key in ("job", "config", "n_steps", "checkpoint_every"):
+        if key not in info:
+            raise RunDirError(f"{rd.run_json}: missing {key!r}")
+    total = int(n_steps if n_steps is not None else info["n_steps"])
+    job = make_job(info["job"], info["config"])
+    latest = rd.latest_checkpoint()
+    resumes = list(info.get("resumes", []))
+    resumes.append(
+        {"time": now(), "from_step": latest[0] if latest else 0, "n_steps": total, **provenance()}
+    )
+    rd.update_run(resumes=resumes, n_steps=total)
+    loop = {k: v for k, v in info.get("loop", {}).items() if k in ("log_every", "keep")}
+    return run_loop(
+        rd,
+        job,
+        total,
+        int(info["checkpoint_every"]),
+        job_kind=info["job"],
+        progress=progress,
+        **loop,
+    )
+
+
+__all__ = [
+    "NonFiniteError",
+    "RunError",
+    "RunResult",
+    "resume_run",
+    "run_loop",
+    "start_run",
+]

@@ -1,0 +1,178 @@
+"""One file format for every saved pytree (checkpoints and final models).
+
+Layout (all of it written at once by :func:`ntkflow.io.atomic.atomic_write_bytes`)::
+
+    NTKFLOW-PYTREE\\n                       magic line
+    {"format_version": 1, ...}\\n            JSON header, one line
+    <payload>                              equinox.tree_serialise_leaves bytes
+
+The header records what the payload is (``kind``: "checkpoint" or "model", the job kind),
+a *fingerprint* of the tree structure (key paths, shapes and dtypes of the array leaves), the
+payload length and its SHA-256. Reading checks all of them before the payload reaches equinox,
+so a truncated, empty, corrupt or foreign file gives a :class:`CheckpointError` that names the
+file and what is wrong, instead of an error deep inside JAX or NumPy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .atomic import atomic_write_bytes
+
+MAGIC = b"NTKFLOW-PYTREE\n"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or saved model is missing, empty, truncated, corrupt, foreign or does
+    not fit the skeleton rebuilt from the run's configuration."""
+
+
+def _is_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _leaf_spec(x: Any) -> str | None:
+    """A stable description of one leaf; ``None`` for leaves that are not saved."""
+    if _is_key(x):
+        return f"key<{jax.random.key_impl(x)}>{list(x.shape)}"
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        return f"{np.dtype(x.dtype).name}{list(np.shape(x))}"
+    if isinstance(x, bool | int | float | complex):
+        return type(x).__name__
+    return None
+
+
+def tree_fingerprint(tree: Any) -> str:
+    """SHA-256 of the tree's saved leaves: key path, shape and dtype of each, in order.
+
+    Function leaves and static fields are not part of it (their reprs contain memory
+    addresses), so the fingerprint is the same in every process for the same skeleton.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    items = []
+    for path, x in leaves:
+        spec = _leaf_spec(x)
+        if spec is not None:
+            items.append([jax.tree_util.keystr(path), spec])
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+def _serialise_leaf(f, x: Any) -> None:
+    if _is_key(x):
+        jnp.save(f, jax.random.key_data(x))
+    else:
+        eqx.default_serialise_filter_spec(f, x)
+
+
+def _deserialise_leaf(f, x: Any) -> Any:
+    if _is_key(x):
+        return jax.random.wrap_key_data(jnp.load(f), impl=jax.random.key_impl(x))
+    return eqx.default_deserialise_filter_spec(f, x)
+
+
+def to_bytes(tree: Any, header: dict[str, Any]) -> bytes:
+    """Serialise ``tree`` with ``header`` (extra JSON fields) into the file format."""
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, tree, filter_spec=_serialise_leaf)
+    payload = buf.getvalue()
+    full = {
+        "format_version": FORMAT_VERSION,
+        **header,
+        "fingerprint": tree_fingerprint(tree),
+        "payload_bytes": len(payload),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    return MAGIC + json.dumps(full, sort_keys=True).encode() + b"\n" + payload
+
+
+def write(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
+    """Atomically write ``tree`` with ``header`` to ``path``."""
+    return atomic_write_bytes(path, to_bytes(tree, header))
+
+
+def _split(path: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e})") from None
+    if not data:
+        raise CheckpointError(f"{path}: file is empty")
+    if not data.startswith(MAGIC):
+        if MAGIC.startswith(data):
+            raise CheckpointError(f"{path}: file is truncated (only {len(data)} bytes)")
+        raise CheckpointError(
+            f"{path}: not an ntkflow pytree file (it does not start with {MAGIC!r}); "
+            "it may come from another program"
+        )
+    end = data.find(b"\n", len(MAGIC))
+    if end < 0:
+        raise CheckpointError(f"{path}: file is truncated inside its header")
+    try:
+        header = json.loads(data[len(MAGIC) : end])
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt header ({e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: corrupt header (not a JSON object)")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format version {version!r}, this ntkflow reads version {FORMAT_VERSION}"
+        )
+    payload = data[end + 1 :]
+    expected = header.get("payload_bytes")
+    if len(payload) != expected:
+        what = "truncated" if isinstance(expected, int) and len(payload) < expected else "corrupt"
+        raise CheckpointError(
+            f"{path}: file is {what}: payload has {len(payload)} bytes, header says {expected}"
+        )
+    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+        raise CheckpointError(f"{path}: corrupt payload (SHA-256 does not match its header)")
+    return header, payload
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and verify a file's header (and its payload checksum) without deserialising."""
+    return _split(Path(path))[0]
+
+
+def read(
+    path: str | os.PathLike, like: Any, kind: str, job: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Read a pytree saved by :func:`write` into the skeleton ``like``; return (tree, header).
+
+    Checks, in order: magic, header, format version, payload length and SHA-256, ``kind``,
+    ``job`` (when given) and the structure fingerprint against ``like``.
+    """
+    path = Path(path)
+    header, payload = _split(path)
+    if header.get("kind") != kind:
+        raise CheckpointError(f"{path}: holds a {header.get('kind')!r}, expected a {kind!r}")
+    if job is not None and header.get("job") != job:
+        raise CheckpointError(
+            f"{path}: written by job {header.get('job')!r}, this run's job is {job!r}"
+        )
+    if header.get("fingerprint") != tree_fingerprint(like):
+        raise CheckpointError(
+            f"{path}: its tree structure (parameter names, shapes, dtypes) does not match the "
+            "one rebuilt from the configuration; was it written by a different model or config?"
+        )
+    try:
+        tree = eqx.tree_deserialise_leaves(io.BytesIO(payload), like, filter_spec=_deserialise_leaf)
+    except Exception as e:  # checksum passed, so this is a format mismatch, not corruption
+        raise CheckpointError(
+            f"{path}: cannot deserialise payload ({type(e).__name__}: {e})"
+        ) from e
+    return tree, header

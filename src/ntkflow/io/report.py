@@ -1,0 +1,228 @@
+"""``ntkflow report RUN``: a self-contained HTML page with the run's curves and its config.
+
+One figure per metric of ``metrics.jsonl`` (train/validation variants of the same quantity,
+e.g. ``loss`` / ``val_loss``, share a figure); 1-d metrics (spectra) are drawn as spectra at a
+few steps; when the log has both a σ measure and a Ricci measure, Ricci against σ as well
+(the plots an expert expects, see ``reference/anchors.md``). A y axis is logarithmic when the
+values are positive and span more than a factor 30. Every PNG is written to ``figures/`` and
+embedded in ``report.html`` as base64, so the page can be mailed or archived on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_bytes, atomic_write_text
+from .rundir import RunDir
+
+LOG_SPAN = 30.0
+_SPLIT = re.compile(r"(^|[_/.])(train|val|valid|validation|test)(?=$|[_/.])")
+
+
+def _group(name: str) -> str:
+    """``val_loss``, ``loss/train``, ``loss`` -> ``loss``."""
+    g = _SPLIT.sub(r"\1", name).strip("_/.")
+    return g or name
+
+
+def _use_log(values: np.ndarray) -> bool:
+    v = values[np.isfinite(values)]
+    return v.size > 1 and bool(np.all(v > 0)) and v.max() / v.min() > LOG_SPAN
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "metric"
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, list]:
+    steps, vals = [], []
+    for r in records:
+        if key in r and r[key] is not None:
+            steps.append(r["step"])
+            vals.append(r[key])
+    return np.asarray(steps), vals
+
+
+def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
+    """``(file name, caption, PNG bytes)`` for every metric in ``records``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys: list[str] = []
+    for r in records:
+        keys += [k for k in r if k not in ("step", "time_s") and k not in keys]
+    scalars = [k for k in keys if all(not isinstance(r.get(k), list) for r in records)]
+    vectors = [k for k in keys if k not in scalars]
+    groups: dict[str, list[str]] = defaultdict(list)
+    for k in scalars:
+        groups[_group(k)].append(k)
+
+    out = []
+    for group, members in groups.items():
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        allv = []
+        for k in members:
+            steps, vals = _series(records, k)
+            v = np.asarray(vals, dtype=float)
+            allv.append(v)
+            ax.plot(steps, v, label=k, lw=1.2)
+        if _use_log(np.concatenate(allv)):
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(group)
+        ax.set_title(group)
+        ax.grid(alpha=0.3)
+        if len(members) > 1:
+            ax.legend()
+        out.append((f"{_safe(group)}.png", f"{', '.join(members)} against step", _png(fig)))
+        plt.close(fig)
+
+    for k in vectors:
+        steps, vals = _series(records, k)
+        pick = np.unique(np.linspace(0, len(vals) - 1, min(5, len(vals))).round().astype(int))
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        allv = []
+        for i in pick:
+            v = np.sort(np.abs(np.asarray(vals[i], dtype=float)))[::-1]
+            allv.append(v)
+            ax.plot(np.arange(1, v.size + 1), v, marker="o", ms=3, label=f"step {steps[i]}")
+        if _use_log(np.concatenate(allv)):
+            ax.set_yscale("log")
+        ax.set_xlabel("index (descending)")
+        ax.set_ylabel(f"|{k}|")
+        ax.set_title(k)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+        out.append((f"{_safe(k)}.png", f"{k} at {len(pick)} steps", _png(fig)))
+        plt.close(fig)
+
+    sigma = [k for k in scalars if "sigma" in k.lower()]
+    ricci = [k for k in scalars if "ricci" in k.lower()]
+    if sigma and ricci:
+        both = [r for r in records if sigma[0] in r and ricci[0] in r]
+        if both:
+            s = np.array([r[sigma[0]] for r in both], dtype=float)
+            q = np.array([r[ricci[0]] for r in both], dtype=float)
+            fig, ax = plt.subplots(figsize=(5, 4))
+            sc = ax.scatter(s, q, c=[r["step"] for r in both], s=8, cmap="viridis")
+            fig.colorbar(sc, ax=ax, label="step")
+            for axis, v in (("x", s), ("y", q)):
+                if _use_log(v):
+                    getattr(ax, f"set_{axis}scale")("log")
+            ax.set_xlabel(sigma[0])
+            ax.set_ylabel(ricci[0])
+            ax.set_title(f"{ricci[0]} against {sigma[0]}")
+            ax.grid(alpha=0.3)
+            name = f"{_safe(ricci[0])}_vs_{_safe(sigma[0])}.png"
+            out.append((name, f"{ricci[0]} against {sigma[0]}", _png(fig)))
+            plt.close(fig)
+    return out
+
+
+_SCRIPT = """
+<script>
+// Records whether every figure decoded (naturalWidth > 0), for people and for tests.
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.querySelectorAll("img"));
+  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  var el = document.getElementById("image-check");
+  el.textContent = JSON.stringify({images: imgs.length, loaded: imgs.length - bad.length,
+    failed: bad.map(function (i) { return i.alt; })});
+  el.setAttribute("data-done", "1");
+});
+</script>
+"""
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+figure{display:inline-block;margin:0.5em;vertical-align:top}
+figcaption{font-size:0.85em;color:#555;text-align:center}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:0.2em 0.6em;text-align:left}
+pre{background:#f6f6f6;padding:0.8em;overflow:auto}
+"""
+
+
+def _table(rows: dict[str, Any]) -> str:
+    cells = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in rows.items()
+    )
+    return f"<table>{cells}</table>"
+
+
+def write_report(run_dir: str | Path) -> dict[str, Any]:
+    """Write ``figures/*.png`` and ``report.html`` for the run; return a summary dict."""
+    rd = RunDir.open(run_dir)
+    info = rd.read_run()
+    status = rd.read_status()
+    records = rd.read_metrics()
+    figures = make_figures(records)
+    rd.figures.mkdir(exist_ok=True)
+    blocks = []
+    for name, caption, png in figures:
+        atomic_write_bytes(rd.figures / name, png)
+        b64 = base64.b64encode(png).decode()
+        blocks.append(
+            f'<figure><img src="data:image/png;base64,{b64}" alt="{html.escape(name)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    last = records[-1] if records else {}
+    summary = {
+        "job": info.get("job"),
+        "status": status.get("status"),
+        "step": f"{status.get('step')} of {info.get('n_steps')}",
+        "seed": info.get("seed"),
+        "created": info.get("created"),
+        "resumed": len(info.get("resumes", [])),
+        "device": (info.get("device") or {}).get("backend"),
+        "x64": (info.get("device") or {}).get("x64"),
+        **{
+            f"final {k}": (f"{v:.6g}" if isinstance(v, float) else v)
+            for k, v in last.items()
+            if not isinstance(v, list)
+        },
+    }
+    if status.get("error"):
+        summary["error"] = status["error"]
+    title = f"ntkflow run {rd.path.name}"
+    figures_html = "\n".join(blocks) or "<p>No metrics logged yet.</p>"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+{_table(summary)}
+<h2>Curves</h2>
+{figures_html}
+<h2>Configuration</h2>
+<pre>{html.escape(json.dumps(info.get("config", {}), indent=2))}</pre>
+<h2>Environment</h2>
+{_table({**(info.get("versions") or {}), **(info.get("device") or {})})}
+<pre id="image-check">images not checked yet</pre>
+{_SCRIPT}
+</body></html>
+"""
+    atomic_write_text(rd.report, page)
+    return {
+        "report": str(rd.report),
+        "figures": [str(rd.figures / name) for name, _, _ in figures],
+        "metrics": len(records),
+        "status": status.get("status"),
+    }

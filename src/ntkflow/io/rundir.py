@@ -1,0 +1,225 @@
+"""A run directory: everything a run needs to be resumed, inspected and trusted.
+
+::
+
+    RUN/
+      run.json          job kind, resolved config, seed, step budget, versions, device
+      status.json       running | interrupted | failed | completed, last step, last checkpoint
+      metrics.jsonl     one JSON object per logged step: {"step": 10, "time_s": ..., "loss": ...}
+      checkpoints/      step_000000100.ckpt ... (atomic; the newest few are kept)
+      model.eqx         the final model (with the hyperparameters that rebuild it)
+      figures/          PNGs written by ``ntkflow report``
+      report.html       self-contained report
+
+Every file except ``metrics.jsonl`` is replaced atomically. ``metrics.jsonl`` is append-only:
+each line goes to the kernel in a single ``write`` call (no user-space buffer to lose), and on
+resume the log is cut back to the checkpoint's step, so a resumed run's log is the log an
+uninterrupted run would have written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_text, remove_temporaries
+from .checkpoint import list_checkpoints
+
+RUN_FORMAT = 1
+
+
+class RunDirError(ValueError):
+    """A run directory is missing, not a run directory, or has a corrupt file."""
+
+
+def now() -> str:
+    """UTC time stamp, ISO 8601."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path}: corrupt JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a JSON object")
+    return data
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+class RunDir:
+    """Paths and files of one run directory (see the module docstring for the layout)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def status_json(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def metrics_jsonl(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def model(self) -> Path:
+        return self.path / "model.eqx"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    # -- life cycle ----------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, run: dict[str, Any]) -> RunDir:
+        """Make a new run directory and write ``run.json`` (``run`` plus format and time).
+
+        Refuses an existing non-empty directory: continuing a run is ``ntkflow resume``.
+        """
+        rd = cls(path)
+        if rd.path.exists() and (not rd.path.is_dir() or any(rd.path.iterdir())):
+            hint = " (use `ntkflow resume` to continue it)" if rd.run_json.exists() else ""
+            raise RunDirError(f"{rd.path}: already exists and is not empty{hint}")
+        rd.checkpoints.mkdir(parents=True, exist_ok=True)
+        rd.figures.mkdir(exist_ok=True)
+        atomic_write_text(rd.run_json, _dump({"run_format": RUN_FORMAT, "created": now(), **run}))
+        rd.write_status("created", step=0)
+        return rd
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> RunDir:
+        """Open an existing run directory (checks that ``run.json`` is readable)."""
+        rd = cls(path)
+        if not rd.path.is_dir():
+            raise RunDirError(f"{rd.path}: no such run directory")
+        if not rd.run_json.exists():
+            raise RunDirError(f"{rd.path}: not a run directory (no run.json)")
+        info = rd.read_run()
+        if info.get("run_format") != RUN_FORMAT:
+            raise RunDirError(f"{rd.run_json}: unknown run format {info.get('run_format')!r}")
+        return rd
+
+    def read_run(self) -> dict[str, Any]:
+        return _read_json(self.run_json)
+
+    def update_run(self, **fields: Any) -> None:
+        """Rewrite ``run.json`` atomically with ``fields`` changed."""
+        info = self.read_run()
+        info.update(fields)
+        atomic_write_text(self.run_json, _dump(info))
+
+    def read_status(self) -> dict[str, Any]:
+        if not self.status_json.exists():
+            return {"status": "unknown"}
+        return _read_json(self.status_json)
+
+    def write_status(self, status: str, **fields: Any) -> None:
+        atomic_write_text(self.status_json, _dump({"status": status, "time": now(), **fields}))
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete files left half-written by a killed process (never a finished file)."""
+        return remove_temporaries(self.path)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def list_checkpoints(self) -> list[tuple[int, Path]]:
+        return list_checkpoints(self.checkpoints)
+
+    def latest_checkpoint(self) -> tuple[int, Path] | None:
+        found = self.list_checkpoints()
+        return found[-1] if found else None
+
+    # -- metrics -------------------------------------------------------------------------
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """All records of ``metrics.jsonl``; a corrupt line is a :class:`RunDirError`."""
+        if not self.metrics_jsonl.exists():
+            return []
+        records = []
+        for i, line in enumerate(self.metrics_jsonl.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RunDirError(f"{self.metrics_jsonl}:{i}: corrupt line ({e})") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
+                raise RunDirError(f"{self.metrics_jsonl}:{i}: not a metrics record")
+            records.append(rec)
+        return records
+
+    def truncate_metrics(self, step: int) -> list[dict[str, Any]]:
+        """Keep the records with ``step <= step`` (and drop an unterminated last line), atomically.
+
+        Used on resume: records logged after the checkpoint will be logged again.
+        """
+        if not self.metrics_jsonl.exists():
+            return []
+        text = self.metrics_jsonl.read_text()
+        lines = text.split("\n")
+        if not text.endswith("\n"):
+            lines = lines[:-1]  # a line cut by a crash
+        kept, records = [], []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                raise RunDirError(f"{self.metrics_jsonl}: corrupt line {line[:80]!r}") from None
+            if rec.get("step", math.inf) <= step:
+                kept.append(line)
+                records.append(rec)
+        atomic_write_text(self.metrics_jsonl, "".join(line + "\n" for line in kept))
+        return records
+
+    def metrics_writer(self) -> MetricsWriter:
+        return MetricsWriter(self.metrics_jsonl)
+
+
+class MetricsWriter:
+    """Append-only JSON-lines log; each record reaches the kernel in one ``write`` call."""
+
+    def __init__(self, path: Path):
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, allow_nan=False) + "\n").encode()
+        n = os.write(self._fd, line)
+        if n != len(line):  # regular files do not short-write unless the disk is full
+            raise OSError(f"metrics log: short write ({n} of {len(line)} bytes)")
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> MetricsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
