@@ -1,0 +1,95 @@
+"""A dense (fully connected) layer with neural-tangents' parameterisations.
+
+Identical conventions to ``neural_tangents.stax.Dense(out, W_std, b_std, parameterization)``
+(Novak et al. 2020; Jacot et al. 2018; Sohl-Dickstein et al. 2020):
+
+- ``'ntk'``:      y = (W_std / √fan_in) W a + b_std b,   W_pq, b_p ~ N(0, 1);
+- ``'standard'``: y = W a + b,   W_pq ~ N(0, W_std² / fan_in),   b_p ~ N(0, b_std²).
+
+Both give the same function distribution; they differ in the gradient flow, hence in the NTK.
+The weight is stored with shape ``(out, in)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+def check_size(value: int, name: str, where: str, minimum: int = 1) -> int:
+    """Validate a layer size (an ``int`` at least ``minimum``) with an error naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class Dense(eqx.Module):
+    """One dense layer ``a ↦ y`` (see the module docstring for the two parameterisations)."""
+
+    weight: Float[Array, "out in"]
+    bias: Float[Array, " out"] | None
+    in_size: int = eqx.field(static=True)
+    out_size: int = eqx.field(static=True)
+    W_std: float = eqx.field(static=True)
+    b_std: float = eqx.field(static=True)
+    parameterization: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int,
+        *,
+        W_std: float = 1.0,
+        b_std: float = 0.0,
+        parameterization: str = "ntk",
+        use_bias: bool = True,
+        key: PRNGKeyArray,
+        dtype=jnp.float64,
+    ):
+        check_size(in_size, "in_size", "Dense")
+        check_size(out_size, "out_size (width)", "Dense")
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"Dense: parameterization must be one of {PARAMETERIZATIONS}, "
+                f"got {parameterization!r}"
+            )
+        if not (W_std >= 0 and b_std >= 0):
+            raise ValueError(f"Dense: W_std and b_std must be >= 0, got {W_std}, {b_std}")
+        kw, kb = jax.random.split(key)
+        w = jax.random.normal(kw, (out_size, in_size), dtype)
+        b = jax.random.normal(kb, (out_size,), dtype) if use_bias else None
+        if parameterization == "standard":
+            w = w * (W_std / math.sqrt(in_size))
+            b = None if b is None else b * b_std
+        self.weight, self.bias = w, b
+        self.in_size, self.out_size = in_size, out_size
+        self.W_std, self.b_std = float(W_std), float(b_std)
+        self.parameterization = parameterization
+
+    @property
+    def weight_scale(self) -> float:
+        """s_W in y = s_W W a + s_b b (W_std/√fan_in for 'ntk', 1 for 'standard')."""
+        if self.parameterization == "ntk":
+            return self.W_std / math.sqrt(self.in_size)
+        return 1.0
+
+    @property
+    def bias_scale(self) -> float:
+        """s_b in y = s_W W a + s_b b (b_std for 'ntk', 1 for 'standard'; 0 without bias)."""
+        if self.bias is None:
+            return 0.0
+        return self.b_std if self.parameterization == "ntk" else 1.0
+
+    def __call__(self, a: Float[Array, " in"]) -> Float[Array, " out"]:
+        if a.shape != (self.in_size,):
+            raise ValueError(f"Dense: expected an input of shape ({self.in_size},), got {a.shape}")
+        y = self.weight_scale * (self.weight @ a)
+        if self.bias is not None:
+            y = y + self.bias_scale * self.bias
+        return y

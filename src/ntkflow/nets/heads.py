@@ -1,0 +1,178 @@
+"""Metric heads: modules that turn networks into metrics x ↦ g_ij(x; θ) (paper §1–3).
+
+- :class:`IndependentComponents` — one scalar network per independent component g_ij, i ≤ j
+  ("no mixing"): with the additive form the infinite-width metric-NTK is
+  Θ̄_ijkl(x, x') = [{i,j} = {k,l}] Θ̄_(ij)(x, x'), i.e. δ_ik δ_jl Θ̄ in the symmetrised sense
+  (paper §3(a)).
+- :class:`SharedTrunk` — one network with an n×n matrix output ("mixing" at finite width): with
+  the additive form Θ̄_ijkl = Θ̄(x, x') P_ijkl, P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2 the projector
+  on symmetric matrices.
+- :class:`ScalarHead` — a scalar network as a Kähler potential K = K_ref + scale·f (paper §5).
+
+All metric heads use one of the forms of :mod:`ntkflow.nets.forms` and multiply the raw network
+output by ``scale`` (kernels scale by scale²); ``g_ref`` is any metric callable (``None`` is
+the Euclidean δ_ij). Only network parameters train; ``g_ref`` is frozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .dense import check_size
+from .forms import apply_form, check_form
+from .trainable import frozen_mask, trainable
+
+
+def _out_shape(net, x) -> tuple[int, ...]:
+    return jax.eval_shape(net, x).shape
+
+
+def _check_input(x: Array, n: int, where: str) -> None:
+    if x.shape != (n,):
+        raise ValueError(f"{where}: expected one point of shape ({n},), got {x.shape}")
+
+
+def _g_ref_at(g_ref, x, n, where):
+    if g_ref is None:
+        return None
+    g = g_ref(x)
+    if g.shape != (n, n):
+        raise ValueError(f"{where}: g_ref must return an ({n}, {n}) matrix, got {g.shape}")
+    return g
+
+
+class IndependentComponents(eqx.Module):
+    """g = form(M) with M_ij = M_ji = scale·f_(ij)(x), one scalar net per i ≤ j.
+
+    ``nets`` lists the n(n+1)/2 scalar networks in row-major upper-triangle order
+    (``jnp.triu_indices(n)``); each takes the point x of shape (n,).
+    """
+
+    nets: tuple
+    g_ref: Callable | None
+    n: int = eqx.field(static=True)
+    form: str = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        nets: Sequence[Callable],
+        n: int,
+        *,
+        form: str = "additive",
+        g_ref: Callable | None = None,
+        scale: float = 1.0,
+    ):
+        check_size(n, "n (dimension)", "IndependentComponents")
+        check_form(form, "IndependentComponents")
+        m = n * (n + 1) // 2
+        if len(nets) != m:
+            raise ValueError(
+                f"IndependentComponents: an {n}x{n} metric has {m} independent components, "
+                f"so it needs {m} scalar nets; got {len(nets)}"
+            )
+        x0 = jnp.zeros((n,))
+        for c, net in enumerate(nets):
+            shape = _out_shape(net, x0)
+            if shape != ():
+                raise ValueError(
+                    f"IndependentComponents: net {c} must return a scalar at a point of "
+                    f"dimension {n}, got shape {shape}"
+                )
+        self.nets, self.g_ref, self.n, self.form, self.scale = tuple(nets), g_ref, n, form, scale
+
+    @classmethod
+    def from_factory(cls, factory: Callable, n: int, *, key, **kwargs) -> IndependentComponents:
+        """Build with ``factory(key)`` (a scalar net) for each of the n(n+1)/2 components."""
+        keys = jax.random.split(key, n * (n + 1) // 2)
+        return cls([factory(k) for k in keys], n, **kwargs)
+
+    def raw(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+        """The symmetric raw matrix M(x) (before the form)."""
+        _check_input(x, self.n, "IndependentComponents")
+        v = self.scale * jnp.stack([net(x) for net in self.nets])
+        iu = jnp.triu_indices(self.n)
+        up = jnp.zeros((self.n, self.n), v.dtype).at[iu].set(v)
+        return up + up.T - jnp.diag(jnp.diag(up))
+
+    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+        g_ref = _g_ref_at(self.g_ref, x, self.n, "IndependentComponents")
+        return apply_form(self.form, self.raw(x), g_ref)
+
+    def trainable_mask(self):
+        mask = frozen_mask(self)
+        return eqx.tree_at(lambda m: m.nets, mask, replace=trainable(self.nets))
+
+
+class SharedTrunk(eqx.Module):
+    """g = form(scale·M(x)) with M the n×n matrix output (n² outputs, row-major) of ``net``."""
+
+    net: Callable
+    g_ref: Callable | None
+    n: int = eqx.field(static=True)
+    form: str = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        net: Callable,
+        n: int,
+        *,
+        form: str = "additive",
+        g_ref: Callable | None = None,
+        scale: float = 1.0,
+    ):
+        check_size(n, "n (dimension)", "SharedTrunk")
+        check_form(form, "SharedTrunk")
+        shape = _out_shape(net, jnp.zeros((n,)))
+        if shape not in {(n * n,), (n, n)}:
+            raise ValueError(
+                f"SharedTrunk: net must return {n * n} = {n}x{n} outputs at a point of "
+                f"dimension {n}, got shape {shape}"
+            )
+        self.net, self.g_ref, self.n, self.form, self.scale = net, g_ref, n, form, scale
+
+    def raw(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+        _check_input(x, self.n, "SharedTrunk")
+        return self.scale * self.net(x).reshape(self.n, self.n)
+
+    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+        g_ref = _g_ref_at(self.g_ref, x, self.n, "SharedTrunk")
+        return apply_form(self.form, self.raw(x), g_ref)
+
+    def trainable_mask(self):
+        mask = frozen_mask(self)
+        return eqx.tree_at(lambda m: m.net, mask, replace=trainable(self.net))
+
+
+class ScalarHead(eqx.Module):
+    """A scalar potential K(x) = K_ref(x) + scale·f(x) (e.g. a Kähler potential with
+    x = [Re z | Im z]; the metric is ∂_i ∂̄_j K, see :func:`ntkflow.nets.kahler_metric`)."""
+
+    net: Callable
+    k_ref: Callable | None
+    in_size: int = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+
+    def __init__(
+        self, net: Callable, in_size: int, *, k_ref: Callable | None = None, scale: float = 1.0
+    ):
+        check_size(in_size, "in_size", "ScalarHead")
+        shape = _out_shape(net, jnp.zeros((in_size,)))
+        if shape not in {(), (1,)}:
+            raise ValueError(f"ScalarHead: net must return a scalar, got shape {shape}")
+        self.net, self.k_ref, self.in_size, self.scale = net, k_ref, in_size, scale
+
+    def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        _check_input(x, self.in_size, "ScalarHead")
+        k = self.scale * jnp.reshape(self.net(x), ())
+        return k if self.k_ref is None else k + self.k_ref(x)
+
+    def trainable_mask(self):
+        mask = frozen_mask(self)
+        return eqx.tree_at(lambda m: m.net, mask, replace=trainable(self.net))

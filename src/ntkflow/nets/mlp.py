@@ -1,0 +1,99 @@
+"""Deep fully connected networks (multilayer perceptrons).
+
+    z¹ = Dense(x),  zˡ⁺¹ = Dense(φ(zˡ)),  f(x) = Dense_out(φ(z^depth))
+
+with ``depth`` hidden layers of width N and one read-out layer, all in the parameterisation
+of :mod:`ntkflow.nets.dense` (neural-tangents' ``stax.serial(Dense(N, W_std, b_std),
+Activation, ..., Dense(out, W_std, b_std))``). As N → ∞ its NNGP and NTK are the kernels of
+:mod:`ntkflow.kernels.analytic` (Neal 1996; Lee et al. 2018; Jacot et al. 2018).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .activations import get_activation
+from .dense import Dense, check_size
+from .trainable import check_train_mode, frozen_mask
+
+
+class MLP(eqx.Module):
+    """``depth`` hidden layers of width ``width``, activation ``activation``, then a read-out.
+
+    ``out_size="scalar"`` returns a scalar. ``train="last"`` trains the read-out layer only
+    (the NNGP regime: the NTK equals the NNGP kernel).
+    """
+
+    layers: tuple[Dense, ...]
+    in_size: int = eqx.field(static=True)
+    out_size: int | Literal["scalar"] = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+    train: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int | Literal["scalar"],
+        width: int,
+        depth: int,
+        activation: str = "relu",
+        *,
+        W_std: float = 1.0,
+        b_std: float = 0.0,
+        parameterization: str = "ntk",
+        train: str = "all",
+        key: PRNGKeyArray,
+        dtype=jnp.float64,
+    ):
+        check_size(in_size, "in_size", "MLP")
+        check_size(width, "width", "MLP")
+        check_size(depth, "depth", "MLP", minimum=0)
+        if out_size != "scalar":
+            check_size(out_size, "out_size", "MLP")
+        get_activation(activation, "MLP")
+        check_train_mode(train, "MLP")
+        keys = jax.random.split(key, depth + 1)
+        sizes = [in_size] + [width] * depth + [1 if out_size == "scalar" else out_size]
+        self.layers = tuple(
+            Dense(
+                sizes[i],
+                sizes[i + 1],
+                W_std=W_std,
+                b_std=b_std,
+                parameterization=parameterization,
+                key=keys[i],
+                dtype=dtype,
+            )
+            for i in range(depth + 1)
+        )
+        self.in_size, self.out_size = in_size, out_size
+        self.width, self.depth = width, depth
+        self.activation, self.train = activation, train
+
+    def __call__(self, x: Float[Array, " d"]) -> Array:
+        if x.shape != (self.in_size,):
+            raise ValueError(f"MLP: expected an input of shape ({self.in_size},), got {x.shape}")
+        act = get_activation(self.activation)
+        h = x
+        for layer in self.layers[:-1]:
+            h = act(layer(h))
+        out = self.layers[-1](h)
+        return out[0] if self.out_size == "scalar" else out
+
+    def trainable_mask(self):
+        mask = jax.tree.map(eqx.is_inexact_array, self)
+        if self.train == "last":
+            mask = frozen_mask(mask)
+            mask = eqx.tree_at(
+                lambda m: m.layers[-1],
+                mask,
+                replace=jax.tree.map(eqx.is_inexact_array, self.layers[-1]),
+            )
+        return mask

@@ -1,0 +1,45 @@
+"""Which parameters train: filter specs for ``eqx.partition``.
+
+``trainable(model)`` returns a pytree of booleans with the structure of ``model``: ``True`` at
+the arrays that gradient descent moves. Modules decide for themselves through a
+``trainable_mask()`` method (an MLP in "last layer only" mode marks only its read-out layer —
+the NNGP regime of paper §3(b), where the NTK equals the NNGP kernel K(x, x')); every other
+floating-point array is trainable. Use::
+
+    params, static = eqx.partition(model, trainable(model))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+
+TRAIN_MODES = ("all", "last")
+
+
+def _has_mask(node: Any) -> bool:
+    return isinstance(node, eqx.Module) and hasattr(node, "trainable_mask")
+
+
+def trainable(model: Any) -> Any:
+    """Boolean filter spec (same structure as ``model``) marking the trainable arrays."""
+
+    def spec(node):
+        if _has_mask(node):
+            return node.trainable_mask()
+        return eqx.is_inexact_array(node)
+
+    return jax.tree.map(spec, model, is_leaf=_has_mask)
+
+
+def frozen_mask(tree: Any) -> Any:
+    """All-``False`` spec with the structure of ``tree``."""
+    return jax.tree.map(lambda _: False, tree)
+
+
+def check_train_mode(train: str, where: str) -> str:
+    if train not in TRAIN_MODES:
+        raise ValueError(f"{where}: train must be one of {TRAIN_MODES}, got {train!r}")
+    return train
