@@ -1,5 +1,6 @@
 """Riemannian geometry of metrics given as differentiable functions of the point."""
 
+from .closed_form import Conformal, Flat, Hyperbolic, Product, Pullback, RoundSphere, WarpedProduct
 from .curvature import (
     christoffel,
     metric_derivative,
@@ -8,21 +9,44 @@ from .curvature import (
     riemann,
     riemann_lower,
     volume_density,
+    volume_form,
 )
+from .deturck import deturck_vector
+from .hessian import covariant_hessian, gradient_norm_sq, laplacian
 from .metric import Metric, MetricError, check_metric, check_metric_values, check_point, metric_at
+from .perelman import perelman_F, perelman_W, torus_quadrature, volume
+from .spectral import SpectralTorusMetric, torus_grid
 
 __all__ = [
+    "Conformal",
+    "Flat",
+    "Hyperbolic",
     "Metric",
     "MetricError",
+    "Product",
+    "Pullback",
+    "RoundSphere",
+    "SpectralTorusMetric",
+    "WarpedProduct",
     "check_metric",
     "check_metric_values",
     "check_point",
     "christoffel",
+    "covariant_hessian",
+    "deturck_vector",
+    "gradient_norm_sq",
+    "laplacian",
     "metric_at",
     "metric_derivative",
+    "perelman_F",
+    "perelman_W",
     "ricci_scalar",
     "ricci_tensor",
     "riemann",
     "riemann_lower",
+    "torus_grid",
+    "torus_quadrature",
+    "volume",
     "volume_density",
+    "volume_form",
 ]

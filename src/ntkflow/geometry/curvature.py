@@ -75,3 +75,9 @@ def ricci_scalar(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
 def volume_density(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
     """Riemannian volume density ``sqrt(det g)`` (dV = sqrt(det g) d^n x)."""
     return jnp.sqrt(jnp.linalg.det(metric_at(metric, x)))
+
+
+def volume_form(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
+    """Coefficient of the Riemannian volume form ``dV = sqrt(det g) dx¹∧…∧dxⁿ`` at ``x``
+    (positively oriented chart); same as :func:`volume_density`."""
+    return volume_density(metric, x)
