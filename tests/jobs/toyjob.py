@@ -97,7 +97,7 @@ class ToyJob:
         g0 = model(jnp.zeros(2))
         metrics = {
             "loss": loss,
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
             "spectrum": jnp.linalg.eigvalsh(g0)[::-1],
         }
         return State(model, opt_state, state.key, state.step + 1), metrics

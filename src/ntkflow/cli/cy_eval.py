@@ -29,6 +29,7 @@ def eval_metric(
     import ntkflow.io as nio
     from ntkflow.io.cymetric import PointsError
     from ntkflow.io.job import require
+    from ntkflow.io.loop import skeleton
     from ntkflow.io.points import read_points, write_npz
 
     if split not in ("all", "train", "val"):
@@ -47,7 +48,7 @@ def eval_metric(
             latest = rd.latest_checkpoint()
             if latest is None:
                 fail(f"{rd.path}: no model.eqx and no checkpoint to evaluate", code=1)
-            state, step = nio.load_checkpoint(latest[1], job.init(), job=kind)
+            state, step = nio.load_checkpoint(latest[1], skeleton(job), job=kind)
             mdl = require(job, "model", kind, "evaluating a checkpoint")(state)
             source = str(latest[1])
             info(f"{rd.path}: no final model yet, using the checkpoint of step {step}")

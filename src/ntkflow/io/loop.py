@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
 import jax
 import numpy as np
 
@@ -103,6 +104,16 @@ class _SignalFlag:
             signal.signal(s, h)
 
 
+def skeleton(job: Job) -> Any:
+    """The structure, shapes and dtypes of ``job.init()``, traced with
+    ``eqx.filter_eval_shape`` so that resuming does not pay for an initialisation it
+    overwrites; jobs whose ``init`` cannot be traced are initialised for real."""
+    try:
+        return eqx.filter_eval_shape(job.init)
+    except Exception:  # e.g. init converts arrays to NumPy; then run it
+        return job.init()
+
+
 def _prune(rd: RunDir, keep: int) -> None:
     for _, p in rd.list_checkpoints()[:-keep]:
         p.unlink(missing_ok=True)
@@ -129,14 +140,14 @@ def run_loop(
     rd.remove_temporaries()
     rd.checkpoints.mkdir(exist_ok=True)
 
-    state = job.init()
     latest = rd.latest_checkpoint()
     step, time_offset = 0, 0.0
     if latest is not None:
-        state, step = load_checkpoint(latest[1], state, job=kind)
+        state, step = load_checkpoint(latest[1], skeleton(job), job=kind)
         kept = rd.truncate_metrics(step)
         time_offset = float(kept[-1].get("time_s", 0.0)) if kept else 0.0
     else:
+        state = job.init()
         rd.truncate_metrics(0)
     last_ckpt = latest[1] if latest else None
     last_metrics: dict[str, Any] = {}

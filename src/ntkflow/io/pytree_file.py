@@ -39,14 +39,20 @@ class CheckpointError(ValueError):
 
 
 def _is_key(x: Any) -> bool:
-    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    return isinstance(x, jax.Array | jax.ShapeDtypeStruct) and jax.dtypes.issubdtype(
+        x.dtype, jax.dtypes.prng_key
+    )
 
 
 def _leaf_spec(x: Any) -> str | None:
-    """A stable description of one leaf; ``None`` for leaves that are not saved."""
+    """A stable description of one leaf; ``None`` for leaves that are not saved.
+
+    Arrays and ``jax.ShapeDtypeStruct`` (skeletons from ``eqx.filter_eval_shape``) describe
+    alike, so a skeleton need not be computed.
+    """
     if _is_key(x):
-        return f"key<{jax.random.key_impl(x)}>{list(x.shape)}"
-    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        return f"{x.dtype}{list(x.shape)}"
+    if isinstance(x, jax.Array | jax.ShapeDtypeStruct | np.ndarray | np.generic):
         return f"{np.dtype(x.dtype).name}{list(np.shape(x))}"
     if isinstance(x, bool | int | float | complex):
         return type(x).__name__
@@ -79,6 +85,20 @@ def _deserialise_leaf(f, x: Any) -> Any:
     if _is_key(x):
         return jax.random.wrap_key_data(jnp.load(f), impl=jax.random.key_impl(x))
     return eqx.default_deserialise_filter_spec(f, x)
+
+
+def _concrete_keys(like: Any) -> Any:
+    """Abstract PRNG keys of a skeleton (``ShapeDtypeStruct``) as placeholder key arrays, so
+    equinox sees the same leaf type in the skeleton and in the file."""
+
+    def fix(x: Any) -> Any:
+        if isinstance(x, jax.ShapeDtypeStruct) and _is_key(x):
+            impl = x.dtype._impl
+            data = jnp.zeros(x.shape + tuple(impl.key_shape), dtype=jnp.uint32)
+            return jax.random.wrap_key_data(data, impl=impl)
+        return x
+
+    return jax.tree_util.tree_map(fix, like)
 
 
 def to_bytes(tree: Any, header: dict[str, Any]) -> bytes:
@@ -170,7 +190,9 @@ def read(
             "one rebuilt from the configuration; was it written by a different model or config?"
         )
     try:
-        tree = eqx.tree_deserialise_leaves(io.BytesIO(payload), like, filter_spec=_deserialise_leaf)
+        tree = eqx.tree_deserialise_leaves(
+            io.BytesIO(payload), _concrete_keys(like), filter_spec=_deserialise_leaf
+        )
     except Exception as e:  # checksum passed, so this is a format mismatch, not corruption
         raise CheckpointError(
             f"{path}: cannot deserialise payload ({type(e).__name__}: {e})"
