@@ -92,6 +92,11 @@ def _resume(run: Path, env: dict) -> dict:
     return json.loads(out.stdout)
 
 
+def _flat(text: str) -> str:
+    """Without whitespace: rich wraps long error lines, also inside words."""
+    return "".join(text.split())
+
+
 def _job_metrics(rd: RunDir) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "time_s"} for r in rd.read_metrics()]
 
@@ -197,8 +202,7 @@ def test_resume_reports_corrupt_checkpoint(tmp_path, reference):
     last.write_bytes(last.read_bytes()[:-100])
     out = CliRunner().invoke(app, ["resume", str(run)])
     assert out.exit_code == 1
-    err = out.output.replace("\n", "")  # rich wraps long lines
-    assert last.name in err and "truncated" in err
+    assert _flat(last.name) in _flat(out.output) and "truncated" in out.output
     assert out.exception is None or isinstance(out.exception, SystemExit)
 
 
@@ -209,4 +213,39 @@ def test_resume_rejects_non_run_dir(tmp_path):
 
     out = CliRunner().invoke(app, ["resume", str(tmp_path)])
     assert out.exit_code == 1
-    assert "not a run directory" in out.output.replace("\n", "")
+    assert _flat("not a run directory") in _flat(out.output)
+
+
+def test_cy_eval_on_trained_model(tmp_path, reference, skeleton):
+    """`ntkflow cy eval` rebuilds the model through the job's build() and evaluates it; the
+    result equals the model of the final checkpoint, and approximates the round metric
+    the toy job was trained on."""
+    from typer.testing import CliRunner
+
+    from ntkflow.cli import app
+    from ntkflow.io.points import write_npz
+
+    sys.path.insert(0, str(JOBS))
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, size=(9, 2))
+    pts = write_npz(tmp_path / "pts.npz", points=x, weights=np.ones(9))
+    out = tmp_path / "metric.npz"
+    args = ["cy", "eval", "--model", str(reference.path), "--points", str(pts)]
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--json", "--batch", "4"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["n_points"] == 9 and summary["metric_shape"] == [2, 2]
+    assert summary["model"].endswith("model.eqx")
+    with np.load(out) as f:
+        g, back_x, w = f["g"], f["points"], f["weights"]
+    np.testing.assert_array_equal(back_x, x)
+    np.testing.assert_array_equal(w, np.ones(9))
+    state, _ = load_checkpoint(reference.latest_checkpoint()[1], skeleton, job=KIND)
+    np.testing.assert_allclose(g, np.asarray(jax.vmap(state.model)(x)), rtol=1e-13)
+    round_metric = 4.0 / (1.0 + (x**2).sum(1))[:, None, None] ** 2 * np.eye(2)
+    assert np.abs(g - round_metric).max() < 0.3 * np.abs(round_metric).max()
+
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    args[-1] = str(tmp_path / "bad.npz")
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o.npz")])
+    assert res.exit_code == 1 and _flat("not an .npz file") in _flat(res.output)
+    assert not (tmp_path / "o.npz").exists()
