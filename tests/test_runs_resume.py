@@ -31,6 +31,12 @@ from ntkflow.io.atomic import is_temporary
 JOBS = Path(__file__).parent / "jobs"
 KIND = "toyjob:make_job"
 N_STEPS, EVERY = 160, 20
+# `ntkflow` with this interpreter, whatever is first on PATH
+NTKFLOW = [
+    sys.executable,
+    "-c",
+    "import sys; from ntkflow.cli import main; sys.argv[0] = 'ntkflow'; main()",
+]
 CONFIG = {"seed": 3, "width": 12, "depth": 2, "batch": 16}
 
 
@@ -86,7 +92,7 @@ def _wait_for_lines(run: Path, proc: subprocess.Popen, n: int, timeout: float = 
 
 def _resume(run: Path, env: dict) -> dict:
     out = subprocess.run(
-        ["ntkflow", "resume", str(run), "--cpu", "--json"], env=env, capture_output=True
+        [*NTKFLOW, "resume", str(run), "--cpu", "--json"], env=env, capture_output=True
     )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     return json.loads(out.stdout)
