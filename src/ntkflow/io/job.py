@@ -44,7 +44,10 @@ def load_factory(kind: str) -> Callable[[dict[str, Any]], Job]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise JobError(f"job kind {kind!r}: cannot import {module_name} ({e})") from e
+        raise JobError(
+            f"job kind {kind!r}: cannot import {module_name} ({e}); is it installed or on "
+            "PYTHONPATH?"
+        ) from e
     obj: Any = module
     for part in attr.split("."):
         try:

@@ -148,9 +148,10 @@ def run_loop(
         time_offset = float(kept[-1].get("time_s", 0.0)) if kept else 0.0
     else:
         state = job.init()
-        rd.truncate_metrics(0)
+        kept = rd.truncate_metrics(0)
     last_ckpt = latest[1] if latest else None
-    last_metrics: dict[str, Any] = {}
+    last = kept[-1] if kept else {}
+    last_metrics = {k: v for k, v in last.items() if k not in ("step", "time_s")}
 
     def checkpoint(at: int) -> Path:
         bad = first_nonfinite_leaf(state)
