@@ -171,6 +171,9 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, env, reference, ske
     _assert_same_trajectory(rd, reference, skeleton)
     info = rd.read_run()
     assert info["device"]["backend"] == "cpu" and info["device"]["x64"] is True
+    assert info["device"]["jax_platforms"] == "cpu"  # NTKFLOW_CPU=1 forced it
+    assert info["seed"] == CONFIG["seed"] and info["config"]["width"] == CONFIG["width"]
+    assert info["versions"]["jax"] == jax.__version__
     assert info["resumes"][0]["from_step"] == max(steps)
 
 

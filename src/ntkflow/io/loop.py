@@ -161,10 +161,14 @@ def run_loop(
         _prune(rd, keep)
         return p
 
-    from ntkflow.cli._common import progress_bar
+    def status(name: str, **fields: Any) -> None:
+        ckpt = str(last_ckpt) if last_ckpt else None
+        rd.write_status(name, step=step, n_steps=n_steps, checkpoint=ckpt, **fields)
+
+    from ntkflow.cli._common import progress_bar  # the shared rich bar, on stderr
 
     start = time.perf_counter()
-    rd.write_status("running", step=step, n_steps=n_steps, started=now())
+    status("running", started=now())
     bar = progress_bar(description or kind, total=n_steps, disable=not progress)
     try:
         with _SignalFlag() as flag, rd.metrics_writer() as log, bar as advance:
@@ -180,49 +184,28 @@ def run_loop(
                 if step % checkpoint_every == 0 and step < n_steps:
                     log.sync()
                     last_ckpt = checkpoint(step)
-                    rd.write_status(
-                        "running", step=step, n_steps=n_steps, checkpoint=str(last_ckpt)
-                    )
+                    status("running")
                 shown = [f"{k}={v:.4g}" for k, v in last_metrics.items() if isinstance(v, float)]
                 advance(1, status=" ".join(shown[:2]))
             log.sync()
             if step > 0 and last_ckpt != checkpoint_path(rd.checkpoints, step):
                 last_ckpt = checkpoint(step)
-    except NonFiniteError as e:
-        rd.write_status(
-            "failed",
-            step=step,
-            n_steps=n_steps,
-            error=str(e),
-            checkpoint=str(last_ckpt) if last_ckpt else None,
-        )
-        raise
     except BaseException as e:
-        rd.write_status(
-            "failed",
-            step=step,
-            n_steps=n_steps,
-            error=f"{type(e).__name__}: {e}",
-            checkpoint=str(last_ckpt) if last_ckpt else None,
-        )
+        if isinstance(e, KeyboardInterrupt):  # a second Ctrl-C: stop now, no new checkpoint
+            status("interrupted", signal="SIGINT")
+        else:
+            why = str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {e}"
+            status("failed", error=why)
         raise
 
     if flag.signum is not None:
         name = signal.Signals(flag.signum).name
-        rd.write_status(
-            "interrupted",
-            step=step,
-            n_steps=n_steps,
-            signal=name,
-            checkpoint=str(last_ckpt) if last_ckpt else None,
-        )
+        status("interrupted", signal=name)
         return RunResult(rd.path, "interrupted", step, n_steps, last_metrics, last_ckpt, name)
 
     if callable(getattr(job, "model", None)) and callable(getattr(job, "hyperparameters", None)):
         save_model(rd.model, job.model(state), job.hyperparameters(), job=kind)
-    rd.write_status(
-        "completed", step=step, n_steps=n_steps, checkpoint=str(last_ckpt) if last_ckpt else None
-    )
+    status("completed")
     return RunResult(rd.path, "completed", step, n_steps, last_metrics, last_ckpt)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -152,12 +151,15 @@ class RunDir:
         return found[-1] if found else None
 
     # -- metrics -------------------------------------------------------------------------
-    def read_metrics(self) -> list[dict[str, Any]]:
-        """All records of ``metrics.jsonl``; a corrupt line is a :class:`RunDirError`."""
+    def _metric_lines(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """``(line number, text, record)`` of the complete lines of ``metrics.jsonl``; an
+        unterminated last line (cut by a crash) is left out, a corrupt line is an error."""
         if not self.metrics_jsonl.exists():
             return []
-        records = []
-        for i, line in enumerate(self.metrics_jsonl.read_text().splitlines(), start=1):
+        text = self.metrics_jsonl.read_text()
+        lines = text.split("\n")[:-1]  # the part after the last newline is incomplete
+        out = []
+        for i, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -166,33 +168,19 @@ class RunDir:
                 raise RunDirError(f"{self.metrics_jsonl}:{i}: corrupt line ({e})") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
                 raise RunDirError(f"{self.metrics_jsonl}:{i}: not a metrics record")
-            records.append(rec)
-        return records
+            out.append((i, line, rec))
+        return out
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of ``metrics.jsonl``, in order."""
+        return [rec for _, _, rec in self._metric_lines()]
 
     def truncate_metrics(self, step: int) -> list[dict[str, Any]]:
-        """Keep the records with ``step <= step`` (and drop an unterminated last line), atomically.
-
-        Used on resume: records logged after the checkpoint will be logged again.
-        """
-        if not self.metrics_jsonl.exists():
-            return []
-        text = self.metrics_jsonl.read_text()
-        lines = text.split("\n")
-        if not text.endswith("\n"):
-            lines = lines[:-1]  # a line cut by a crash
-        kept, records = [], []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                raise RunDirError(f"{self.metrics_jsonl}: corrupt line {line[:80]!r}") from None
-            if rec.get("step", math.inf) <= step:
-                kept.append(line)
-                records.append(rec)
-        atomic_write_text(self.metrics_jsonl, "".join(line + "\n" for line in kept))
-        return records
+        """Keep the records with ``step <= step`` (and drop an unterminated last line),
+        atomically; return them. Used on resume: later records will be logged again."""
+        kept = [(line, rec) for _, line, rec in self._metric_lines() if rec["step"] <= step]
+        atomic_write_text(self.metrics_jsonl, "".join(line + "\n" for line, _ in kept))
+        return [rec for _, rec in kept]
 
     def metrics_writer(self) -> MetricsWriter:
         return MetricsWriter(self.metrics_jsonl)
