@@ -77,6 +77,27 @@ def test_ntkflow_points_layout(tmp_path):
     assert set(d) == {"points", "weights"}
 
 
+def test_ntkflow_point_set_layout(tmp_path):
+    """The keys `ntkflow cy sample` writes (PointSet.save): z, weights, omega_sq, format."""
+    z, w, om, _ = _data(n=6, seed=3)
+    p = tmp_path / "ps.npz"
+    np.savez(
+        p,
+        z=z,
+        patch=np.zeros(6, np.int64),
+        elim=np.ones(6, np.int64),
+        weights=w,
+        omega_sq=om,
+        variety_name=np.array("quintic"),
+        variety_json=np.array("{}"),
+        format=np.array("ntkflow.pointset/1"),
+    )
+    d = read_points(p)
+    np.testing.assert_array_equal(d["points"], z)
+    np.testing.assert_array_equal(d["weights"], w)
+    np.testing.assert_array_equal(d["omega_sq"], om)
+
+
 def _good(tmp_path):
     z, w, om, pb = _data(n=20)
     p = tmp_path / "dataset.npz"

@@ -1,12 +1,15 @@
-"""Point files for ``ntkflow cy eval`` and friends: ntkflow's own ``.npz`` layout, and
-cymetric's ``dataset.npz`` (see :mod:`ntkflow.io.cymetric`), told apart by their arrays.
+"""Point files for ``ntkflow cy eval`` and friends, told apart by their arrays:
 
-ntkflow's layout::
+- a plain points file::
 
-    points     (N, k)  real or complex; for projective varieties complex homogeneous
-                       coordinates (N, n+1)
-    weights    (N,)    optional integration weights
-    omega_sq   (N,)    optional |Omega|^2
+      points     (N, k)  real or complex; for projective varieties complex homogeneous
+                         coordinates (N, n+1)
+      weights    (N,)    optional integration weights
+      omega_sq   (N,)    optional |Omega|^2
+
+- a sampled point set (``ntkflow.cy.points.PointSet.save``, ``format`` =
+  ``"ntkflow.pointset/1"``): ``z`` (N, n+1) complex with ``weights`` and ``omega_sq``;
+- cymetric's ``dataset.npz`` (see :mod:`ntkflow.io.cymetric`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ def read_points(path: str | os.PathLike, split: Split = "all") -> dict[str, np.n
     """
     path = Path(path)
     arrays = load_npz(path)
+    if "z" in arrays and str(arrays.get("format", "")).startswith("ntkflow.pointset/"):
+        arrays = {
+            "points": arrays["z"],
+            "weights": arrays["weights"],
+            "omega_sq": arrays["omega_sq"],
+        }
     if "points" in arrays:
         pts = np.asarray(arrays["points"])
         if pts.ndim != 2:
@@ -56,8 +65,8 @@ def read_points(path: str | os.PathLike, split: Split = "all") -> dict[str, np.n
             "omega_sq": np.concatenate([s.omega_sq for s in parts]),
         }
     raise PointsError(
-        f"{path}: no point array: expected 'points' (ntkflow) or 'X_train'/'X_val' "
-        f"(cymetric dataset), found {sorted(arrays) or 'no arrays'}"
+        f"{path}: no point array: expected 'points', 'z' (an ntkflow point set) or "
+        f"'X_train'/'X_val' (cymetric dataset), found {sorted(arrays) or 'no arrays'}"
     )
 
 
