@@ -9,13 +9,12 @@ import typer
 
 from ._common import emit, fail, info
 
-RUN_ERRORS = ("CheckpointError", "ConfigError", "JobError", "RunDirError", "RunError")
-
 
 def _run_errors() -> tuple[type[Exception], ...]:
-    import ntkflow.io as nio
+    """The errors that mean "this run cannot go on", reported without a traceback."""
+    from ntkflow.io import CheckpointError, ConfigError, JobError, RunDirError, RunError
 
-    return tuple(getattr(nio, name) for name in RUN_ERRORS)
+    return (CheckpointError, ConfigError, JobError, RunDirError, RunError)
 
 
 def resume(

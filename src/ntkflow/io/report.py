@@ -60,10 +60,7 @@ def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, list]:
 
 def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     """``(file name, caption, PNG bytes)`` for every metric in ``records``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
 
     keys: list[str] = []
     for r in records:
@@ -76,7 +73,8 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
 
     out = []
     for group, members in groups.items():
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        fig = Figure(figsize=(6, 3.6))
+        ax = fig.subplots()
         allv = []
         for k in members:
             steps, vals = _series(records, k)
@@ -92,12 +90,12 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
         if len(members) > 1:
             ax.legend()
         out.append((f"{_safe(group)}.png", f"{', '.join(members)} against step", _png(fig)))
-        plt.close(fig)
 
     for k in vectors:
         steps, vals = _series(records, k)
         pick = np.unique(np.linspace(0, len(vals) - 1, min(5, len(vals))).round().astype(int))
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        fig = Figure(figsize=(6, 3.6))
+        ax = fig.subplots()
         allv = []
         for i in pick:
             v = np.sort(np.abs(np.asarray(vals[i], dtype=float)))[::-1]
@@ -111,7 +109,6 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
         out.append((f"{_safe(k)}.png", f"{k} at {len(pick)} steps", _png(fig)))
-        plt.close(fig)
 
     sigma = [k for k in scalars if "sigma" in k.lower()]
     ricci = [k for k in scalars if "ricci" in k.lower()]
@@ -120,7 +117,8 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
         if both:
             s = np.array([r[sigma[0]] for r in both], dtype=float)
             q = np.array([r[ricci[0]] for r in both], dtype=float)
-            fig, ax = plt.subplots(figsize=(5, 4))
+            fig = Figure(figsize=(5, 4))
+            ax = fig.subplots()
             sc = ax.scatter(s, q, c=[r["step"] for r in both], s=8, cmap="viridis")
             fig.colorbar(sc, ax=ax, label="step")
             for axis, v in (("x", s), ("y", q)):
@@ -132,8 +130,7 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
             ax.grid(alpha=0.3)
             name = f"{_safe(ricci[0])}_vs_{_safe(sigma[0])}.png"
             out.append((name, f"{ricci[0]} against {sigma[0]}", _png(fig)))
-            plt.close(fig)
-    return out
+        return out
 
 
 _SCRIPT = """
