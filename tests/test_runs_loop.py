@@ -11,6 +11,7 @@ import pytest
 from ntkflow.io import (
     NonFiniteError,
     RunDir,
+    RunDirError,
     load_checkpoint,
     make_job,
     resume_run,
@@ -53,6 +54,8 @@ def test_closed_form_trajectory_and_resume_extends(tmp_path):
     assert steps == list(range(1, 46))
     np.testing.assert_allclose(xs, 2.0 * 0.9 ** np.arange(1, 46), rtol=1e-14)
     assert rd.read_run()["n_steps"] == 45 and rd.read_run()["resumes"][0]["from_step"] == 30
+    with pytest.raises(RunDirError, match="already at step 45, cannot stop at 40"):
+        resume_run(tmp_path / "r", n_steps=40, progress=False)
 
 
 def test_resume_cuts_log_back_to_checkpoint(tmp_path):
@@ -95,8 +98,6 @@ def test_nan_state_is_never_checkpointed(tmp_path):
 
 def test_existing_run_dir_is_not_overwritten(tmp_path):
     start_run(tmp_path / "r", KIND, {}, n_steps=3, checkpoint_every=1, progress=False)
-    from ntkflow.io import RunDirError
-
     with pytest.raises(RunDirError, match="ntkflow resume"):
         start_run(tmp_path / "r", KIND, {}, n_steps=3, checkpoint_every=1, progress=False)
 

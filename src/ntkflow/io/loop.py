@@ -271,6 +271,8 @@ def resume_run(
     total = int(n_steps if n_steps is not None else info["n_steps"])
     job = make_job(info["job"], info["config"])
     latest = rd.latest_checkpoint()
+    if latest is not None and total < latest[0]:
+        raise RunDirError(f"{rd.path}: already at step {latest[0]}, cannot stop at {total}")
     resumes = list(info.get("resumes", []))
     resumes.append(
         {"time": now(), "from_step": latest[0] if latest else 0, "n_steps": total, **provenance()}
