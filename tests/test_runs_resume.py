@@ -253,6 +253,19 @@ def test_cy_eval_on_trained_model(tmp_path, reference, skeleton):
     round_metric = 4.0 / (1.0 + (x**2).sum(1))[:, None, None] ** 2 * np.eye(2)
     assert np.abs(g - round_metric).max() < 0.3 * np.abs(round_metric).max()
 
+    # an unfinished run (no model.eqx): its newest checkpoint is evaluated
+    import shutil
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(reference.path, unfinished)
+    (unfinished / "model.eqx").unlink()
+    args[3] = str(unfinished)
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--json", "--batch", "4"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["model"].endswith(".ckpt")
+    with np.load(out) as f:
+        np.testing.assert_array_equal(f["g"], g)
+
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     args[-1] = str(tmp_path / "bad.npz")
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o.npz")])

@@ -53,7 +53,7 @@ def eval_metric(
             source = str(latest[1])
             info(f"{rd.path}: no final model yet, using the checkpoint of step {step}")
         data = read_points(points, split)  # type: ignore[arg-type]
-    except (PointsError, nio.CheckpointError, nio.JobError, nio.RunDirError) as e:
+    except (PointsError, nio.CheckpointError, nio.ConfigError, nio.JobError, nio.RunDirError) as e:
         fail(str(e), code=1)
 
     pts = data["points"]
