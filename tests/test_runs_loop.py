@@ -109,3 +109,12 @@ def test_unknown_job_kind(tmp_path):
         start_run(tmp_path / "r", "no_such_module:make", {}, n_steps=3, checkpoint_every=1)
     with pytest.raises(JobError, match="expected 'package.module:factory'"):
         start_run(tmp_path / "r", "scalarjob", {}, n_steps=3, checkpoint_every=1)
+
+
+def test_a_run_is_driven_by_one_process_at_a_time(tmp_path):
+    start_run(tmp_path / "r", KIND, {}, n_steps=3, checkpoint_every=1, progress=False)
+    rd = RunDir.open(tmp_path / "r")
+    with rd.lock(), pytest.raises(RunDirError, match=r"in use by another process \(pid \d+\)"):
+        resume_run(tmp_path / "r", n_steps=5, progress=False)
+    assert rd.read_run()["resumes"] == []  # run.json untouched by the refused resume
+    assert resume_run(tmp_path / "r", n_steps=5, progress=False).step == 5  # lock released

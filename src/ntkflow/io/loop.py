@@ -137,6 +137,23 @@ def run_loop(
     kind = job_kind or rd.read_run().get("job") or type(job).__name__
     if checkpoint_every < 1 or log_every < 1 or keep < 1:
         raise ValueError("checkpoint_every, log_every and keep must be >= 1")
+    with rd.lock():
+        return _run_locked(
+            rd, job, kind, n_steps, checkpoint_every, log_every, keep, progress, description
+        )
+
+
+def _run_locked(
+    rd: RunDir,
+    job: Job,
+    kind: str,
+    n_steps: int,
+    checkpoint_every: int,
+    log_every: int,
+    keep: int,
+    progress: bool,
+    description: str | None,
+) -> RunResult:
     rd.remove_temporaries()
     rd.checkpoints.mkdir(exist_ok=True)
 
@@ -264,30 +281,30 @@ def resume_run(
     """
     select_backend(cpu)
     rd = RunDir.open(run_dir)
-    info = rd.read_run()
-    for key in ("job", "config", "n_steps", "checkpoint_every"):
-        if key not in info:
-            raise RunDirError(f"{rd.run_json}: missing {key!r}")
-    total = int(n_steps if n_steps is not None else info["n_steps"])
-    job = make_job(info["job"], info["config"])
-    latest = rd.latest_checkpoint()
-    if latest is not None and total < latest[0]:
-        raise RunDirError(f"{rd.path}: already at step {latest[0]}, cannot stop at {total}")
-    resumes = list(info.get("resumes", []))
-    resumes.append(
-        {"time": now(), "from_step": latest[0] if latest else 0, "n_steps": total, **provenance()}
-    )
-    rd.update_run(resumes=resumes, n_steps=total)
-    loop = {k: v for k, v in info.get("loop", {}).items() if k in ("log_every", "keep")}
-    return run_loop(
-        rd,
-        job,
-        total,
-        int(info["checkpoint_every"]),
-        job_kind=info["job"],
-        progress=progress,
-        **loop,
-    )
+    with rd.lock():
+        info = rd.read_run()
+        for key in ("job", "config", "n_steps", "checkpoint_every"):
+            if key not in info:
+                raise RunDirError(f"{rd.run_json}: missing {key!r}")
+        total = int(n_steps if n_steps is not None else info["n_steps"])
+        job = make_job(info["job"], info["config"])
+        latest = rd.latest_checkpoint()
+        if latest is not None and total < latest[0]:
+            raise RunDirError(f"{rd.path}: already at step {latest[0]}, cannot stop at {total}")
+        resume = {"time": now(), "from_step": latest[0] if latest else 0, "n_steps": total}
+        rd.update_run(resumes=[*info.get("resumes", []), resume | provenance()], n_steps=total)
+        loop = info.get("loop", {})
+        return _run_locked(
+            rd,
+            job,
+            info["job"],
+            total,
+            int(info["checkpoint_every"]),
+            int(loop.get("log_every", 1)),
+            int(loop.get("keep", 3)),
+            progress,
+            None,
+        )
 
 
 __all__ = [

@@ -10,6 +10,7 @@
       model.eqx         the final model (with the hyperparameters that rebuild it)
       figures/          PNGs written by ``ntkflow report``
       report.html       self-contained report
+      lock              held (flock) by the process running the job
 
 Every file except ``metrics.jsonl`` is replaced atomically. ``metrics.jsonl`` is append-only:
 each line goes to the kernel in a single ``write`` call (no user-space buffer to lose), and on
@@ -19,9 +20,12 @@ uninterrupted run would have written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +145,26 @@ class RunDir:
     def remove_temporaries(self) -> list[Path]:
         """Delete files left half-written by a killed process (never a finished file)."""
         return remove_temporaries(self.path)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the run: two processes never drive one run. The kernel
+        drops it when the holder dies, even by SIGKILL."""
+        path = self.path / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise RunDirError(
+                    f"{self.path}: the run is in use by another process (pid {holder})"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     # -- checkpoints ---------------------------------------------------------------------
     def list_checkpoints(self) -> list[tuple[int, Path]]:
