@@ -9,7 +9,8 @@
 - stops on a NaN/inf in the metrics or in the state (checked before each checkpoint) with a
   :class:`NonFiniteError`, keeping the last good checkpoint;
 - resumes from the newest checkpoint when the run directory has one, cutting the metrics log
-  back to that step, so the resumed log equals the uninterrupted one.
+  back to that step, so the resumed log equals the uninterrupted one;
+- holds the run directory's lock, so two processes never drive one run.
 """
 
 from __future__ import annotations
