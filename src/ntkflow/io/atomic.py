@@ -1,5 +1,5 @@
-"""Atomic file writes: a reader (or a resumed run after a crash) sees the old file or the new
-one, never half of one.
+"""Atomic file writes (and checked reads): a reader (or a resumed run after a crash) sees
+the old file or the new one, never half of one.
 
 The recipe is the POSIX one: write to a temporary file in the same directory, ``fsync`` it,
 ``os.replace`` it over the target (atomic within one file system), then ``fsync`` the
@@ -50,6 +50,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_nonempty(path: Path, error: type[Exception]) -> bytes:
+    """The bytes of ``path``; a missing, unreadable or empty file raises ``error`` naming it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e})") from None
+    if not data:
+        raise error(f"{path}: file is empty")
+    return data
 
 
 def is_temporary(path: str | os.PathLike) -> bool:

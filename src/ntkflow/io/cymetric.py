@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, read_nonempty
 
 
 class PointsError(ValueError):
@@ -47,14 +47,7 @@ class PointSplit:
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` file (no pickles), or a :class:`PointsError` saying why not."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PointsError(f"{path}: no such file") from None
-    except OSError as e:
-        raise PointsError(f"{path}: cannot read ({e})") from None
-    if not data:
-        raise PointsError(f"{path}: file is empty")
+    data = read_nonempty(path, PointsError)
     if not data.startswith(b"PK"):
         raise PointsError(f"{path}: not an .npz file (not a zip archive)")
     try:

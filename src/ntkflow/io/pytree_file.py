@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, read_nonempty
 
 MAGIC = b"NTKFLOW-PYTREE\n"
 FORMAT_VERSION = 1
@@ -122,14 +122,7 @@ def write(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
 
 
 def _split(path: Path) -> tuple[dict[str, Any], bytes]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e})") from None
-    if not data:
-        raise CheckpointError(f"{path}: file is empty")
+    data = read_nonempty(path, CheckpointError)
     if not data.startswith(MAGIC):
         if MAGIC.startswith(data):
             raise CheckpointError(f"{path}: file is truncated (only {len(data)} bytes)")
