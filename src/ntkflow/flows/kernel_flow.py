@@ -23,9 +23,9 @@ closed-form solution of quadratic losses (eigendecomposition, :func:`regression_
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -205,24 +205,14 @@ class DenseKernelMetric(KernelMetric):
 
 
 def save_state(path: str, **arrays) -> str:
-    """Write arrays to ``path`` (``.npz``) atomically: temp file in the same folder + replace."""
-    try:  # prefer the project's run-directory helpers when present
-        from ..io import save_npz_atomic  # type: ignore[attr-defined]
+    """Write arrays to ``path`` (``.npz``) atomically: temp file in the same folder, fsync,
+    ``os.replace`` (via :func:`ntkflow.io.atomic.atomic_write_bytes`)."""
+    from ..io.atomic import atomic_write_bytes
 
-        return save_npz_atomic(path, **arrays)
-    except ImportError:
-        pass
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

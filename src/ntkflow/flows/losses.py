@@ -196,6 +196,7 @@ def _check_points(xs: Array, weights: Array, where: str) -> None:
         )
 
 
+@eqx.filter_jit
 def jets_at(metric: Callable, xs: Array, order: int) -> tuple[Array, Array | None, Array | None]:
     """Values (order 0) or 2-jets (order 2) of ``metric`` at every point of ``xs``."""
     if order == 0:
@@ -216,7 +217,24 @@ def total_loss(loss: Loss, metric: Callable, xs: Array, weights: Array) -> Float
     """``L[g] = Σ_a w_a l[g](x_a)`` for a metric callable."""
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     _check_points(xs, weights, "total_loss")
+    return _total_loss(loss, metric, xs, weights)
+
+
+@eqx.filter_jit
+def _total_loss(loss, metric, xs, weights):
     return loss_from_jets(loss, xs, weights, *jets_at(metric, xs, loss.order))
+
+
+@eqx.filter_jit
+def _densities_and_gradient(loss, xs, weights, g, dg, d2g):
+    if loss.order == 0:
+        dens = jax.vmap(lambda x, ga: loss.density(x, ga, None, None))(xs, g)
+        return dens, jax.grad(lambda gv: loss_from_jets(loss, xs, weights, gv))(g)
+    dens = jax.vmap(loss.density)(xs, g, dg, d2g)
+    grads = jax.grad(lambda *j: loss_from_jets(loss, xs, weights, *j), argnums=(0, 1, 2))(
+        g, dg, d2g
+    )
+    return dens, grads
 
 
 def functional_derivative(
@@ -231,7 +249,7 @@ def functional_derivative(
 
     Order 0: returns ``∂L/∂g_kl(x_a)``, shape ``(N, n, n)`` (weights included).
     Order 2: returns the triple ``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)`` (``dg``, ``d2g`` required).
-    Raises :class:`LossError` if the loss or its derivative is not finite.
+    Raises :class:`LossError` if the loss density or its derivative is not finite.
     """
     xs, weights, g_values = jnp.asarray(xs), jnp.asarray(weights), jnp.asarray(g_values)
     _check_points(xs, weights, "functional_derivative")
@@ -240,21 +258,16 @@ def functional_derivative(
             f"functional_derivative: metric values must have shape (N, n, n) with "
             f"N = {xs.shape[0]}, got {g_values.shape}"
         )
-    if loss.order == 0:
-        out = jax.grad(lambda gv: loss_from_jets(loss, xs, weights, gv))(g_values)
-        leaves = [out]
-    else:
-        if dg is None or d2g is None:
-            raise LossError("functional_derivative: a curvature loss needs dg and d2g (jets)")
-        out = jax.grad(lambda *j: loss_from_jets(loss, xs, weights, *j), argnums=(0, 1, 2))(
-            g_values, dg, d2g
-        )
-        leaves = list(out)
+    if loss.order != 0 and (dg is None or d2g is None):
+        raise LossError("functional_derivative: a curvature loss needs dg and d2g (jets)")
+    dens, out = _densities_and_gradient(loss, xs, weights, g_values, dg, d2g)
+    leaves = [dens[:, None], *(out if loss.order else [out])]
     bad = [~jnp.all(jnp.isfinite(leaf), axis=tuple(range(1, leaf.ndim))) for leaf in leaves]
     bad_any = jnp.any(jnp.stack(bad), axis=0)
     if not isinstance(bad_any, jax.core.Tracer) and bool(jnp.any(bad_any)):
         i = int(jnp.argmax(bad_any))
         raise LossError(
-            f"functional_derivative: δl/δg is NaN or inf at point {i} (x = {xs[i].tolist()})"
+            f"functional_derivative: the loss or δl/δg is NaN or inf at point {i} "
+            f"(x = {xs[i].tolist()})"
         )
     return out
