@@ -15,9 +15,25 @@ from .deturck import deturck_vector
 from .hessian import covariant_hessian, gradient_norm_sq, laplacian
 from .metric import Metric, MetricError, check_metric, check_metric_values, check_point, metric_at
 from .perelman import perelman_F, perelman_W, torus_quadrature, volume
+from .ricci_flow import (
+    RicciFlowError,
+    RicciFlowSolution,
+    ricci_flow,
+    ricci_flow_round_sphere,
+    singular_time_round_sphere,
+)
+from .ricci_flow_s3 import LeftInvariantS3Metric
+from .ricci_flow_sphere import AxisymmetricS2Metric
 from .spectral import SpectralTorusMetric, torus_grid
 
 __all__ = [
+    "AxisymmetricS2Metric",
+    "LeftInvariantS3Metric",
+    "RicciFlowError",
+    "RicciFlowSolution",
+    "ricci_flow",
+    "ricci_flow_round_sphere",
+    "singular_time_round_sphere",
     "Conformal",
     "Flat",
     "Hyperbolic",
