@@ -372,7 +372,7 @@ def kernel_flow(
         )
         msg = msg or _check_state(cand, xs, "kernel_flow", float(ts[k]))
         if msg:
-            last = eqx.tree_at(lambda m: m.alpha, base, alpha)
+            last = KernelMetric(reference, kernel, xs, alpha, chunk)
             if path:
                 save_state(path, alpha=alpha, centers=xs, t=ts[k - 1], status="failed")
             raise FlowError(msg, last_good=last, path=path)
@@ -382,9 +382,8 @@ def kernel_flow(
             save_state(path, alpha=alpha, centers=xs, t=ts[k], status="ok")
         if callback is not None:
             callback(float(ts[k]), cand)
-    return KernelFlowResult(
-        eqx.tree_at(lambda m: m.alpha, base, alpha), np.asarray(ts), np.stack(alphas)
-    )
+    final = KernelMetric(reference, kernel, xs, alpha, chunk)
+    return KernelFlowResult(final, np.asarray(ts), np.stack(alphas))
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..nets.trainable import trainable
 from .losses import Loss, jets_at, loss_from_jets
 
 
@@ -29,11 +30,11 @@ class LinearizedMetric(eqx.Module):
 
     @classmethod
     def around(cls, model) -> LinearizedMetric:
-        params, _ = eqx.partition(model, eqx.is_inexact_array)
+        params, _ = eqx.partition(model, trainable(model))
         return cls(model, jax.tree_util.tree_map(jnp.zeros_like, params))
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, "n n"]:
-        params0, static = eqx.partition(self.model0, eqx.is_inexact_array)
+        params0, static = eqx.partition(self.model0, trainable(self.model0))
         delta = jax.lax.stop_gradient(params0)  # keep θ0 frozen under autodiff
         g0, dg = jax.jvp(lambda p: eqx.combine(p, static)(x), (delta,), (self.delta,))
         return g0 + dg
@@ -46,7 +47,7 @@ class EmpiricalKernel(eqx.Module):
     model: eqx.Module
 
     def jac(self, x):
-        params, static = eqx.partition(self.model, eqx.is_inexact_array)
+        params, static = eqx.partition(self.model, trainable(self.model))
         flat, unravel = jax.flatten_util.ravel_pytree(params)
         return jax.jacfwd(lambda f: eqx.combine(unravel(f), static)(x))(flat)
 

@@ -29,6 +29,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
+from ..nets.trainable import trainable
 from .losses import Loss, functional_derivative, jets_at, loss_from_jets, metric_jet
 
 
@@ -42,7 +43,7 @@ class ParameterFlowError(RuntimeError):
 
 
 def _flat_model(model):
-    params, static = eqx.partition(model, eqx.is_inexact_array)
+    params, static = eqx.partition(model, trainable(model))
     flat, unravel = ravel_pytree(params)
     return flat, lambda f: eqx.combine(unravel(f), static)
 
@@ -56,15 +57,16 @@ def metric_jacobian(model, xs: Float[Array, "N d"]) -> Float[Array, "N n n P"]:
 def empirical_ntk(model, xs: Float[Array, "N d"]) -> Float[Array, "N N n n n n"]:
     """Empirical metric-NTK ``Θ_ijkl(x_a, x_b) = Σ_I ∂g_ij(x_a)/∂θ_I ∂g_kl(x_b)/∂θ_I`` (eq. 1.3).
 
-    Uses ``ntkflow.kernels.metric_ntk`` when that module provides it; otherwise a plain
-    Jacobian contraction (fine for the small probe sets used here).
+    Uses ``ntkflow.kernels.metric_ntk`` (Jacobian strategy: any module) when present; otherwise
+    a plain Jacobian contraction. Only the trainable parameters
+    (:func:`ntkflow.nets.trainable`) enter, here and in :func:`parameter_flow`.
     """
     try:
         from ..kernels import metric_ntk  # type: ignore[attr-defined]
-
-        return metric_ntk(model, xs)
     except ImportError:
-        pass
+        metric_ntk = None
+    if metric_ntk is not None:
+        return metric_ntk(model, xs, strategy="jacobian")
     jac = metric_jacobian(model, xs)
     return jnp.einsum("aijp,bklp->abijkl", jac, jac)
 
@@ -123,7 +125,7 @@ def parameter_flow(
     """
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     opt = make_optimizer(optimizer, lr)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
+    params, static = eqx.partition(model, trainable(model))
     lbfgs = isinstance(optimizer, str) and optimizer == "lbfgs"
 
     def value(p):
