@@ -79,3 +79,17 @@ def test_volume_of_hyperbolic_disc_and_form():
     np.testing.assert_allclose(area, 4 * np.pi * rho**2 / (1 - rho**2), rtol=1e-12)
     x = jnp.array([0.2, 0.1])
     np.testing.assert_allclose(volume_form(Hyperbolic(1.0), x), 4 / (1 - x @ x) ** 2, rtol=1e-14)
+
+
+def test_derivative_strategies_agree():
+    """All four jacfwd/jacrev nestings give the same scalar curvature (round sphere: exact)."""
+    import pytest
+
+    from ntkflow.geometry import ricci_scalar
+    from ntkflow.geometry.curvature import STRATEGIES
+
+    x = jnp.array([0.3, -0.2, 0.5])
+    for s in STRATEGIES:
+        np.testing.assert_allclose(ricci_scalar(RoundSphere(1.3), x, s), 6 / 1.3**2, rtol=1e-10)
+    with pytest.raises(ValueError, match="strategy"):
+        ricci_scalar(RoundSphere(1.0), x, "fwd")

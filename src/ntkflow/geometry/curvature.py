@@ -2,8 +2,9 @@
 
 Every function takes ``(metric, x)`` with ``metric`` a callable ``x -> g(x)`` (shape ``(n, n)``)
 and ``x`` one point of shape ``(n,)``; ``jax.vmap`` over ``x`` for batches. Derivatives are
-forward-mode (``jax.jacfwd``), the fastest choice for the 2-6 coordinates of the manifolds we
-meet (see ``benchmarks/curvature.py``).
+forward-mode (``jax.jacfwd``) by default, the fastest choice for the 2-6 coordinates of the
+manifolds we meet (``benchmarks/curvature.py``); ``strategy="outer-inner"`` picks the mode of
+the outer (∂Γ) and inner (∂g) derivative, e.g. ``"rev-fwd"`` = jacrev over jacfwd.
 
 Index conventions (Wald / Misner-Thorne-Wheeler sign; round spheres have positive curvature):
 
@@ -24,16 +25,32 @@ from jaxtyping import Array, Float
 
 from .metric import Metric, metric_at
 
+STRATEGIES = ("fwd-fwd", "rev-fwd", "fwd-rev", "rev-rev")
+DEFAULT_STRATEGY = "fwd-fwd"
 
-def metric_derivative(metric: Metric, x: Array) -> tuple[Array, Array]:
+
+def _modes(strategy: str) -> tuple:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    outer, inner = strategy.split("-")
+    pick = {"fwd": jax.jacfwd, "rev": jax.jacrev}
+    return pick[outer], pick[inner]
+
+
+def metric_derivative(
+    metric: Metric, x: Array, strategy: str = DEFAULT_STRATEGY
+) -> tuple[Array, Array]:
     """Return ``(g, dg)`` with ``dg[i, j, k] = ∂_k g_ij`` at ``x``."""
-    dg, g = jax.jacfwd(lambda y: (metric_at(metric, y),) * 2, has_aux=True)(x)
+    jac = _modes(strategy)[1]
+    dg, g = jac(lambda y: (metric_at(metric, y),) * 2, has_aux=True)(x)
     return g, dg
 
 
-def christoffel(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n n"]:
+def christoffel(
+    metric: Metric, x: Float[Array, " n"], strategy: str = DEFAULT_STRATEGY
+) -> Float[Array, "n n n"]:
     """Christoffel symbols of the second kind, ``Γ[k, i, j] = Γ^k_ij`` (Levi-Civita)."""
-    g, dg = metric_derivative(metric, x)
+    g, dg = metric_derivative(metric, x, strategy)
     # Γ_{l i j} = ½(∂_i g_jl + ∂_j g_il − ∂_l g_ij); dg[a, b, c] = ∂_c g_ab
     gamma_lower = 0.5 * (
         jnp.einsum("jli->lij", dg) + jnp.einsum("ilj->lij", dg) - jnp.einsum("ijl->lij", dg)
@@ -41,15 +58,20 @@ def christoffel(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n n"]:
     return jnp.einsum("kl,lij->kij", jnp.linalg.inv(g), gamma_lower)
 
 
-def _christoffel_and_derivative(metric: Metric, x: Array) -> tuple[Array, Array]:
-    """``(Γ, dΓ)`` with ``dΓ[k, i, j, m] = ∂_m Γ^k_ij`` (forward over forward)."""
-    dgam, gam = jax.jacfwd(lambda y: (christoffel(metric, y),) * 2, has_aux=True)(x)
+def _christoffel_and_derivative(
+    metric: Metric, x: Array, strategy: str = DEFAULT_STRATEGY
+) -> tuple[Array, Array]:
+    """``(Γ, dΓ)`` with ``dΓ[k, i, j, m] = ∂_m Γ^k_ij``."""
+    jac = _modes(strategy)[0]
+    dgam, gam = jac(lambda y: (christoffel(metric, y, strategy),) * 2, has_aux=True)(x)
     return gam, dgam
 
 
-def riemann(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n n n"]:
+def riemann(
+    metric: Metric, x: Float[Array, " n"], strategy: str = DEFAULT_STRATEGY
+) -> Float[Array, "n n n n"]:
     """Riemann tensor ``R[a, b, c, d] = R^a_bcd`` (see module docstring for the convention)."""
-    gam, dgam = _christoffel_and_derivative(metric, x)
+    gam, dgam = _christoffel_and_derivative(metric, x, strategy)
     # ∂_c Γ^a_db = dgam[a, d, b, c]
     term_d = jnp.einsum("adbc->abcd", dgam) - jnp.einsum("acbd->abcd", dgam)
     term_q = jnp.einsum("ace,edb->abcd", gam, gam) - jnp.einsum("ade,ecb->abcd", gam, gam)
@@ -61,15 +83,19 @@ def riemann_lower(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n n 
     return jnp.einsum("ae,ebcd->abcd", metric_at(metric, x), riemann(metric, x))
 
 
-def ricci_tensor(metric: Metric, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+def ricci_tensor(
+    metric: Metric, x: Float[Array, " n"], strategy: str = DEFAULT_STRATEGY
+) -> Float[Array, "n n"]:
     """Ricci tensor ``R_bd = R^a_bad``."""
-    return jnp.einsum("abad->bd", riemann(metric, x))
+    return jnp.einsum("abad->bd", riemann(metric, x, strategy))
 
 
-def ricci_scalar(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
+def ricci_scalar(
+    metric: Metric, x: Float[Array, " n"], strategy: str = DEFAULT_STRATEGY
+) -> Float[Array, ""]:
     """Scalar curvature ``R = g^{bd} R_bd``."""
     ginv = jnp.linalg.inv(metric_at(metric, x))
-    return jnp.einsum("bd,bd->", ginv, ricci_tensor(metric, x))
+    return jnp.einsum("bd,bd->", ginv, ricci_tensor(metric, x, strategy))
 
 
 def volume_density(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
