@@ -329,7 +329,10 @@ def kernel_flow(
             probe_psd(kernel, xs, n, key if key is not None else jax.random.key(0), chunk=chunk)
 
     def vector_field(t, alpha, args):
-        return -grad_fn(eqx.tree_at(lambda m: m.alpha, base, alpha), xs, weights)
+        # everything large travels in ``args`` (closed-over arrays would be baked into the
+        # compiled program as constants, which is slow to compile for big N)
+        fn, metric, pts, wts = args
+        return -fn(eqx.tree_at(lambda m: m.alpha, metric, alpha), pts, wts)
 
     ts = np.linspace(0.0, t1, 11) if ts is None else np.asarray(ts, float)
     if ts[0] != 0.0:
@@ -339,7 +342,7 @@ def kernel_flow(
     ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
 
     @eqx.filter_jit
-    def segment(alpha, ta, tb):
+    def segment(alpha, ta, tb, args):
         sol = diffrax.diffeqsolve(
             term,
             solver,
@@ -347,6 +350,7 @@ def kernel_flow(
             tb,
             (tb - ta) / 10,
             alpha,
+            args=args,
             stepsize_controller=ctrl,
             max_steps=max_steps,
             throw=False,
@@ -360,7 +364,8 @@ def kernel_flow(
     if msg:
         raise FlowError(msg)
     for k in range(1, len(ts)):
-        new, ok = segment(alpha, jnp.asarray(ts[k - 1]), jnp.asarray(ts[k]))
+        args = (grad_fn, base, xs, weights)
+        new, ok = segment(alpha, jnp.asarray(ts[k - 1]), jnp.asarray(ts[k]), args)
         cand = eqx.tree_at(lambda m: m.alpha, base, new)
         msg = (
             None
