@@ -146,11 +146,14 @@ def empirical_ntk(
     x1: Float[Array, "N1 d"],
     x2: Float[Array, "N2 d"] | None = None,
     *,
-    strategy: str = DEFAULT_STRATEGY,
+    strategy: str = "jacobian",
     chunk_size: int | None = None,
 ) -> Float[Array, "N1 N2 m m"]:
     """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I for ``f = fn(model, x)`` of shape (m,),
-    over the trainable parameters of ``model``. ``x2=None`` means x2 = x1 (and is faster)."""
+    over the trainable parameters of ``model``. ``x2=None`` means x2 = x1 (and is faster).
+
+    ``'structured'`` needs ``fn`` to call the model once and not to differentiate it in x
+    (e.g. a Kähler metric ∂∂̄K of the model); use 'jacobian' or 'matrix_free' for those."""
     x1, x2 = _check_args(x1, x2, strategy, chunk_size, "empirical_ntk")
     same = x2 is None
     x2a = x1 if same else x2
