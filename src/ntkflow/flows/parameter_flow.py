@@ -57,7 +57,7 @@ def metric_jacobian(model, xs: Float[Array, "N d"]) -> Float[Array, "N n n P"]:
 def empirical_ntk(model, xs: Float[Array, "N d"]) -> Float[Array, "N N n n n n"]:
     """Empirical metric-NTK ``Θ_ijkl(x_a, x_b) = Σ_I ∂g_ij(x_a)/∂θ_I ∂g_kl(x_b)/∂θ_I`` (eq. 1.3).
 
-    Uses ``ntkflow.kernels.metric_ntk`` (Jacobian strategy: any module) when present; otherwise
+    Uses ``ntkflow.kernels.metric_ntk`` (structured strategy, else Jacobian) when present; otherwise
     a plain Jacobian contraction. Only the trainable parameters
     (:func:`ntkflow.nets.trainable`) enter, here and in :func:`parameter_flow`.
     """
@@ -66,7 +66,12 @@ def empirical_ntk(model, xs: Float[Array, "N d"]) -> Float[Array, "N N n n n n"]
     except ImportError:
         metric_ntk = None
     if metric_ntk is not None:
-        return metric_ntk(model, xs, strategy="jacobian")
+        from ..kernels import StructureError
+
+        try:
+            return metric_ntk(model, xs)  # structured strategy: fastest for ntkflow.nets
+        except StructureError:
+            return metric_ntk(model, xs, strategy="jacobian")
     jac = metric_jacobian(model, xs)
     return jnp.einsum("aijp,bklp->abijkl", jac, jac)
 
