@@ -1,0 +1,283 @@
+"""Kähler-potential ansätze for Ricci-flat metrics, pulled back to a variety.
+
+Every ansatz is an equinox module with ``pullback_metric(z, jac) -> g`` for one point: the
+metric g_{a b̄} = J_{a i} (∂_i ∂̄_j K)(z) conj(J_{b j}) of its potential K on the variety, in
+the local affine coordinates whose embedding Jacobian is ``jac`` (rows = local coordinates,
+see :func:`ntkflow.cy.kahler.pullback_jacobian`). Because the embedding is holomorphic,
+∂_a ∂̄_b (K∘ι) = J (∂∂̄K) Jᴴ exactly (anchors.md, "pullback g = J g Jᴴ").
+
+Two families:
+
+* :class:`AlgebraicPotential` — K = (1/πk) log s(z)ᴴ H s(z) with s the degree-k sections
+  (monomials reduced modulo the defining polynomial) and H Hermitian. With H the balanced
+  matrix this is Donaldson's metric (Donaldson 2005; Douglas et al. hep-th/0612075); with H
+  trained on the Monge–Ampère loss it is the optimised algebraic metric of Headrick–Nassar
+  (arXiv 0908.2635), a linear bihomogeneous network in the language of MLGeometry. Its metric
+  is computed in closed form from s and ∂s.
+* :class:`PhiPotential` — K = K_FS + φ_θ(u(z)) with φ a network on the C*-invariant inputs
+  u = (z_i z̄_j / |z|²)_{i≤j} of each projective factor (real and imaginary parts), so K is a
+  global function on the variety and needs no transition loss (cymyc's "spectral" inputs).
+  Its metric is taken by autodiff: Hessian-vector products of K along the 2·dim real
+  directions of the rows of J.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations_with_replacement
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Complex, Float, Int
+
+from ntkflow.cy.fubini_study import FubiniStudy
+from ntkflow.cy.variety import Hypersurface, VarietyError
+
+# ----------------------------------------------------------------------------------------------
+# sections of O(k)
+# ----------------------------------------------------------------------------------------------
+
+
+def monomial_exponents(n_coords: int, k: int) -> Int[np.ndarray, "M n"]:
+    """All exponent vectors of degree-k monomials in ``n_coords`` variables (lexicographic)."""
+    out = []
+    for c in combinations_with_replacement(range(n_coords), k):
+        e = np.zeros(n_coords, dtype=np.int64)
+        np.add.at(e, list(c), 1)
+        out.append(e)
+    return np.array(out[::-1])
+
+
+def section_basis(variety: Hypersurface, k: int) -> Int[np.ndarray, "Nk n"]:
+    """Exponents of a basis of H⁰(X, O(k)) for a hypersurface X = {Q = 0} ⊂ Pⁿ.
+
+    Degree-k monomials modulo Q: drop those divisible by the leading monomial of Q (the first
+    monomial with the largest |coefficient|), so that N_k = C(n+k, k) − C(n+k−d, k−d)
+    (Douglas et al. hep-th/0612075, §3: the "reduced monomial basis").
+    """
+    if not isinstance(variety, Hypersurface) or len(variety.ambient) != 1:
+        raise VarietyError(
+            "section_basis: the algebraic ansatz is implemented for hypersurfaces in a single "
+            f"P^n; {getattr(variety, 'name', variety)!r} is not one (use the 'phi' ansatz)"
+        )
+    if k < 1:
+        raise ValueError(f"section_basis: degree k must be >= 1, got {k}")
+    exps = monomial_exponents(variety.n_coords, k)
+    coeffs = np.abs(np.asarray(variety.coefficients))
+    lead = np.asarray(variety.exponents)[int(np.argmax(coeffs))]
+    keep = ~np.all(exps >= lead[None, :], axis=1)
+    return exps[keep]
+
+
+def sections(exponents: Int[Array, "Nk n"], z: Complex[Array, " n"], k: int) -> tuple[Array, Array]:
+    """s_α(z) = z^{e_α} and ∂_i s_α = e_αi z^{e_α − δ_i} for degree-k exponents,
+    shapes (Nk,) and (Nk, n)."""
+    n = z.shape[0]
+    powers = jnp.cumprod(
+        jnp.concatenate([jnp.ones((n, 1), z.dtype), jnp.broadcast_to(z[:, None], (n, k))], 1), 1
+    )  # powers[i, p] = z_i^p
+    cols = jnp.arange(n)[None, :]
+    vals = powers[cols, exponents]  # (Nk, n)
+    s = jnp.prod(vals, axis=1)
+    lower = powers[cols, jnp.maximum(exponents - 1, 0)]
+    eye = jnp.eye(n, dtype=bool)
+    others = jnp.prod(jnp.where(eye[:, None, :], 1.0, vals[None, :, :]), axis=2).T  # (Nk, n)
+    ds = exponents * lower * others
+    return s, ds
+
+
+def fs_hermitian(exponents: np.ndarray) -> np.ndarray:
+    """H with s ᴴ H s = |z|^{2k} on the full monomial basis: the multinomial coefficients."""
+    k = int(exponents[0].sum())
+    mult = [math.factorial(k) / np.prod([math.factorial(int(e)) for e in row]) for row in exponents]
+    return np.diag(np.asarray(mult, dtype=np.float64))
+
+
+def balanced_hermitian(
+    exponents: np.ndarray, z: Complex[Array, "N n"], weights: Float[Array, " N"], iterations: int
+) -> Complex[Array, "Nk Nk"]:
+    """Donaldson's T-operator iterated from the Fubini–Study H (Donaldson 2005, §2):
+
+        H_{r+1} = T(H_r)^{-1},   T(H)_{αβ} = (N_k / Σ w) Σ_p w_p s_α s̄_β / (sᴴ H s)(p),
+
+    with w the Ω∧Ω̄ integration weights; its fixed point is the balanced metric.
+    """
+    k = int(np.asarray(exponents)[0].sum())
+    E = jnp.asarray(exponents)
+    S = jax.jit(jax.vmap(lambda x: sections(E, x, k)[0]))(jnp.asarray(z))  # (N, Nk)
+    n_k = S.shape[1]
+    w = jnp.asarray(weights, S.real.dtype)
+
+    @jax.jit
+    def t_step(H):
+        den = jnp.real(jnp.einsum("pa,ab,pb->p", S.conj(), H, S))
+        T = (n_k / jnp.sum(w)) * jnp.einsum("p,pa,pb->ab", w / den, S, S.conj())
+        Hn = jnp.linalg.inv(T)
+        return 0.5 * (Hn + Hn.conj().T)
+
+    H = jnp.asarray(fs_hermitian(np.asarray(exponents)), S.dtype)
+    for _ in range(iterations):
+        H = t_step(H)
+    if not bool(jnp.all(jnp.isfinite(H))):
+        raise ValueError("balanced_hermitian: the T-operator produced a non-finite H")
+    return H
+
+
+# ----------------------------------------------------------------------------------------------
+# the algebraic ansatz
+# ----------------------------------------------------------------------------------------------
+
+
+class AlgebraicPotential(eqx.Module):
+    """K = (1/πk) log s(z)ᴴ H s(z),  H = Rᴴ (1 + ½(D + Dᴴ)) R,  D = A + iB.
+
+    ``R`` (frozen) whitens the basis at the initial H (e.g. the balanced one, H₀ = RᴴR), so the
+    trainable deformation starts at D = 0 with an identity-conditioned problem. With
+    t = R s:  g_{a b̄} = (1/πk)[ (∂_a t)ᴴ M ∂_b t / A − (tᴴ M ∂_b t)((∂_a t)ᴴ M t)/A² ]ᵀ
+    for M = 1 + ½(D + Dᴴ), A = tᴴ M t — the complex Hessian of log A for holomorphic t.
+    """
+
+    exponents: Int[Array, "Nk n"]
+    whitening: Complex[Array, "Nk Nk"]
+    a: Float[Array, "Nk Nk"]
+    b: Float[Array, "Nk Nk"]
+    k: int = eqx.field(static=True)
+
+    def __init__(self, exponents, h0, dtype=jnp.float64):
+        exponents = np.asarray(exponents)
+        n_sections = exponents.shape[0]
+        h0 = np.asarray(h0)
+        if h0.shape != (n_sections, n_sections):
+            raise ValueError(
+                f"AlgebraicPotential: H has shape {h0.shape}, need ({n_sections}, {n_sections})"
+            )
+        h0 = 0.5 * (h0 + h0.conj().T)
+        try:
+            chol = np.linalg.cholesky(h0)  # H0 = L Lᴴ = Rᴴ R with R = Lᴴ
+        except np.linalg.LinAlgError:
+            raise ValueError("AlgebraicPotential: the initial H is not positive definite") from None
+        cdtype = jnp.complex64 if dtype == jnp.float32 else jnp.complex128
+        self.exponents = jnp.asarray(exponents)
+        self.whitening = jnp.asarray(chol.conj().T, dtype=cdtype)
+        self.a = jnp.zeros((n_sections, n_sections), dtype)
+        self.b = jnp.zeros((n_sections, n_sections), dtype)
+        self.k = int(exponents[0].sum())
+
+    def trainable_mask(self):
+        """Only the deformation (a, b) trains; the whitening R is frozen."""
+        mask = jax.tree.map(lambda _: False, self)
+        return eqx.tree_at(lambda m: (m.a, m.b), mask, (True, True))
+
+    @property
+    def hermitian(self) -> Complex[Array, "Nk Nk"]:
+        """H in the monomial basis."""
+        R = self.whitening
+        return R.conj().T @ self._deformation() @ R
+
+    def _deformation(self) -> Complex[Array, "Nk Nk"]:
+        d = self.a + 1j * self.b
+        n = self.a.shape[0]
+        return jnp.eye(n, dtype=self.whitening.dtype) + 0.5 * (d + d.conj().T).astype(
+            self.whitening.dtype
+        )
+
+    def __call__(self, z: Complex[Array, " n"]) -> Float[Array, ""]:
+        s, _ = sections(self.exponents, z.astype(self.whitening.dtype), self.k)
+        t = self.whitening @ s
+        return jnp.log(jnp.real(jnp.vdot(t, self._deformation() @ t))) / (jnp.pi * self.k)
+
+    def pullback_metric(
+        self, z: Complex[Array, " n"], jac: Complex[Array, "d n"]
+    ) -> Complex[Array, "d d"]:
+        z = z.astype(self.whitening.dtype)
+        s, ds = sections(self.exponents, z, self.k)
+        X = self.whitening @ jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
+        G = X.conj().T @ (self._deformation() @ X)  # G[m, n] = X_mᴴ M X_n
+        A = jnp.real(G[0, 0])
+        g_ba = G[1:, 1:] / A - G[1:, :1] @ G[:1, 1:] / A**2
+        return g_ba.T / (jnp.pi * self.k)
+
+
+# ----------------------------------------------------------------------------------------------
+# the φ-network ansatz
+# ----------------------------------------------------------------------------------------------
+
+
+def spectral_inputs(z: Complex[Array, " n"], ambient: tuple[int, ...]) -> Float[Array, " m"]:
+    """u = (Re, Im of z_i z̄_j/|z|², i ≤ j) per projective factor; C*-invariant in each factor."""
+    out, start = [], 0
+    for n in ambient:
+        zf = z[start : start + n + 1]
+        start += n + 1
+        outer = jnp.outer(zf, zf.conj()) / jnp.real(jnp.vdot(zf, zf))
+        iu = np.triu_indices(n + 1)
+        iu_off = np.triu_indices(n + 1, 1)
+        out += [jnp.real(outer[iu]), jnp.imag(outer[iu_off])]
+    return jnp.concatenate(out)
+
+
+def n_spectral_inputs(ambient) -> int:
+    return sum((n + 1) ** 2 for n in ambient)
+
+
+def complex_hessian_along(potential, z: Complex[Array, " n"], jac: Complex[Array, "d n"]):
+    """g_{a b̄} = ∂_{v_a} ∂̄_{v_b} K for the complex directions v_a = J[a] (rows of ``jac``).
+
+    With real directions e_a = v_a and f_a = i v_a in Cⁿ ≅ R²ⁿ and H the real Hessian,
+    ∂_{v_a} ∂̄_{v_b} K = ¼ [H(e_a, e_b) + H(f_a, f_b) + i (H(e_a, f_b) − H(f_a, e_b))]
+    (Wirtinger calculus); needs 2·d Hessian-vector products, not the full 2n × 2n Hessian.
+    """
+
+    def f(x):
+        n = x.shape[0] // 2
+        return potential(x[:n] + 1j * x[n:])
+
+    x = jnp.concatenate([jnp.real(z), jnp.imag(z)])
+    e = jnp.concatenate([jnp.real(jac), jnp.imag(jac)], axis=1)  # (d, 2n)
+    iv = 1j * jac
+    f_dir = jnp.concatenate([jnp.real(iv), jnp.imag(iv)], axis=1)
+    dirs = jnp.concatenate([e, f_dir], axis=0).astype(x.dtype)  # (2d, 2n)
+    grad = jax.grad(f)
+    hv = jax.vmap(lambda v: jax.jvp(grad, (x,), (v,))[1])(dirs)  # (2d, 2n): H v
+    d = jac.shape[0]
+    Hm = dirs @ hv.T  # (2d, 2d) = H(dir_i, dir_j)
+    ee, ff = Hm[:d, :d], Hm[d:, d:]
+    ef, fe = Hm[:d, d:], Hm[d:, :d]
+    return 0.25 * (ee + ff + 1j * (ef - fe))
+
+
+class PhiPotential(eqx.Module):
+    """K = K_FS(z; t) + φ(u(z)) with φ a scalar network on :func:`spectral_inputs`."""
+
+    phi: eqx.Module
+    fs: FubiniStudy
+
+    def __call__(self, z: Complex[Array, " n"]) -> Float[Array, ""]:
+        u = spectral_inputs(z, self.fs.ambient)
+        return self.fs(z) + jnp.reshape(self.phi(u.astype(_float_dtype(self.phi))), ())
+
+    def pullback_metric(
+        self, z: Complex[Array, " n"], jac: Complex[Array, "d n"]
+    ) -> Complex[Array, "d d"]:
+        return complex_hessian_along(self, z, jac)
+
+
+def _float_dtype(module) -> jnp.dtype:
+    leaves = [x for x in jax.tree.leaves(module) if eqx.is_inexact_array(x)]
+    return leaves[0].dtype if leaves else jnp.float64
+
+
+__all__ = [
+    "AlgebraicPotential",
+    "PhiPotential",
+    "balanced_hermitian",
+    "complex_hessian_along",
+    "fs_hermitian",
+    "monomial_exponents",
+    "n_spectral_inputs",
+    "section_basis",
+    "sections",
+    "spectral_inputs",
+]
