@@ -1,7 +1,309 @@
-"""`ntkflow flow ...` commands."""
+"""`ntkflow flow ...` commands: metric flows and their limits (``ntkflow.flows``).
+
+ntkflow flow ricci-limit --manifold sphere2 --json   distance to Ricci flow vs σ
+ntkflow flow linearized-check --json                 linearised net = empirical kernel flow
+ntkflow flow width-limit --json                      finite vs infinite width
+ntkflow flow run CONFIG.toml                         any of these (or a parameter flow)
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import tomllib
+from typing import Any
+
 import typer
 
-app = typer.Typer(help="flow commands", no_args_is_help=True)
+from ._common import emit, fail, info, progress_bar
+
+app = typer.Typer(
+    help="metric flows: parameter, kernel, linearised, Ricci limit", no_args_is_help=True
+)
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail(f"{what}: expected comma-separated numbers, got {text!r}")
+    if not vals:
+        fail(f"{what}: no values given")
+    return vals
+
+
+def _plot(path: str | None, xs, ys, xlabel: str, ylabel: str, title: str, loglog=True) -> None:
+    if not path:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(xs, ys, "o-")
+    if loglog:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    info(f"plot written to {path}")
+
+
+def _ricci_limit(manifold, sigmas, t, points_per_sigma, gauge, plot) -> dict[str, Any]:
+    from ..flows.ricci_limit import GAUGES, MANIFOLDS, ricci_limit
+
+    if manifold not in MANIFOLDS:
+        fail(f"--manifold must be one of {MANIFOLDS}, got {manifold!r}")
+    if gauge is not None and gauge not in GAUGES:
+        fail(f"--gauge must be one of {GAUGES}, got {gauge!r}")
+    if t is None:
+        t = 0.1 if manifold == "sphere2" else 0.25
+    with progress_bar(f"Gaussian-kernel Ricci flow on {manifold}", len(sigmas)) as advance:
+        out = ricci_limit(
+            manifold,
+            sigmas,
+            t,
+            gauge=gauge,
+            points_per_sigma=points_per_sigma,
+            progress=lambda s, d: advance(status=f"σ={s:g}: distance {d:.3g}"),
+        )
+    _plot(
+        plot,
+        out["sigmas"],
+        out["distances"],
+        "σ",
+        "relative distance",
+        f"distance to Ricci flow at t={t:g} ({manifold})",
+    )
+    return out
+
+
+@app.command("ricci-limit")
+def ricci_limit_cmd(
+    manifold: str = typer.Option("sphere2", help="sphere2 (exact round solution) or torus2"),
+    sigmas: str = typer.Option("0.4,0.3,0.2", help="kernel widths σ, comma-separated"),
+    t: float = typer.Option(None, help="flow time (default 0.1 on sphere2, 0.25 on torus2)"),
+    points_per_sigma: float = typer.Option(1.5, help="grid points per σ"),
+    gauge: str = typer.Option(None, help="hamilton (default) or perelman"),
+    plot: str = typer.Option(None, help="write distance-vs-σ PNG here"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """Distance at fixed flow time between the Gaussian-kernel flow and the reference Ricci
+    flow, for each σ (paper §3: the flow tends to Ricci flow as σ → 0)."""
+    out = _ricci_limit(manifold, _floats(sigmas, "--sigmas"), t, points_per_sigma, gauge, plot)
+    emit(out, as_json, "ricci limit")
+
+
+def _linearized_check(points: int, width: int, t: float, seed: int) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..flows.kernel_flow import kernel_flow
+    from ..flows.linearized import EmpiricalKernel, linearized_flow
+    from ..flows.losses import MetricRegression
+    from ..flows.width_limit import make_head, target_metric
+
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    xs = jax.random.uniform(k1, (points, 2), minval=-2.0, maxval=2.0)
+    ev = jax.random.uniform(k2, (16, 2), minval=-2.0, maxval=2.0)
+    w = jnp.full(points, 1.0 / points)
+    head = make_head(width, k3, depth=1)
+    loss, ts = MetricRegression(target_metric), np.linspace(0.0, t, 6)
+    with progress_bar("linearised flow vs empirical-NTK kernel flow", 2) as advance:
+        _, lins = linearized_flow(head, loss, xs, w, ts)
+        advance()
+        kf = kernel_flow(
+            loss, head, EmpiricalKernel(head), xs, w, t, ts=ts, dense=True, rtol=1e-10, atol=1e-12
+        )
+        advance()
+    devs, moved = [], 0.0
+    for i in range(len(ts)):
+        a = np.asarray(jax.vmap(lins[i])(ev))
+        b = np.asarray(kf.metric_at_time(i).values(ev))
+        devs.append(float(np.abs(a - b).max()))
+        moved = max(moved, float(np.abs(a - np.asarray(jax.vmap(head)(ev))).max()))
+    return {
+        "max_deviation": max(devs),
+        "deviations": devs,
+        "times": ts,
+        "max_change": moved,
+        "points": points,
+        "width": width,
+    }
+
+
+@app.command("linearized-check")
+def linearized_check_cmd(
+    points: int = typer.Option(8, help="collocation points"),
+    width: int = typer.Option(32, help="MLP width"),
+    t: float = typer.Option(3.0, help="flow time"),
+    seed: int = typer.Option(0, help="PRNG seed"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """Linearised-network gradient flow vs the kernel flow with the empirical NTK at θ0:
+    maximum deviation of the metric along the trajectory (off the collocation points)."""
+    emit(_linearized_check(points, width, t, seed), as_json, "linearized check")
+
+
+def _width_limit(widths, points, t, lr, seed, plot) -> dict[str, Any]:
+    from ..flows.width_limit import width_limit
+
+    with progress_bar("finite vs infinite width", len(widths)) as advance:
+        out = width_limit(
+            widths,
+            points=points,
+            t=t,
+            lr=lr,
+            seed=seed,
+            progress=lambda n, d, c: advance(status=f"N={n}: distance {d:.3g}, ΔΘ {c:.3g}"),
+        )
+    _plot(
+        plot, out["widths"], out["ntk_changes"], "width N", "‖Θ_t − Θ_0‖/‖Θ_0‖", "metric-NTK change"
+    )
+    return out
+
+
+@app.command("width-limit")
+def width_limit_cmd(
+    widths: str = typer.Option("64,256,1024", help="MLP widths, comma-separated"),
+    points: int = typer.Option(12, help="training points"),
+    t: float = typer.Option(4.0, help="flow time"),
+    lr: float = typer.Option(0.02, help="gradient-descent step"),
+    seed: int = typer.Option(0, help="PRNG seed"),
+    plot: str = typer.Option(None, help="write NTK-change-vs-width PNG here"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """Finite-width gradient descent vs the infinite-width kernel flow (analytic NTK)."""
+    ws = [int(v) for v in _floats(widths, "--widths")]
+    emit(_width_limit(ws, points, t, lr, seed, plot), as_json, "width limit")
+
+
+def _parameter_run(cfg: dict, out_dir: str) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    from ..flows.losses import EinsteinLoss, MetricRegression
+    from ..flows.parameter_flow import parameter_flow
+    from ..flows.width_limit import make_head, target_metric
+
+    k1, k2 = jax.random.split(jax.random.key(int(cfg.get("seed", 0))))
+    pts = int(cfg.get("points", 16))
+    xs = jax.random.uniform(k1, (pts, 2), minval=-2.0, maxval=2.0)
+    w = jnp.full(pts, 1.0 / pts)
+    name = cfg.get("loss", "regression")
+    if name == "regression":
+        loss = MetricRegression(target_metric)
+    elif name == "einstein":
+        loss = EinsteinLoss(lam=float(cfg.get("lam", 0.0)))
+    else:
+        fail(f"config: loss must be 'regression' or 'einstein', got {name!r}")
+    head = make_head(int(cfg.get("width", 128)), k2, int(cfg.get("depth", 2)))
+    steps = int(cfg.get("steps", 200))
+    log = open(os.path.join(out_dir, "metrics.jsonl"), "w")  # noqa: SIM115
+    with progress_bar("parameter flow", steps) as advance:
+
+        def cb(i, val):
+            log.write(json.dumps({"step": i, "loss": val}) + "\n")
+            advance(status=f"loss {val:.3g}")
+
+        res = parameter_flow(
+            head,
+            loss,
+            xs,
+            w,
+            steps,
+            cfg.get("optimizer", "adam"),
+            float(cfg.get("lr", 1e-2)),
+            ntk_every=int(cfg.get("ntk_every", 50)),
+            callback=cb,
+        )
+    log.close()
+    _plot(
+        os.path.join(out_dir, "loss.png"),
+        range(len(res.losses)),
+        res.losses,
+        "step",
+        "loss",
+        "training loss",
+        loglog=False,
+    )
+    _plot(
+        os.path.join(out_dir, "ntk_change.png"),
+        res.ntk_steps,
+        res.ntk_changes,
+        "step",
+        "‖Θ_t − Θ_0‖/‖Θ_0‖",
+        "metric-NTK change",
+        loglog=False,
+    )
+    return {
+        "losses": [float(res.losses[0]), float(res.losses[-1])],
+        "ntk_steps": res.ntk_steps,
+        "ntk_changes": res.ntk_changes,
+    }
+
+
+@app.command("run")
+def run_cmd(
+    config: str = typer.Argument(
+        ...,
+        help="TOML file with kind = ricci-limit | width-limit | "
+        "linearized-check | parameter, and that kind's options",
+    ),
+    out: str = typer.Option(None, help="output folder (default runs/flow-<kind>)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """Run a flow from a config file; writes result.json, metrics and PNG plots."""
+    try:
+        with open(config, "rb") as f:
+            cfg = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        fail(f"cannot read config {config}: {e}")
+    kind = cfg.get("kind")
+    out_dir = out or os.path.join("runs", f"flow-{kind}")
+    os.makedirs(out_dir, exist_ok=True)
+    if kind == "ricci-limit":
+        res = _ricci_limit(
+            cfg.get("manifold", "sphere2"),
+            list(cfg.get("sigmas", [0.4, 0.3, 0.2])),
+            cfg.get("t"),
+            float(cfg.get("points_per_sigma", 1.5)),
+            cfg.get("gauge"),
+            os.path.join(out_dir, "distance_vs_sigma.png"),
+        )
+    elif kind == "width-limit":
+        res = _width_limit(
+            list(cfg.get("widths", [64, 256, 1024])),
+            int(cfg.get("points", 12)),
+            float(cfg.get("t", 4.0)),
+            float(cfg.get("lr", 0.02)),
+            int(cfg.get("seed", 0)),
+            os.path.join(out_dir, "ntk_change.png"),
+        )
+    elif kind == "linearized-check":
+        res = _linearized_check(
+            int(cfg.get("points", 8)),
+            int(cfg.get("width", 32)),
+            float(cfg.get("t", 3.0)),
+            int(cfg.get("seed", 0)),
+        )
+    elif kind == "parameter":
+        res = _parameter_run(cfg, out_dir)
+    else:
+        fail(
+            f"config {config}: kind must be ricci-limit, width-limit, linearized-check or "
+            f"parameter, got {kind!r}"
+        )
+    from ..io.atomic import atomic_write_text
+    from ._common import to_jsonable
+
+    atomic_write_text(os.path.join(out_dir, "result.json"), json.dumps(to_jsonable(res)))
+    res = {"kind": kind, "out": out_dir, **res}
+    emit(res, as_json, f"flow run ({kind})")
