@@ -6,6 +6,18 @@ Metric: g(x) = I + H(x) H(x)ᵀ with H the 3×3 reshaped output of an MLP 3 → 
 positive-definite by construction. Compares the four autodiff strategies of
 ``ntkflow.geometry.curvature`` ("outer-inner": mode of ∂Γ over mode of ∂g) in float64 and
 float32; times are the best of ``--repeats`` jitted, vmapped runs after compilation.
+
+Measured (points/s, batch 10⁴, jax 0.11.2; CPU = 16-core host, idle):
+
+    strategy   CPU f64   CPU f32   H100 f64   H100 f32
+    fwd-fwd    125 540   142 576   11.4 M     15.4 M
+    fwd-rev     71 163   116 378    6.8 M      7.4 M
+    rev-fwd     27 222    34 938    3.1 M      4.6 M
+    rev-rev      9 386    15 010    1.4 M      2.6 M
+
+forward over forward is fastest everywhere and is the default (``DEFAULT_STRATEGY``).
+On the shared 2-core development machine fwd-fwd float64 gave 21 000-40 000 points/s
+(heavily loaded, noisy).
 """
 
 from __future__ import annotations

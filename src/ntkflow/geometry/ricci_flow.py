@@ -290,6 +290,8 @@ def ricci_flow(
         raise RicciFlowError("ts must be strictly increasing within [0, t_end]")
     if save[0] != 0.0:
         save = np.concatenate([[0.0], save])
+    if save[-1] != t_end:
+        save = np.concatenate([save, [t_end]])
     states = [y0]
     y = y0
     for t0, t1 in zip(save[:-1], save[1:], strict=True):
