@@ -24,6 +24,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    cpu: bool = typer.Option(False, "--cpu", help="force the CPU backend (or NTKFLOW_CPU=1)"),
+) -> None:
+    """Neural-network metric flows, the metric-NTK, and numerical Calabi-Yau metrics."""
+    if cpu:
+        from ntkflow.io import select_backend
+
+        select_backend(True)
+
+
 app.command("ricci-flow")(ricci.ricci_flow)
 app.command("demo")(demo.demo)
 app.command("resume")(runs.resume)
