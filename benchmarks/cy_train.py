@@ -71,7 +71,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     fmt = lambda v: "—" if v is None else f"{v:7.0f} s"
     print()
-    print(f"| method | " + " | ".join(f"σ ≤ {th}" for th in THRESHOLDS) + " | final σ |")
+    print("| method | " + " | ".join(f"σ ≤ {th}" for th in THRESHOLDS) + " | final σ |")
     print("|---|" + "---|" * (len(THRESHOLDS) + 1))
     for name, res in rows:
         print(
