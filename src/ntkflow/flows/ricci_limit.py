@@ -11,7 +11,7 @@ Loss and index/measure convention (paper §4 "Matching Perelman exactly"). With 
 checked against autodiff in ``tests/test_losses.py``). A frozen kernel has ``δ_ik δ_jl``, so to
 obtain Perelman's flow we choose the loss ``l = −F/Ω̄`` and take its gradient in Perelman's
 L²-metric ``⟨h, k⟩ = ½ ∫ g^{ik} g^{jl} h_ij k_kl dm``: the *covariant* gradient
-``E_ij = −2 g_ik g_jl (δ(−F)/δg_kl)... / m = 2(R_ij + ∇_i∇_j φ)`` with indices lowered by the
+``E_ij = −2 g_ik g_jl (δF/δg_kl) / m = 2(R_ij + ∇_i∇_j φ)``, with indices lowered by the
 current metric and the fixed measure divided out. The flow is
 
     dg_ij(x)/dt = −Σ_a w_a G_σ(x, x_a) · 2 (R_ij + ∇_i∇_j φ)(x_a),   φ = log(√det g / m)
