@@ -117,7 +117,8 @@ def test_paper_index_order_and_symmetries():
     params, static = eqx.partition(head, trainable(head))
     d1 = jax.grad(lambda p: eqx.combine(p, static)(XS[2])[0, 1])(params)
     d2 = jax.grad(lambda p: eqx.combine(p, static)(XS[4])[1, 2])(params)
-    entry = sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(d1), jax.tree.leaves(d2)))
+    pairs = zip(jax.tree.leaves(d1), jax.tree.leaves(d2), strict=True)
+    entry = sum(jnp.vdot(a, b) for a, b in pairs)
     np.testing.assert_allclose(theta[2, 4, 0, 1, 1, 2], entry, rtol=1e-12)
 
 

@@ -66,7 +66,7 @@ def lanczos_eigenvalues(
     iters = min(dim, 2 * k + 20) if iters is None else min(iters, dim)
     if not 1 <= k <= iters:
         raise ValueError(f"lanczos_eigenvalues: need 1 <= k <= iters <= dim, got k={k}, {iters}")
-    q = np.asarray(jax.random.normal(key, (dim,)), dtype=np.float64)
+    q = np.array(jax.random.normal(key, (dim,)), dtype=np.float64)
     q /= np.linalg.norm(q)
     basis = [q]
     alphas, betas = [], []
