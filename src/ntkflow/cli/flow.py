@@ -250,6 +250,64 @@ def _parameter_run(cfg: dict, out_dir: str) -> dict[str, Any]:
     }
 
 
+def _kernel_run(cfg: dict, out_dir: str) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..flows.kernel_flow import FlowError, SeparableKernel, kernel_flow
+    from ..flows.losses import MetricRegression, total_loss
+    from ..flows.width_limit import target_metric
+
+    pts, ell = int(cfg.get("points", 200)), float(cfg.get("lengthscale", 0.5))
+    t1, saves = float(cfg.get("t", 5.0)), int(cfg.get("saves", 11))
+    xs = jax.random.uniform(
+        jax.random.key(int(cfg.get("seed", 0))), (pts, 2), minval=-2.0, maxval=2.0
+    )
+    w = jnp.full(pts, 1.0 / pts)
+    kern = SeparableKernel(lambda x, y: jnp.exp(-jnp.sum((x - y) ** 2) / (2 * ell**2)), 2)
+    loss = MetricRegression(target_metric)
+    ref = lambda x: jnp.eye(2)
+    log = open(os.path.join(out_dir, "metrics.jsonl"), "w")  # noqa: SIM115
+    times, losses = [0.0], [float(total_loss(loss, ref, xs, w))]
+    with progress_bar("kernel flow", t1) as advance:
+
+        def cb(t, metric):
+            val = float(total_loss(loss, metric, xs, w))
+            times.append(t)
+            losses.append(val)
+            log.write(json.dumps({"t": t, "loss": val}) + "\n")
+            advance(completed=t, status=f"loss {val:.3g}")
+
+        try:
+            kernel_flow(
+                loss,
+                ref,
+                kern,
+                xs,
+                w,
+                t1,
+                ts=np.linspace(0, t1, saves),
+                dense=bool(cfg.get("dense", False)),
+                run_dir=out_dir,
+                callback=cb,
+            )
+        except FlowError as e:
+            log.close()
+            fail(str(e))
+    log.close()
+    _plot(
+        os.path.join(out_dir, "loss.png"),
+        times,
+        losses,
+        "flow time t",
+        "loss",
+        "kernel flow: loss",
+        loglog=False,
+    )
+    return {"times": times, "losses": losses, "points": pts}
+
+
 @app.command("run")
 def run_cmd(
     config: str = typer.Argument(
@@ -296,6 +354,8 @@ def run_cmd(
         )
     elif kind == "parameter":
         res = _parameter_run(cfg, out_dir)
+    elif kind == "kernel":
+        res = _kernel_run(cfg, out_dir)
     else:
         fail(
             f"config {config}: kind must be ricci-limit, width-limit, linearized-check or "
