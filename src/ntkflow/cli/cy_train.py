@@ -115,16 +115,29 @@ def final_measures(run_dir: Path) -> dict:
     return out
 
 
-def curvature_measures(job, model, n: int = 2000) -> dict:
-    """Ricci measure and χ = ∫c₃ on ``n`` test points, where the geometry module provides them."""
-    try:
-        from ntkflow.cy.curvature import euler_characteristic, ricci_measure_of
-    except ImportError:
-        return {}
+def curvature_measures(job, model, n: int = 1000) -> dict:
+    """Ricci measure and χ = ∫c₃ of ``model`` on ``n`` held-out points (third derivatives of
+    the potential by autodiff, :func:`ntkflow.cy.curvature.point_curvature`)."""
+    import jax
+    import numpy as np
+
+    from ntkflow.cy import measures
+    from ntkflow.cy.curvature import euler_characteristic, point_curvature
+
     pts = job.points.take(slice(len(job.points) - n, len(job.points)))
+    curv = jax.jit(jax.vmap(lambda z, p, e: point_curvature(job.variety, model, z, p, e)))(
+        pts.z, pts.patch, pts.elim
+    )
+    curv = {k: np.asarray(v) for k, v in curv.items()}
+    chi, chi_err = euler_characteristic(
+        curv["euler_density"], pts.omega_sq, pts.weights, job.variety.dim
+    )
     return {
-        "ricci_measure": float(ricci_measure_of(job.variety, model, pts)),
-        "euler_characteristic": float(euler_characteristic(job.variety, model, pts)),
+        "ricci_measure": measures.ricci_measure(
+            curv["ricci_scalar"], curv["det_g"], pts.omega_sq, pts.weights, job.variety.dim
+        ),
+        "euler_characteristic": chi,
+        "euler_characteristic_error": chi_err,
     }
 
 

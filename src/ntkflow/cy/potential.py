@@ -137,6 +137,7 @@ class AlgebraicPotential(eqx.Module):
     trainable deformation starts at D = 0 with an identity-conditioned problem. With
     t = R s:  g_{a b̄} = (1/πk)[ (∂_a t)ᴴ M ∂_b t / A − (tᴴ M ∂_b t)((∂_a t)ᴴ M t)/A² ]ᵀ
     for M = 1 + ½(D + Dᴴ), A = tᴴ M t — the complex Hessian of log A for holomorphic t.
+    (Evaluated as sᴴ H s with H = Rᴴ M R: one product with H per point instead of two.)
     """
 
     exponents: Int[Array, "Nk n"]
@@ -193,8 +194,9 @@ class AlgebraicPotential(eqx.Module):
     ) -> Complex[Array, "d d"]:
         z = z.astype(self.whitening.dtype)
         s, ds = sections(self.exponents, z, self.k)
-        X = self.whitening @ jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
-        G = X.conj().T @ (self._deformation() @ X)  # G[m, n] = X_mᴴ M X_n
+        X = jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
+        # G[m, n] = X_mᴴ H X_n with H = Rᴴ M R formed once (not per point under vmap)
+        G = X.conj().T @ (self.hermitian @ X)
         A = jnp.real(G[0, 0])
         g_ba = G[1:, 1:] / A - G[1:, :1] @ G[:1, 1:] / A**2
         return g_ba.T / (jnp.pi * self.k)

@@ -43,7 +43,7 @@ class TrainConfig:
     variety: str = "fermat-quintic"
     n_points: int = 100_000
     n_test: int = 10_000
-    n_fit: int = 30_000
+    n_fit: int = 90_000
     seed: int = 0
     ansatz: str = "algebraic"
     k: int = 5
