@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from ntkflow.cli import app
@@ -15,18 +14,6 @@ def _json(result):
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
     assert len(lines) == 1
     return json.loads(lines[0])
-
-
-@pytest.mark.slow
-def test_linearized_check_json():
-    out = _json(
-        runner.invoke(
-            app,
-            ["flow", "linearized-check", "--points", "5", "--width", "8", "--t", "1.0", "--json"],
-        )
-    )
-    assert out["max_change"] > 1e-2  # the metric really moved
-    assert 0 <= out["max_deviation"] < 1e-7
 
 
 def test_run_config_and_errors(tmp_path):

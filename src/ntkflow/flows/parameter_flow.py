@@ -70,7 +70,8 @@ def empirical_ntk(model, xs: Float[Array, "N d"]) -> Float[Array, "N N n n n n"]
 
         try:
             return metric_ntk(model, xs)  # structured strategy: fastest for ntkflow.nets
-        except StructureError:
+        except (StructureError, ValueError, TypeError):
+            # the structured strategy needs ntkflow.nets layers; any other module: Jacobians
             return metric_ntk(model, xs, strategy="jacobian")
     jac = metric_jacobian(model, xs)
     return jnp.einsum("aijp,bklp->abijkl", jac, jac)
