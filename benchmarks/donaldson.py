@@ -18,9 +18,9 @@ p.add_argument("--kmax", type=int, default=6)
 p.add_argument("--test-points", type=int, default=50_000)
 a = p.parse_args()
 v = fermat_quintic()
-print(
-    f"{'k':>2s} {'N_k':>4s} {'points':>7s} {'sigma':>8s} {'±':>7s} {'ref':>6s} {'dev %':>6s} {'s':>7s}"
-)
+cols = ["k", "N_k", "points", "sigma", "±", "ref", "dev %", "s"]
+widths = [2, 4, 7, 8, 7, 6, 6, 7]
+print(" ".join(f"{c:>{w}s}" for c, w in zip(cols, widths, strict=True)))
 for k in range(a.kmin, a.kmax + 1):
     r = donaldson(v, k, jax.random.PRNGKey(k), n_test=a.test_points)
     ref = REF.get(k, 3.1 / k**2 - 4.2 / k**3)

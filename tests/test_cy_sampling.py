@@ -42,7 +42,7 @@ def test_reproducible():
 def test_fs_ambient_autodiff_matches_closed_form():
     z = jnp.array([0.3 + 0.1j, -1.0, 0.2j, 0.5 - 0.4j, 0.7])
     for t in (1.0, 2.5):
-        g = kahler_metric_ambient(lambda u: fs_potential(u, t), z)
+        g = kahler_metric_ambient(lambda u, t=t: fs_potential(u, t), z)
         assert jnp.allclose(g, fs_metric_pn(z, t), atol=1e-14)
 
 
