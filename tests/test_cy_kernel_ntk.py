@@ -111,7 +111,7 @@ def test_gaussian_kernel_jets_and_random_features(setup):
     Psi = jax.vmap(rf.metric_features)(u, D, H)  # (N, R, 3, 3)
     for r in (0, 5):
         ref = complex_hessian_along(
-            lambda w: rf(kn.spectral_jets(w, J[1], X.ambient)[0])[r], z[1], J[1]
+            lambda w, r=r: rf(kn.spectral_jets(w, J[1], X.ambient)[0])[r], z[1], J[1]
         )
         np.testing.assert_allclose(Psi[1, r], ref, rtol=1e-9, atol=1e-12)
     feats = jax.vmap(rf)(u)

@@ -125,7 +125,7 @@ def gaussian_features(variety, sets: dict, width: float, n_features: int, key) -
             u, D, H = spectral_jets(zz, jj, variety.ambient)
             return jax.vmap(pack_hermitian)(rf.metric_features(u, D, H))  # (R, d²)
 
-        return jax.lax.map(lambda b: jax.vmap(one)(*b), (z, J), batch_size=256)
+        return jax.lax.map(lambda b: one(*b), (z, J), batch_size=256)
 
     psi = {k: feats(s.z, s.jac) for k, s in sets.items()}
     return FeatureKernel(
@@ -228,7 +228,9 @@ def flow_features(fk, train, test, p0, kappa, d, steps, eval_every, dt_factor=1.
                 raise KernelFlowError(
                     f"kernel flow: non-finite σ or loss at step {k} (t={k * dt:.3g})"
                 )
-            for n, v in zip(("time", "sigma_train", "sigma_test", "loss"), (k * dt, st, se, lo)):
+            for n, v in zip(
+                ("time", "sigma_train", "sigma_test", "loss"), (k * dt, st, se, lo), strict=True
+            ):
                 hist[n].append(v)
             if on_eval is not None:
                 on_eval(k, hist)
