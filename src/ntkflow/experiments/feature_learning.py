@@ -1,0 +1,339 @@
+"""Finite-width feature learning vs frozen kernels on the Fermat quintic (paper.md §6, claims
+4–5; paper v2 abstract).
+
+Every regime learns a Kähler potential K = K_FS + φ(u(z)) on the spectral inputs u
+(:class:`ntkflow.cy.potential.PhiPotential`) by minimising the Monge–Ampère loss
+l = ⟨|1 − η/κ|² w⟩/⟨w⟩ (:func:`ntkflow.cy.train.monge_ampere_loss`, p = 2) on the same
+training points, full batch:
+
+- ``gaussian-kernel``: φ(u) = a·ψ(u) with R random Fourier features of the Gaussian kernel
+  (:class:`ntkflow.cy.kahler_ntk.RandomFourierFeatures`), trained by gradient descent with step
+  1/λ_max: the Euler-discretised infinite-width (frozen-kernel) flow;
+- ``linearised``: the first-order Taylor expansion of the finite φ-MLP about its
+  initialisation, φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ (centred: φ_lin = 0 at δ = 0), trained by Adam;
+- ``wide-ntk``: a very wide NTK-parameterised φ-MLP, centred (φ_θ − φ_θ₀, Lee et al. 2020) so
+  that the initial metric is Fubini–Study, Adam at a small learning rate;
+- ``last-layer``: the finite φ-MLP with only its read-out trained (NNGP regime), Adam;
+- ``finite``: the finite φ-MLP in standard parameterisation, all layers, Adam — the feature
+  learning regime.
+
+Diagnostics, on ``n_ntk`` fixed points z_i: the potential NTK matrix
+Θ_ij = Σ_I ∂K(z_i)/∂θ_I ∂K(z_j)/∂θ_I over the regime's trainable parameters
+(:func:`ntkflow.cy.kahler_ntk.potential_ntk`); its relative change ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F vs
+step and its eigenvalues at the first and last step (this symmetric positive semi-definite
+n_ntk × n_ntk Gram matrix is what is diagonalised).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ntkflow.cy import kahler_ntk as kn
+from ntkflow.cy.fubini_study import FubiniStudy
+from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
+from ntkflow.cy.train import TrainingSet, eta, fs_kappa, monge_ampere_loss, sigma_from_eta
+from ntkflow.nets import MLP, trainable
+
+
+class Centred(eqx.Module):
+    """φ_θ(u) − φ_θ₀(u) with θ₀ frozen (same kernel as φ_θ, zero at initialisation).
+
+    θ₀ is excluded from training by :meth:`trainable_mask`; the difference must stay
+    differentiable in u, so that ∂∂̄φ_θ₀ cancels in the metric too."""
+
+    phi: eqx.Module
+    phi0: eqx.Module
+
+    def __call__(self, u):
+        return self.phi(u) - self.phi0(u)
+
+    def trainable_mask(self):
+        return Centred(trainable(self.phi), jax.tree.map(lambda _: False, self.phi0))
+
+
+class Linearised(eqx.Module):
+    """φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ: the linearised network (Lee et al. 2019), centred."""
+
+    phi0: eqx.Module
+    delta: eqx.Module
+
+    def __init__(self, phi0):
+        self.phi0 = phi0
+        params, _ = eqx.partition(phi0, trainable(phi0))
+        self.delta = jax.tree.map(jnp.zeros_like, params)
+
+    def __call__(self, u):
+        params, static = eqx.partition(self.phi0, trainable(self.phi0))
+        f = lambda p: eqx.combine(p, static)(u)
+        return jax.jvp(f, (params,), (self.delta,))[1]
+
+    def trainable_mask(self):
+        mask = jax.tree.map(lambda _: False, self)
+        return eqx.tree_at(
+            lambda m: m.delta, mask, jax.tree.map(lambda x: x is not None, self.delta)
+        )
+
+
+class FeaturePhi(eqx.Module):
+    """φ(u) = a·ψ(u) with frozen random Fourier features ψ."""
+
+    rf: kn.RandomFourierFeatures
+    a: jax.Array
+
+    def __call__(self, u):
+        return jnp.dot(self.a, self.rf(u))
+
+    def trainable_mask(self):
+        mask = jax.tree.map(lambda _: False, self)
+        return eqx.tree_at(lambda m: m.a, mask, True)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureLearningConfig:
+    variety: str = "fermat-quintic"
+    n_train: int = 1500
+    n_test: int = 1000
+    n_ntk: int = 200
+    steps: int = 200
+    eval_every: int = 20
+    width: int = 64
+    depth: int = 3
+    learning_rate: float = 2e-3
+    wide_width: int = 1024
+    wide_learning_rate: float = 1e-4
+    gaussian_width: float = 1.0
+    n_features: int = 512
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("n_train", "n_test", "n_ntk", "steps", "eval_every", "width", "depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"feature-learning: {name} must be >= 1, got {getattr(self, name)}")
+
+
+def _lambda_max(loss, params, iters: int = 20) -> float:
+    """Largest eigenvalue of ∇²l at ``params`` (power iteration on Hessian-vector products)."""
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    hvp = jax.jit(
+        lambda v: jax.flatten_util.ravel_pytree(
+            jax.jvp(jax.grad(lambda p: loss(unravel(p))), (flat,), (v,))[1]
+        )[0]
+    )
+    v = jax.random.normal(jax.random.PRNGKey(1), flat.shape, flat.dtype)
+    lam = 1.0
+    for _ in range(iters):
+        w = hvp(v / jnp.linalg.norm(v))
+        lam = float(jnp.linalg.norm(w))
+        v = w
+    return lam
+
+
+def _build(cfg: FeatureLearningConfig, variety):
+    m = n_spectral_inputs(variety.ambient)
+    key = jax.random.PRNGKey(cfg.seed)
+    finite = MLP(m, "scalar", cfg.width, cfg.depth, "gelu", parameterization="standard",
+                 key=jax.random.fold_in(key, 1))
+    finite = eqx.tree_at(lambda n: n.layers[-1].weight, finite, finite.layers[-1].weight * 1e-3)
+    last = MLP(m, "scalar", cfg.width, cfg.depth, "gelu", parameterization="standard",
+               train="last", key=jax.random.fold_in(key, 1))
+    last = eqx.tree_at(lambda n: n.layers[-1].weight, last, last.layers[-1].weight * 1e-3)
+    wide = MLP(m, "scalar", cfg.wide_width, 2, "gelu", parameterization="ntk",
+               key=jax.random.fold_in(key, 2))
+    rf = kn.RandomFourierFeatures(m, cfg.n_features, cfg.gaussian_width,
+                                  key=jax.random.fold_in(key, 3))
+    return {
+        "gaussian-kernel": (FeaturePhi(rf, jnp.zeros(cfg.n_features)), "gd", None),
+        "linearised": (Linearised(finite), "adam", cfg.learning_rate),
+        "wide-ntk": (Centred(wide, wide), "adam", cfg.wide_learning_rate),
+        "last-layer": (last, "adam", cfg.learning_rate),
+        "finite": (finite, "adam", cfg.learning_rate),
+    }
+
+
+def train_regime(phi, kind, lr, variety, train, test, z_ntk, kappa, steps, eval_every,
+                 on_eval: Callable | None = None) -> dict:
+    """Full-batch training of K_FS + φ; returns histories of test σ and the NTK change."""
+    fs = FubiniStudy(variety.ambient)
+    pot = PhiPotential(phi, fs)
+    params, static = eqx.partition(pot, trainable(pot))
+    loss = lambda p: monge_ampere_loss(eqx.combine(p, static), train, kappa, 2)
+    if kind == "gd":
+        lr = 1.0 / _lambda_max(loss, params)
+        tx = optax.sgd(lr)
+    else:
+        tx = optax.adam(lr)
+    opt = tx.init(params)
+
+    @jax.jit
+    def step(params, opt):
+        value, grad = jax.value_and_grad(loss)(params)
+        upd, opt = tx.update(grad, opt, params)
+        return optax.apply_updates(params, upd), opt, value
+
+    sig = jax.jit(lambda p: sigma_from_eta(eta(eqx.combine(p, static), test, 500), test.weights))
+    ntk = eqx.filter_jit(lambda p: kn.potential_ntk(eqx.combine(p, static), z_ntk))
+    theta0 = ntk(params)
+    hist = {"step": [], "sigma_test": [], "ntk_change": [], "loss": []}
+    for k in range(steps + 1):
+        if k % eval_every == 0 or k == steps:
+            theta = ntk(params)
+            s = float(sig(params))
+            ch = float(jnp.linalg.norm(theta - theta0) / jnp.linalg.norm(theta0))
+            if not np.isfinite(s):
+                raise FloatingPointError(f"feature-learning: test σ is not finite at step {k}")
+            hist["step"].append(k)
+            hist["sigma_test"].append(s)
+            hist["ntk_change"].append(ch)
+            if on_eval is not None:
+                on_eval(k, hist)
+        if k < steps:
+            params, opt, value = step(params, opt)
+            if not np.isfinite(float(value)):
+                raise FloatingPointError(f"feature-learning: loss is not finite at step {k + 1}")
+            if k % eval_every == 0:
+                hist["loss"].append(float(value))
+    hist["spectrum_start"] = np.linalg.eigvalsh(np.asarray(theta0))[::-1]
+    hist["spectrum_end"] = np.linalg.eigvalsh(np.asarray(ntk(params)))[::-1]
+    hist["learning_rate"] = lr
+    return hist
+
+
+def run_feature_learning(cfg: FeatureLearningConfig, out_dir: Path | None = None,
+                         regimes: tuple[str, ...] | None = None, progress=None) -> dict:
+    from ntkflow.cy.sampling import sample_points
+    from ntkflow.cy.variety import variety_from_name
+
+    t0 = time.perf_counter()
+    X = variety_from_name(cfg.variety)
+    pts = sample_points(X, cfg.n_train + cfg.n_test, jax.random.PRNGKey(cfg.seed))
+    tr, te = pts.split(cfg.n_test)
+    train, test = TrainingSet.from_points(X, tr), TrainingSet.from_points(X, te)
+    kappa = fs_kappa(X, train)
+    z_ntk = test.z[: cfg.n_ntk]
+    models = _build(cfg, X)
+    names = regimes or tuple(models)
+    results = {}
+    for name in names:
+        if name not in models:
+            raise ValueError(f"feature-learning: unknown regime {name!r}; known: {tuple(models)}")
+        phi, kind, lr = models[name]
+        cb = None if progress is None else (lambda k, h, n=name: progress(n, k, h))
+        results[name] = train_regime(phi, kind, lr, X, train, test, z_ntk, kappa, cfg.steps,
+                                     cfg.eval_every, cb)
+    summary = {
+        "regimes": [
+            {"name": n, "sigma_test": h["sigma_test"][-1], "ntk_change": h["ntk_change"][-1],
+             "sigma_test_initial": h["sigma_test"][0]}
+            for n, h in results.items()
+        ],
+        "config": dataclasses.asdict(cfg),
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary["figures"] = _figures(results, out_dir)
+        summary["report"] = str(_report(summary, results, out_dir))
+        (out_dir / "results.json").write_text(json.dumps(_jsonable(summary, results), indent=1))
+    return summary
+
+
+def _jsonable(summary, results):
+    out = dict(summary)
+    out["histories"] = {
+        n: {k: (np.asarray(v).tolist() if hasattr(v, "__len__") else v) for k, v in h.items()}
+        for n, h in results.items()
+    }
+    return out
+
+
+def _figures(results, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for key, ylabel, fname, logy in (
+        ("sigma_test", "test σ", "sigma_test.png", True),
+        ("ntk_change", "‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F", "ntk_change.png", False),
+    ):
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for n, h in results.items():
+            ax.plot(h["step"], h[key], marker="o", ms=3, label=n)
+        ax.set_xlabel("training step (full batch)")
+        ax.set_ylabel(ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / fname, dpi=120)
+        plt.close(fig)
+        paths.append(str(out_dir / fname))
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3), squeeze=False)
+    for ax, (n, h) in zip(axes[0], results.items(), strict=True):
+        for which in ("start", "end"):
+            ev = np.clip(np.asarray(h[f"spectrum_{which}"]), 1e-16, None)
+            ax.hist(np.log10(ev), bins=40, alpha=0.6, label=which)
+        ax.set_title(n, fontsize=9)
+        ax.set_xlabel("log10 eigenvalue of Θ (potential NTK)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "ntk_spectrum.png", dpi=120)
+    plt.close(fig)
+    paths.append(str(out_dir / "ntk_spectrum.png"))
+    return paths
+
+
+def _report(summary, results, out_dir: Path) -> Path:
+    rows = summary["regimes"]
+    frozen = [r for r in rows if r["name"] != "finite"]
+    fin = [r for r in rows if r["name"] == "finite"]
+    lines = [
+        "# Feature learning vs frozen kernels on the Fermat quintic",
+        "",
+        "| regime | test σ start | test σ end | ‖Θ_t − Θ_0‖/‖Θ_0‖ |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['name']} | {r['sigma_test_initial']:.4f} | {r['sigma_test']:.4f} | "
+        f"{r['ntk_change']:.3g} |"
+        for r in rows
+    ]
+    lines += ["", "Θ is the potential NTK Σ_I ∂K(z_i)/∂θ_I ∂K(z_j)/∂θ_I on "
+              f"{summary['config']['n_ntk']} fixed test points (trainable parameters of each "
+              "regime); the histograms show the eigenvalues of this PSD Gram matrix.", ""]
+    if fin and frozen:
+        best_frozen = min(r["sigma_test"] for r in frozen)
+        holds = fin[0]["sigma_test"] < best_frozen
+        lines.append(
+            f"Finite-width feature learning reaches test σ {fin[0]['sigma_test']:.4f}; the best "
+            f"frozen regime {best_frozen:.4f}. The paper's claim (frozen kernels learn the "
+            f"Calabi–Yau metric worse; the finite network's NTK moves) "
+            f"{'holds' if holds else 'does NOT hold'} in this run "
+            f"(finite-net NTK change {fin[0]['ntk_change']:.3g}). Same number of full-batch "
+            "steps for all regimes; learning rates are not tuned per regime."
+        )
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+__all__ = [
+    "Centred",
+    "FeatureLearningConfig",
+    "FeaturePhi",
+    "Linearised",
+    "run_feature_learning",
+    "train_regime",
+]

@@ -1,0 +1,374 @@
+"""Gain in loss vs geodesic distance for fixed kernels on the Fermat quintic (paper.md §6b).
+
+A frozen kernel flow changes the metric at a point z only through the kernel's reach from the
+training points. This experiment measures that reach: flow the metric on training points
+z_p, then, at evaluation points z_e placed at distance δ from the z_p, compare the pointwise
+Monge–Ampère loss before and after,
+
+    gain(δ) = ℓ_before(z_e) / ℓ_after(z_e),   ℓ(z) = |1 − η(z)/κ|²,   η = det g/|Ω|²
+
+(geometric mean over the evaluation points at each δ; gain 1 = nothing learned there).
+
+**The fixed-kernel flow.** Each real component α of the pulled-back metric (the real packing
+p(g) ∈ R^{d²} of :func:`ntkflow.cy.kahler_ntk.pack_hermitian`, in each point's own chart) is
+an independent function with the frozen kernel Θ_{αβ}(z, z') = δ_{αβ} k(u(z), u(z')) on the
+C*-invariant inputs u (:func:`ntkflow.cy.potential.spectral_inputs`) — the
+independent-component construction of paper.md §3(a). With g_t = g_FS + unpack(h_t),
+
+    dh(z)/dt = −Σ_p k(u(z), u(z_p)) ∂L/∂p(z_p),   L = Σ_p w_p ℓ(z_p) / Σ_p w_p,
+
+integrated by explicit Euler with step 1/λ_max (λ_max of the linearised flow on the training
+points, by power iteration); the coefficients C = −∫∂L/∂p dt give h(z) = Σ_p k(u, u_p) C_p at
+every point. Kernels:
+
+- ``delta``: the normalised Gaussian in the δ-limit (§4), k = exp(−|u − u'|²/(2s²)) with
+  s = ``delta_width`` (default 10⁻⁶): numerically a δ-function on the training points;
+- ``gaussian``: the same with s = ``gaussian_width`` (default 10⁻²);
+- ``relu-ntk``: the infinite-width NTK of a ReLU MLP (:func:`ntkflow.kernels.analytic.
+  mlp_kernel`, depth ``relu_depth``) on u: non-local.
+
+Squared distances are formed as Σ(u − u')², never |u|² + |u'|² − 2u·u', so that δ = 10⁻⁸
+survives in float64.
+
+**The finite network** (the comparison the paper implies): the φ-MLP potential
+K = K_FS + φ(u) (standard parameterisation, :class:`ntkflow.cy.potential.PhiPotential`)
+trained by Adam on the same points and loss; its gain is measured the same way.
+
+**Evaluation points.** From a training point z_p (chart: patch, elim) take a random complex
+direction v in the free coordinates x, the straight chart segment x(t) = x_p + t v lifted to
+X by Newton on the eliminated coordinate, and t such that the Fubini–Study length of the
+segment, ∫₀ᵗ √(2 g^FS_{ab̄} v^a v̄^b) dt' (Gauss–Legendre), equals δ. This is an upper bound
+on the FS geodesic distance, equal to it to leading order in δ. Points whose Newton residual
+exceeds 10⁻¹⁰ are dropped (counted in ``dropped``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ntkflow.cy.fubini_study import FubiniStudy
+from ntkflow.cy.kahler import (
+    _as_index,
+    free_coordinates,
+    omega_squared,
+    pullback,
+    pullback_jacobian,
+)
+from ntkflow.cy.kahler_ntk import pack_hermitian, unpack_hermitian
+from ntkflow.cy.potential import PhiPotential, n_spectral_inputs, spectral_inputs
+from ntkflow.cy.train import TrainingSet, fs_kappa, monge_ampere_loss
+from ntkflow.kernels.analytic import mlp_kernel
+from ntkflow.nets import MLP, trainable
+
+KERNELS = ("delta", "gaussian", "relu-ntk")
+DEFAULT_DISTANCES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalityConfig:
+    variety: str = "fermat-quintic"
+    n_train: int = 200
+    n_eval: int = 40
+    distances: tuple[float, ...] = DEFAULT_DISTANCES
+    kernels: tuple[str, ...] = KERNELS
+    delta_width: float = 1e-6
+    gaussian_width: float = 1e-2
+    relu_depth: int = 2
+    flow_steps: int = 2000
+    network: bool = True
+    net_width: int = 64
+    net_depth: int = 3
+    net_steps: int = 1000
+    net_learning_rate: float = 2e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.n_train < 2:
+            raise ValueError(f"locality: n_train must be >= 2, got {self.n_train}")
+        if not 1 <= self.n_eval <= self.n_train:
+            raise ValueError(f"locality: need 1 <= n_eval <= n_train, got {self.n_eval}")
+        if not self.distances or min(self.distances) <= 0:
+            raise ValueError(f"locality: distances must be positive, got {self.distances}")
+        for k in self.kernels:
+            if k not in KERNELS:
+                raise ValueError(f"locality: unknown kernel {k!r}; known: {KERNELS}")
+        if self.delta_width <= 0 or self.gaussian_width <= 0:
+            raise ValueError("locality: kernel widths must be > 0")
+        if self.flow_steps < 1 or self.net_steps < 0:
+            raise ValueError("locality: flow_steps must be >= 1 and net_steps >= 0")
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation points at a given Fubini–Study distance
+# ----------------------------------------------------------------------------------------------
+
+
+def _lift(variety, z0, patch, elim, x, steps: int = 12):
+    """z with free coordinates x, on X, by Newton on z_elim started at z0 (chart of z0)."""
+    elim = _as_index(elim)
+    free = free_coordinates(variety, patch, elim)
+
+    def newton(_, z):
+        A = variety.jacobian(z)[:, elim]
+        return z.at[elim].add(-jnp.linalg.solve(A, variety.equations(z)))
+
+    return jax.lax.fori_loop(0, steps, newton, z0.at[free].set(x))
+
+
+def _segment_length(variety, fs, z0, patch, elim, v, t, n_quad: int = 16):
+    """FS length of x(s) = x0 + s v, s ∈ [0, t], lifted to X (Gauss–Legendre)."""
+    free = free_coordinates(variety, patch, elim)
+    x0 = z0[free]
+    nodes, weights = np.polynomial.legendre.leggauss(n_quad)
+
+    def speed(s):
+        z = _lift(variety, z0, patch, elim, x0 + s * v)
+        g = pullback(fs.ambient_metric(z), pullback_jacobian(variety, z, patch, elim))
+        return jnp.sqrt(2.0 * jnp.real(jnp.vdot(v, g.T @ v)))
+
+    s = 0.5 * t * (jnp.asarray(nodes) + 1.0)
+    return 0.5 * t * jnp.sum(jnp.asarray(weights) * jax.vmap(speed)(s))
+
+
+def displaced_point(variety, fs, z0, patch, elim, v, distance):
+    """The point at FS arc length ``distance`` along the chart segment in direction v;
+    returns (z, Newton residual). t is found by the fixed-point iteration t ← t·δ/L(t)."""
+    t = jax.lax.fori_loop(
+        0, 8,
+        lambda _, t: t * distance / _segment_length(variety, fs, z0, patch, elim, v, t),
+        jnp.asarray(distance, jnp.real(z0).dtype),
+    )
+    free = free_coordinates(variety, patch, elim)
+    z = _lift(variety, z0, patch, elim, z0[free] + t * v)
+    return z, jnp.max(jnp.abs(variety.equations(z)))
+
+
+def evaluation_points(variety, points, distances, key):
+    """For each of the given training points and each distance: z (D, E, n), residual."""
+    fs = FubiniStudy(variety.ambient)
+    d = variety.dim
+    v = jax.random.normal(key, (len(points), d, 2))
+    v = v[..., 0] + 1j * v[..., 1]
+
+    def unit(z0, patch, elim, vv):  # normalise v to FS speed 1 at z0
+        g = pullback(fs.ambient_metric(z0), pullback_jacobian(variety, z0, patch, elim))
+        return vv / jnp.sqrt(2.0 * jnp.real(jnp.vdot(vv, g.T @ vv)))
+
+    v = jax.vmap(unit)(points.z, points.patch, points.elim, v)
+    one = jax.jit(
+        jax.vmap(
+            lambda z0, p, e, vv, dist: displaced_point(variety, fs, z0, p, e, vv, dist),
+            in_axes=(0, 0, 0, 0, None),
+        )
+    )
+    zs, res = zip(
+        *(one(points.z, points.patch, points.elim, v, float(dist)) for dist in distances),
+        strict=True,
+    )
+    return jnp.stack(zs), jnp.stack(res)
+
+
+# ----------------------------------------------------------------------------------------------
+# pointwise loss and fixed kernels
+# ----------------------------------------------------------------------------------------------
+
+
+def _fs_packed(variety, z, jac):
+    fs = FubiniStudy(variety.ambient)
+    return jax.vmap(lambda zz, J: pack_hermitian(J @ fs.ambient_metric(zz).astype(J.dtype)
+                                                 @ J.conj().T))(z, jac)
+
+
+def pointwise_loss(p, omega_sq, kappa, d):
+    """ℓ = |1 − det g/(κ|Ω|²)|² for packed metrics p (N, d²)."""
+    g = jax.vmap(lambda q: unpack_hermitian(q, d))(p)
+    return jnp.abs(1.0 - jnp.real(jnp.linalg.det(g)) / (omega_sq * kappa)) ** 2
+
+
+def kernel_matrix(name: str, cfg: LocalityConfig, u1, u2):
+    """k(u1_i, u2_j) for one of :data:`KERNELS` (direct differences for the Gaussians)."""
+    if name in ("delta", "gaussian"):
+        s = cfg.delta_width if name == "delta" else cfg.gaussian_width
+        sq = jnp.sum((u1[:, None, :] - u2[None, :, :]) ** 2, axis=-1)
+        return jnp.exp(-sq / (2 * s**2))
+    if name == "relu-ntk":
+        return mlp_kernel(cfg.relu_depth, "relu", W_std=np.sqrt(2.0), b_std=0.1)(u1, u2)[1]
+    raise ValueError(f"locality: unknown kernel {name!r}; known: {KERNELS}")
+
+
+def flow_fixed_kernel(k_tt, p0, w, omega_sq, kappa, d, steps):
+    """Euler steps of dh/dt = −K ∂L/∂p on the training points; returns the coefficients
+    C (N, d²) with h = K C, the final training loss and the step size."""
+    c, final, dt = _flow(k_tt, p0, w / jnp.sum(w), omega_sq, kappa, d, steps)
+    if not np.isfinite(float(final)):
+        raise FloatingPointError("locality: the kernel flow diverged (non-finite loss)")
+    return c, float(final), float(dt)
+
+
+@eqx.filter_jit
+def _flow(k_tt, p0, wn, omega_sq, kappa, d: int, steps: int):
+    def loss(p):
+        return jnp.sum(wn * pointwise_loss(p, omega_sq, kappa, d))
+
+    grad = jax.grad(loss)
+
+    def power(_, x):  # the linearised flow operator K ∇²L at p0 (spectrum of K^½ ∇²L K^½)
+        y = k_tt @ jax.jvp(grad, (p0,), (x / jnp.linalg.norm(x),))[1]
+        return y
+
+    x = jax.lax.fori_loop(0, 30, power, jax.random.normal(jax.random.PRNGKey(1), p0.shape, p0.dtype))
+    lam = jnp.linalg.norm(k_tt @ jax.jvp(grad, (p0,), (x / jnp.linalg.norm(x),))[1])
+    dt = 1.0 / lam
+
+    def body(c, _):
+        return c - dt * grad(p0 + k_tt @ c), None
+
+    c, _ = jax.lax.scan(body, jnp.zeros_like(p0), None, length=steps)
+    return c, loss(p0 + k_tt @ c), dt
+
+
+def _geomean(x, axis=-1):
+    return np.exp(np.mean(np.log(np.asarray(x)), axis=axis))
+
+
+def run_locality(cfg: LocalityConfig, out_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; returns distances, gains per kernel (and ``network``), metadata."""
+    from ntkflow.cy.sampling import sample_points
+    from ntkflow.cy.variety import variety_from_name
+
+    t0 = time.perf_counter()
+    say = progress or (lambda _name: None)
+    X = variety_from_name(cfg.variety)
+    d = X.dim
+    key = jax.random.PRNGKey(cfg.seed)
+    pts = sample_points(X, cfg.n_train, jax.random.fold_in(key, 0))
+    train = TrainingSet.from_points(X, pts)
+    kappa = fs_kappa(X, train)
+    say("evaluation points")
+    base = pts.take(np.arange(cfg.n_eval))
+    z_e, resid = evaluation_points(X, base, cfg.distances, jax.random.fold_in(key, 1))
+    D, E = len(cfg.distances), cfg.n_eval
+    ok = np.asarray(resid) < 1e-10  # (D, E)
+    patch = jnp.broadcast_to(base.patch, (D, E)).reshape(-1)
+    elim = jnp.broadcast_to(base.elim, (D, E)).reshape(-1)
+    zf = z_e.reshape(D * E, -1)
+
+    @jax.jit
+    def at_points(z, patch, elim):
+        jac = jax.vmap(lambda z, p, e: pullback_jacobian(X, z, p, e))(z, patch, elim)
+        osq = jax.vmap(lambda z, e: omega_squared(X, z, e))(z, elim)
+        u = jax.vmap(lambda z: spectral_inputs(z, X.ambient))(z)
+        return jac, osq, u, _fs_packed(X, z, jac)
+
+    jac_e, osq_e, u_e, p0_e = at_points(zf, patch, elim)
+    p0_t = _fs_packed(X, train.z, train.jac)
+    u_t = jax.vmap(lambda z: spectral_inputs(z, X.ambient))(train.z)
+    before = np.asarray(pointwise_loss(p0_e, osq_e, kappa, d)).reshape(D, E)
+
+    def gains(after):
+        after = np.asarray(after).reshape(D, E)
+        return [float(_geomean(before[i, ok[i]] / np.maximum(after[i, ok[i]], 1e-300)))
+                for i in range(D)]
+
+    out = {"distances": list(cfg.distances), "gains": {}, "train_loss": {},
+           "train_loss_initial": float(jnp.sum(train.weights * pointwise_loss(
+               p0_t, train.omega_sq, kappa, d)) / jnp.sum(train.weights))}
+    for name in cfg.kernels:
+        say(name)
+        k_tt = kernel_matrix(name, cfg, u_t, u_t)
+        c, final, _ = flow_fixed_kernel(k_tt, p0_t, train.weights, train.omega_sq, kappa, d,
+                                        cfg.flow_steps)
+        h_e = kernel_matrix(name, cfg, u_e, u_t) @ c
+        out["gains"][name] = gains(pointwise_loss(p0_e + h_e, osq_e, kappa, d))
+        out["train_loss"][name] = final
+    if cfg.network:
+        say("network")
+        after, final = _train_network(cfg, X, train, kappa, zf, jac_e, osq_e)
+        out["gains"]["network"] = gains(after)
+        out["train_loss"]["network"] = final
+    out["dropped"] = int((~ok).sum())
+    out["config"] = dataclasses.asdict(cfg)
+    out["wall_seconds"] = time.perf_counter() - t0
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out["figure"] = str(_figure(out, out_dir / "locality.png"))
+        (out_dir / "results.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def _train_network(cfg, X, train, kappa, z_e, jac_e, osq_e):
+    """Adam on the φ-MLP potential; returns the pointwise loss at z_e and the final loss."""
+    from ntkflow.cy.fubini_study import FubiniStudy
+
+    phi = MLP(n_spectral_inputs(X.ambient), "scalar", cfg.net_width, cfg.net_depth, "gelu",
+              parameterization="standard", key=jax.random.PRNGKey(cfg.seed + 7))
+    phi = eqx.tree_at(lambda n: n.layers[-1].weight, phi, phi.layers[-1].weight * 1e-3)
+    pot = PhiPotential(phi, FubiniStudy(X.ambient))
+    params, static = eqx.partition(pot, trainable(pot))
+    loss = lambda p: monge_ampere_loss(eqx.combine(p, static), train, kappa, 2)
+    tx = optax.adam(cfg.net_learning_rate)
+
+    def body(carry, _):
+        p, s = carry
+        v, g = jax.value_and_grad(loss)(p)
+        upd, s = tx.update(g, s, p)
+        return (optax.apply_updates(p, upd), s), v
+
+    (params, _), _ = jax.jit(
+        lambda p: jax.lax.scan(body, (p, tx.init(p)), None, length=cfg.net_steps)
+    )(params)
+    final = float(loss(params))
+    if not np.isfinite(final):
+        raise FloatingPointError("locality: network training produced a non-finite loss")
+    model = eqx.combine(params, static)
+    g_e = jax.vmap(model.pullback_metric)(z_e, jac_e)
+    after = jnp.abs(1.0 - jnp.real(jnp.linalg.det(g_e)) / (osq_e * kappa)) ** 2
+    return after, final
+
+
+def _figure(out: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, g in out["gains"].items():
+        ax.plot(out["distances"], g, marker="o", ms=3, label=name,
+                ls="--" if name == "network" else "-")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("FS distance from the training points")
+    ax.set_ylabel("gain  ℓ_before / ℓ_after")
+    ax.set_title("fixed kernels: gain in loss vs distance", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+__all__ = [
+    "DEFAULT_DISTANCES",
+    "KERNELS",
+    "LocalityConfig",
+    "displaced_point",
+    "evaluation_points",
+    "flow_fixed_kernel",
+    "kernel_matrix",
+    "pointwise_loss",
+    "run_locality",
+]
