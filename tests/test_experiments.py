@@ -45,7 +45,9 @@ def test_evaluation_points_match_closed_form_fs_distance(quintic_points):
     assert float(jnp.max(jnp.abs(jax.vmap(jax.vmap(X.equations))(z)))) < 1e-10
     for i, delta in enumerate(dists):
         w, z0 = np.asarray(z[i]), np.asarray(base.z)
-        c = np.abs(np.sum(z0.conj() * w, 1)) / (np.linalg.norm(z0, axis=1) * np.linalg.norm(w, axis=1))
+        c = np.abs(np.sum(z0.conj() * w, 1)) / (
+            np.linalg.norm(z0, axis=1) * np.linalg.norm(w, axis=1)
+        )
         d_amb = np.sqrt(2 / np.pi) * np.arccos(np.minimum(c, 1.0))
         if delta >= 1e-3:  # arccos near 1 loses half the digits; compare only where it resolves
             assert np.all(d_amb <= delta * (1 + 1e-6))
@@ -59,7 +61,9 @@ def test_delta_kernel_fits_every_point_and_reaches_nothing(quintic_points):
     fs = FubiniStudy(X.ambient)
     from ntkflow.cy.kahler_ntk import pack_hermitian
 
-    p0 = jax.vmap(lambda z, J: pack_hermitian(J @ fs.ambient_metric(z) @ J.conj().T))(data.z, data.jac)
+    p0 = jax.vmap(lambda z, J: pack_hermitian(J @ fs.ambient_metric(z) @ J.conj().T))(
+        data.z, data.jac
+    )
     kappa = fs_kappa(X, data)
     before = pointwise_loss(p0, data.omega_sq, kappa, X.dim)
     ones = jnp.ones(len(pts))
@@ -71,9 +75,18 @@ def test_delta_kernel_fits_every_point_and_reaches_nothing(quintic_points):
 
 
 def test_run_locality_local_kernels_decay_to_exactly_one():
-    cfg = LocalityConfig(n_train=16, n_eval=4, distances=(1e-9, 1e-4, 0.3),
-                         kernels=("delta", "gaussian"), gaussian_width=1e-3, flow_steps=400,
-                         network=True, net_steps=30, net_width=16, net_depth=2)
+    cfg = LocalityConfig(
+        n_train=16,
+        n_eval=4,
+        distances=(1e-9, 1e-4, 0.3),
+        kernels=("delta", "gaussian"),
+        gaussian_width=1e-3,
+        flow_steps=400,
+        network=True,
+        net_steps=30,
+        net_width=16,
+        net_depth=2,
+    )
     out = run_locality(cfg)
     g_delta, g_gauss = out["gains"]["delta"], out["gains"]["gaussian"]
     # at 1e-9 both local kernels reproduce the fitted training metric: large gain

@@ -86,9 +86,16 @@ def locality(
         dists = tuple(float(x) for x in distances.split(",") if x.strip())
         kern = tuple(k.strip() for k in kernels.split(",") if k.strip())
         cfg = LocalityConfig(
-            n_train=train_points, n_eval=eval_points, distances=dists, kernels=kern,
-            gaussian_width=gaussian_width, delta_width=delta_width, flow_steps=flow_steps,
-            network=network, net_steps=net_steps, seed=seed,
+            n_train=train_points,
+            n_eval=eval_points,
+            distances=dists,
+            kernels=kern,
+            gaussian_width=gaussian_width,
+            delta_width=delta_width,
+            flow_steps=flow_steps,
+            network=network,
+            net_steps=net_steps,
+            seed=seed,
         )
     except ValueError as e:
         fail(str(e))

@@ -118,7 +118,9 @@ class FeatureLearningConfig:
     def __post_init__(self):
         for name in ("n_train", "n_test", "n_ntk", "steps", "eval_every", "width", "depth"):
             if getattr(self, name) < 1:
-                raise ValueError(f"feature-learning: {name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"feature-learning: {name} must be >= 1, got {getattr(self, name)}"
+                )
 
 
 def _lambda_max(loss, params, iters: int = 20) -> float:
@@ -141,16 +143,39 @@ def _lambda_max(loss, params, iters: int = 20) -> float:
 def _build(cfg: FeatureLearningConfig, variety):
     m = n_spectral_inputs(variety.ambient)
     key = jax.random.PRNGKey(cfg.seed)
-    finite = MLP(m, "scalar", cfg.width, cfg.depth, "gelu", parameterization="standard",
-                 key=jax.random.fold_in(key, 1))
+    finite = MLP(
+        m,
+        "scalar",
+        cfg.width,
+        cfg.depth,
+        "gelu",
+        parameterization="standard",
+        key=jax.random.fold_in(key, 1),
+    )
     finite = eqx.tree_at(lambda n: n.layers[-1].weight, finite, finite.layers[-1].weight * 1e-3)
-    last = MLP(m, "scalar", cfg.width, cfg.depth, "gelu", parameterization="standard",
-               train="last", key=jax.random.fold_in(key, 1))
+    last = MLP(
+        m,
+        "scalar",
+        cfg.width,
+        cfg.depth,
+        "gelu",
+        parameterization="standard",
+        train="last",
+        key=jax.random.fold_in(key, 1),
+    )
     last = eqx.tree_at(lambda n: n.layers[-1].weight, last, last.layers[-1].weight * 1e-3)
-    wide = MLP(m, "scalar", cfg.wide_width, 2, "gelu", parameterization="ntk",
-               key=jax.random.fold_in(key, 2))
-    rf = kn.RandomFourierFeatures(m, cfg.n_features, cfg.gaussian_width,
-                                  key=jax.random.fold_in(key, 3))
+    wide = MLP(
+        m,
+        "scalar",
+        cfg.wide_width,
+        2,
+        "gelu",
+        parameterization="ntk",
+        key=jax.random.fold_in(key, 2),
+    )
+    rf = kn.RandomFourierFeatures(
+        m, cfg.n_features, cfg.gaussian_width, key=jax.random.fold_in(key, 3)
+    )
     return {
         "gaussian-kernel": (FeaturePhi(rf, jnp.zeros(cfg.n_features)), "gd", None),
         "linearised": (Linearised(finite), "adam", cfg.learning_rate),
@@ -160,8 +185,19 @@ def _build(cfg: FeatureLearningConfig, variety):
     }
 
 
-def train_regime(phi, kind, lr, variety, train, test, z_ntk, kappa, steps, eval_every,
-                 on_eval: Callable | None = None) -> dict:
+def train_regime(
+    phi,
+    kind,
+    lr,
+    variety,
+    train,
+    test,
+    z_ntk,
+    kappa,
+    steps,
+    eval_every,
+    on_eval: Callable | None = None,
+) -> dict:
     """Full-batch training of K_FS + φ; returns histories of test σ and the NTK change."""
     fs = FubiniStudy(variety.ambient)
     pot = PhiPotential(phi, fs)
@@ -208,8 +244,12 @@ def train_regime(phi, kind, lr, variety, train, test, z_ntk, kappa, steps, eval_
     return hist
 
 
-def run_feature_learning(cfg: FeatureLearningConfig, out_dir: Path | None = None,
-                         regimes: tuple[str, ...] | None = None, progress=None) -> dict:
+def run_feature_learning(
+    cfg: FeatureLearningConfig,
+    out_dir: Path | None = None,
+    regimes: tuple[str, ...] | None = None,
+    progress=None,
+) -> dict:
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import variety_from_name
 
@@ -228,12 +268,17 @@ def run_feature_learning(cfg: FeatureLearningConfig, out_dir: Path | None = None
             raise ValueError(f"feature-learning: unknown regime {name!r}; known: {tuple(models)}")
         phi, kind, lr = models[name]
         cb = None if progress is None else (lambda k, h, n=name: progress(n, k, h))
-        results[name] = train_regime(phi, kind, lr, X, train, test, z_ntk, kappa, cfg.steps,
-                                     cfg.eval_every, cb)
+        results[name] = train_regime(
+            phi, kind, lr, X, train, test, z_ntk, kappa, cfg.steps, cfg.eval_every, cb
+        )
     summary = {
         "regimes": [
-            {"name": n, "sigma_test": h["sigma_test"][-1], "ntk_change": h["ntk_change"][-1],
-             "sigma_test_initial": h["sigma_test"][0]}
+            {
+                "name": n,
+                "sigma_test": h["sigma_test"][-1],
+                "ntk_change": h["ntk_change"][-1],
+                "sigma_test_initial": h["sigma_test"][0],
+            }
             for n, h in results.items()
         ],
         "config": dataclasses.asdict(cfg),
@@ -310,9 +355,13 @@ def _report(summary, results, out_dir: Path) -> Path:
         f"{r['ntk_change']:.3g} |"
         for r in rows
     ]
-    lines += ["", "Θ is the potential NTK Σ_I ∂K(z_i)/∂θ_I ∂K(z_j)/∂θ_I on "
-              f"{summary['config']['n_ntk']} fixed test points (trainable parameters of each "
-              "regime); the histograms show the eigenvalues of this PSD Gram matrix.", ""]
+    lines += [
+        "",
+        "Θ is the potential NTK Σ_I ∂K(z_i)/∂θ_I ∂K(z_j)/∂θ_I on "
+        f"{summary['config']['n_ntk']} fixed test points (trainable parameters of each "
+        "regime); the histograms show the eigenvalues of this PSD Gram matrix.",
+        "",
+    ]
     if fin and frozen:
         best_frozen = min(r["sigma_test"] for r in frozen)
         holds = fin[0]["sigma_test"] < best_frozen

@@ -144,7 +144,8 @@ def displaced_point(variety, fs, z0, patch, elim, v, distance):
     """The point at FS arc length ``distance`` along the chart segment in direction v;
     returns (z, Newton residual). t is found by the fixed-point iteration t ← t·δ/L(t)."""
     t = jax.lax.fori_loop(
-        0, 8,
+        0,
+        8,
         lambda _, t: t * distance / _segment_length(variety, fs, z0, patch, elim, v, t),
         jnp.asarray(distance, jnp.real(z0).dtype),
     )
@@ -185,8 +186,9 @@ def evaluation_points(variety, points, distances, key):
 
 def _fs_packed(variety, z, jac):
     fs = FubiniStudy(variety.ambient)
-    return jax.vmap(lambda zz, J: pack_hermitian(J @ fs.ambient_metric(zz).astype(J.dtype)
-                                                 @ J.conj().T))(z, jac)
+    return jax.vmap(
+        lambda zz, J: pack_hermitian(J @ fs.ambient_metric(zz).astype(J.dtype) @ J.conj().T)
+    )(z, jac)
 
 
 def pointwise_loss(p, omega_sq, kappa, d):
@@ -226,7 +228,9 @@ def _flow(k_tt, p0, wn, omega_sq, kappa, d: int, steps: int):
         y = k_tt @ jax.jvp(grad, (p0,), (x / jnp.linalg.norm(x),))[1]
         return y
 
-    x = jax.lax.fori_loop(0, 30, power, jax.random.normal(jax.random.PRNGKey(1), p0.shape, p0.dtype))
+    x = jax.lax.fori_loop(
+        0, 30, power, jax.random.normal(jax.random.PRNGKey(1), p0.shape, p0.dtype)
+    )
     lam = jnp.linalg.norm(k_tt @ jax.jvp(grad, (p0,), (x / jnp.linalg.norm(x),))[1])
     dt = 1.0 / lam
 
@@ -241,8 +245,9 @@ def _geomean(x, axis=-1):
     return np.exp(np.mean(np.log(np.asarray(x)), axis=axis))
 
 
-def run_locality(cfg: LocalityConfig, out_dir: Path | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict:
+def run_locality(
+    cfg: LocalityConfig, out_dir: Path | None = None, progress: Callable[[str], None] | None = None
+) -> dict:
     """Run the experiment; returns distances, gains per kernel (and ``network``), metadata."""
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import variety_from_name
@@ -278,17 +283,26 @@ def run_locality(cfg: LocalityConfig, out_dir: Path | None = None,
 
     def gains(after):
         after = np.asarray(after).reshape(D, E)
-        return [float(_geomean(before[i, ok[i]] / np.maximum(after[i, ok[i]], 1e-300)))
-                for i in range(D)]
+        return [
+            float(_geomean(before[i, ok[i]] / np.maximum(after[i, ok[i]], 1e-300)))
+            for i in range(D)
+        ]
 
-    out = {"distances": list(cfg.distances), "gains": {}, "train_loss": {},
-           "train_loss_initial": float(jnp.sum(train.weights * pointwise_loss(
-               p0_t, train.omega_sq, kappa, d)) / jnp.sum(train.weights))}
+    out = {
+        "distances": list(cfg.distances),
+        "gains": {},
+        "train_loss": {},
+        "train_loss_initial": float(
+            jnp.sum(train.weights * pointwise_loss(p0_t, train.omega_sq, kappa, d))
+            / jnp.sum(train.weights)
+        ),
+    }
     for name in cfg.kernels:
         say(name)
         k_tt = kernel_matrix(name, cfg, u_t, u_t)
-        c, final, _ = flow_fixed_kernel(k_tt, p0_t, train.weights, train.omega_sq, kappa, d,
-                                        cfg.flow_steps)
+        c, final, _ = flow_fixed_kernel(
+            k_tt, p0_t, train.weights, train.omega_sq, kappa, d, cfg.flow_steps
+        )
         h_e = kernel_matrix(name, cfg, u_e, u_t) @ c
         out["gains"][name] = gains(pointwise_loss(p0_e + h_e, osq_e, kappa, d))
         out["train_loss"][name] = final
@@ -312,8 +326,15 @@ def _train_network(cfg, X, train, kappa, z_e, jac_e, osq_e):
     """Adam on the φ-MLP potential; returns the pointwise loss at z_e and the final loss."""
     from ntkflow.cy.fubini_study import FubiniStudy
 
-    phi = MLP(n_spectral_inputs(X.ambient), "scalar", cfg.net_width, cfg.net_depth, "gelu",
-              parameterization="standard", key=jax.random.PRNGKey(cfg.seed + 7))
+    phi = MLP(
+        n_spectral_inputs(X.ambient),
+        "scalar",
+        cfg.net_width,
+        cfg.net_depth,
+        "gelu",
+        parameterization="standard",
+        key=jax.random.PRNGKey(cfg.seed + 7),
+    )
     phi = eqx.tree_at(lambda n: n.layers[-1].weight, phi, phi.layers[-1].weight * 1e-3)
     pot = PhiPotential(phi, FubiniStudy(X.ambient))
     params, static = eqx.partition(pot, trainable(pot))
@@ -346,8 +367,9 @@ def _figure(out: dict, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, g in out["gains"].items():
-        ax.plot(out["distances"], g, marker="o", ms=3, label=name,
-                ls="--" if name == "network" else "-")
+        ax.plot(
+            out["distances"], g, marker="o", ms=3, label=name, ls="--" if name == "network" else "-"
+        )
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
