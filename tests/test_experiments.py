@@ -6,12 +6,16 @@ first-order Taylor agreement of the linearised network, and the centred network 
 Fubini–Study.
 """
 
+import json
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from ntkflow.cli import app
 from ntkflow.cy.fubini_study import FubiniStudy
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
 from ntkflow.cy.sampling import sample_points
@@ -23,9 +27,17 @@ from ntkflow.experiments.locality import (
     evaluation_points,
     flow_fixed_kernel,
     pointwise_loss,
-    run_locality,
 )
 from ntkflow.nets import MLP, trainable
+
+runner = CliRunner()
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    return json.loads(lines[0])
 
 
 @pytest.fixture(scope="module")
@@ -74,20 +86,34 @@ def test_delta_kernel_fits_every_point_and_reaches_nothing(quintic_points):
     assert final < 1e-16 and dt > 0
 
 
-def test_run_locality_local_kernels_decay_to_exactly_one():
-    cfg = LocalityConfig(
-        n_train=16,
-        n_eval=4,
-        distances=(1e-9, 1e-4, 0.3),
-        kernels=("delta", "gaussian"),
-        gaussian_width=1e-3,
-        flow_steps=400,
-        network=True,
-        net_steps=30,
-        net_width=16,
-        net_depth=2,
+def test_reproduce_locality_cli_local_kernels_decay_to_exactly_one(tmp_path):
+    out = _json(
+        runner.invoke(
+            app,
+            [
+                "reproduce",
+                "locality",
+                "--train-points",
+                "16",
+                "--eval-points",
+                "4",
+                "--distances",
+                "1e-9,1e-4,0.3",
+                "--kernels",
+                "delta,gaussian",
+                "--gaussian-width",
+                "1e-3",
+                "--flow-steps",
+                "400",
+                "--net-steps",
+                "10",
+                "--out-dir",
+                str(tmp_path),
+                "--json",
+            ],
+        )
     )
-    out = run_locality(cfg)
+    assert out["distances"] == [1e-9, 1e-4, 0.3]
     g_delta, g_gauss = out["gains"]["delta"], out["gains"]["gaussian"]
     # at 1e-9 both local kernels reproduce the fitted training metric: large gain
     assert g_delta[0] > 1e3 and g_gauss[0] > 1e3
@@ -96,6 +122,66 @@ def test_run_locality_local_kernels_decay_to_exactly_one():
     assert abs(g_gauss[2] - 1) < 1e-9
     assert np.all(np.isfinite(out["gains"]["network"]))
     assert out["train_loss"]["delta"] < 1e-12
+    assert (tmp_path / "locality.png").exists()
+
+
+def test_reproduce_feature_learning_cli(tmp_path):
+    """Only the read-out trains in ``last-layer``: its potential NTK Σ_a ∂K/∂a ∂K/∂a is built
+    from frozen features and cannot change; the finite network's does."""
+    out = _json(
+        runner.invoke(
+            app,
+            [
+                "reproduce",
+                "feature-learning",
+                "--steps",
+                "4",
+                "--eval-every",
+                "2",
+                "--train-points",
+                "40",
+                "--test-points",
+                "30",
+                "--ntk-points",
+                "10",
+                "--width",
+                "8",
+                "--regimes",
+                "last-layer,finite",
+                "--out-dir",
+                str(tmp_path),
+                "--json",
+            ],
+        )
+    )
+    rows = {r["name"]: r for r in out["regimes"]}
+    assert set(rows) == {"last-layer", "finite"}
+    assert rows["last-layer"]["ntk_change"] < 1e-12
+    assert rows["finite"]["ntk_change"] > 1e-4
+    assert all(np.isfinite(r["sigma_test"]) for r in rows.values())
+    assert "| finite |" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "ntk_spectrum.png").exists()
+    res = runner.invoke(
+        app,
+        [
+            "reproduce",
+            "feature-learning",
+            "--regimes",
+            "nope",
+            "--steps",
+            "1",
+            "--train-points",
+            "10",
+            "--test-points",
+            "5",
+            "--ntk-points",
+            "5",
+            "--out-dir",
+            str(tmp_path),
+            "--json",
+        ],
+    )
+    assert res.exit_code != 0 and "unknown regime" in res.output
 
 
 def test_locality_rejects_bad_config():

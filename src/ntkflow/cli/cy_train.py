@@ -97,8 +97,9 @@ def final_measures(run_dir: Path) -> dict:
 
     rd = nio.RunDir.open(run_dir)
     job = nio.make_job(rd.read_run()["job"], rd.read_run()["config"])
-    model = nio.load_model(rd.model, job.build)
-    test = job.test
+    # measure in float64 whatever the training precision
+    model = to_float64(nio.load_model(rd.model, job.build))
+    test = to_float64(job.test)
     det = np.concatenate(
         [
             np.asarray(det_metric(model, test.take(slice(i, i + 2000))))
@@ -115,6 +116,20 @@ def final_measures(run_dir: Path) -> dict:
     }
     out.update(curvature_measures(job, model))
     return out
+
+
+def to_float64(tree):
+    """Cast every float32/complex64 array of a pytree (model or data) to float64/complex128."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    def cast(x):
+        if eqx.is_inexact_array(x):
+            return x.astype(jnp.complex128 if jnp.iscomplexobj(x) else jnp.float64)
+        return x
+
+    return jax.tree.map(cast, tree)
 
 
 def curvature_measures(job, model, n: int = 1000) -> dict:

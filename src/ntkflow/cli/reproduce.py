@@ -13,13 +13,13 @@ app = typer.Typer(help="Reproduce the paper's experiments.", no_args_is_help=Tru
 
 @app.command("feature-learning")
 def feature_learning(
-    steps: int = typer.Option(200, help="full-batch training steps per regime"),
+    steps: int = typer.Option(300, help="full-batch training steps per regime"),
     train_points: int = typer.Option(1500, "--train-points"),
     test_points: int = typer.Option(1000, "--test-points"),
     ntk_points: int = typer.Option(200, "--ntk-points", help="fixed points for the NTK"),
-    eval_every: int = typer.Option(20, "--eval-every"),
+    eval_every: int = typer.Option(30, "--eval-every"),
     width: int = typer.Option(64, help="finite φ-MLP width (depth 3)"),
-    wide_width: int = typer.Option(1024, "--wide-width", help="width of the wide NTK φ-MLP"),
+    wide_width: int = typer.Option(256, "--wide-width", help="width of the wide NTK φ-MLP"),
     regimes: str = typer.Option("", help="comma-separated subset (default: all)"),
     seed: int = typer.Option(0),
     out_dir: Path = typer.Option(Path("ntkflow-out/feature-learning"), "--out-dir"),

@@ -59,7 +59,7 @@ class TrainConfig:
     loss_power: int = 2
     steps: int = 30
     eval_every: int = 5
-    dtype: str = "float64"
+    dtype: str = "float32"
 
     def __post_init__(self):
         if self.ansatz not in ANSATZE:

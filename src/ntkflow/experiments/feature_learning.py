@@ -11,7 +11,7 @@ training points, full batch:
   1/λ_max: the Euler-discretised infinite-width (frozen-kernel) flow;
 - ``linearised``: the first-order Taylor expansion of the finite φ-MLP about its
   initialisation, φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ (centred: φ_lin = 0 at δ = 0), trained by Adam;
-- ``wide-ntk``: a very wide NTK-parameterised φ-MLP, centred (φ_θ − φ_θ₀, Lee et al. 2020) so
+- ``wide-ntk``: a wide (default 4× the finite width) NTK-parameterised φ-MLP, centred (φ_θ − φ_θ₀, Lee et al. 2020) so
   that the initial metric is Fubini–Study, Adam at a small learning rate;
 - ``last-layer``: the finite φ-MLP with only its read-out trained (NNGP regime), Adam;
 - ``finite``: the finite φ-MLP in standard parameterisation, all layers, Adam — the feature
@@ -104,13 +104,13 @@ class FeatureLearningConfig:
     n_train: int = 1500
     n_test: int = 1000
     n_ntk: int = 200
-    steps: int = 200
-    eval_every: int = 20
+    steps: int = 300
+    eval_every: int = 30
     width: int = 64
     depth: int = 3
     learning_rate: float = 2e-3
-    wide_width: int = 1024
-    wide_learning_rate: float = 1e-4
+    wide_width: int = 256
+    wide_learning_rate: float = 1e-3
     gaussian_width: float = 1.0
     n_features: int = 512
     seed: int = 0
