@@ -11,8 +11,10 @@ training points, full batch:
   1/λ_max: the Euler-discretised infinite-width (frozen-kernel) flow;
 - ``linearised``: the first-order Taylor expansion of the finite φ-MLP about its
   initialisation, φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ (centred: φ_lin = 0 at δ = 0), trained by Adam;
-- ``wide-ntk``: a wide (default 4× the finite width) NTK-parameterised φ-MLP, centred (φ_θ − φ_θ₀, Lee et al. 2020) so
-  that the initial metric is Fubini–Study, Adam at a small learning rate;
+- ``wide-ntk``: a wide (default 4× the finite width) NTK-parameterised φ-MLP, centred
+  (φ_θ − φ_θ₀, Lee et al. 2020) so that the initial metric is Fubini–Study, trained by plain
+  gradient descent with step 1/λ_max — the lazy regime whose NTK freezes as width → ∞ (Adam's
+  per-parameter normalisation would leave it);
 - ``last-layer``: the finite φ-MLP with only its read-out trained (NNGP regime), Adam;
 - ``finite``: the finite φ-MLP in standard parameterisation, all layers, Adam — the feature
   learning regime.
@@ -98,6 +100,9 @@ class FeaturePhi(eqx.Module):
         return eqx.tree_at(lambda m: m.a, mask, True)
 
 
+FROZEN_THRESHOLD = 0.1  # ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F below which a regime counts as frozen
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureLearningConfig:
     variety: str = "fermat-quintic"
@@ -110,7 +115,6 @@ class FeatureLearningConfig:
     depth: int = 3
     learning_rate: float = 2e-3
     wide_width: int = 256
-    wide_learning_rate: float = 1e-3
     gaussian_width: float = 1.0
     n_features: int = 512
     seed: int = 0
@@ -179,7 +183,7 @@ def _build(cfg: FeatureLearningConfig, variety):
     return {
         "gaussian-kernel": (FeaturePhi(rf, jnp.zeros(cfg.n_features)), "gd", None),
         "linearised": (Linearised(finite), "adam", cfg.learning_rate),
-        "wide-ntk": (Centred(wide, wide), "adam", cfg.wide_learning_rate),
+        "wide-ntk": (Centred(wide, wide), "gd", None),
         "last-layer": (last, "adam", cfg.learning_rate),
         "finite": (finite, "adam", cfg.learning_rate),
     }
@@ -363,15 +367,18 @@ def _report(summary, results, out_dir: Path) -> Path:
         "",
     ]
     if fin and frozen:
-        best_frozen = min(r["sigma_test"] for r in frozen)
-        holds = fin[0]["sigma_test"] < best_frozen
+        best = min(frozen, key=lambda r: r["sigma_test"])
+        lazy = [r for r in frozen if r["ntk_change"] < FROZEN_THRESHOLD]
+        holds = bool(lazy) and fin[0]["sigma_test"] < min(r["sigma_test"] for r in lazy)
         lines.append(
-            f"Finite-width feature learning reaches test σ {fin[0]['sigma_test']:.4f}; the best "
-            f"frozen regime {best_frozen:.4f}. The paper's claim (frozen kernels learn the "
-            f"Calabi–Yau metric worse; the finite network's NTK moves) "
-            f"{'holds' if holds else 'does NOT hold'} in this run "
-            f"(finite-net NTK change {fin[0]['ntk_change']:.3g}). Same number of full-batch "
-            "steps for all regimes; learning rates are not tuned per regime."
+            f"Finite-width feature learning reaches test σ {fin[0]['sigma_test']:.4f} with NTK "
+            f"change {fin[0]['ntk_change']:.3g}; the best other regime is {best['name']} "
+            f"({best['sigma_test']:.4f}, NTK change {best['ntk_change']:.3g}). Counting as "
+            f"frozen the regimes whose measured NTK change stays below {FROZEN_THRESHOLD} "
+            f"({', '.join(r['name'] for r in lazy) or 'none'}), the paper's claim — frozen "
+            "kernels learn the Calabi–Yau metric worse than a finite network whose NTK moves — "
+            f"{'holds' if holds else 'does NOT hold'} in this run. All regimes get the same "
+            "number of full-batch steps; learning rates are not tuned per regime."
         )
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
