@@ -32,3 +32,25 @@ def test_fubini_study_pn(n):
     # FS is homogeneous, so ∫c_n = (S/det g) · vol / (π^n) with ∫det g d^{2n}x = 1/n!
     chi = top_chern_density(Rm) / jnp.real(jnp.linalg.det(g)) / (jnp.pi**n * math.factorial(n))
     assert chi == pytest.approx(n + 1, rel=1e-12)
+
+
+@pytest.mark.parametrize(("name", "chi_exact"), [("cubic-torus", 0.0), ("quartic-k3", 24.0)])
+def test_euler_characteristic_of_fubini_study_is_topological(name, chi_exact):
+    """χ = ∫_X c_n of the (non-Ricci-flat) Fubini–Study metric is the topological Euler number:
+    0 for the cubic curve, 24 for the quartic K3 (adjunction: euler_characteristic_exact)."""
+    from ntkflow.cy.curvature import euler_characteristic, point_curvature
+    from ntkflow.cy.fubini_study import FubiniStudy
+    from ntkflow.cy.sampling import sample_points
+    from ntkflow.cy.variety import variety_from_name
+
+    X = variety_from_name(name)
+    assert X.euler_characteristic_exact() == chi_exact
+    pts = sample_points(X, 3000, jax.random.PRNGKey(11))
+    fs = FubiniStudy(X.ambient)
+    curv = jax.jit(jax.vmap(lambda z, p, e: point_curvature(X, fs, z, p, e)))(
+        pts.z, pts.patch, pts.elim
+    )
+    chi, err = euler_characteristic(curv["euler_density"], pts.omega_sq, pts.weights, X.dim)
+    scale = max(abs(chi_exact), 1.0)
+    assert err < 0.1 * max(abs(chi_exact), 10.0)  # the check below is not vacuous
+    assert abs(chi - chi_exact) < 4 * err + 1e-9 * scale, (chi, err)

@@ -57,12 +57,42 @@ def _parse_metric(metric: str):
             return "donaldson", int(m.split("=", 1)[1])
         except ValueError:
             pass
-    fail(f"unknown metric {metric!r}; use fubini-study or donaldson:k=K")
+    if m.startswith("run:"):
+        return "run", m.split(":", 1)[1]
+    fail(f"unknown metric {metric!r}; use fubini-study, donaldson:k=K or run:RUN_DIR")
+
+
+def _trained_potential(run_dir: str, variety):
+    """The final model of a `cy train` run as a float64 potential, for points on ``variety``."""
+    import ntkflow.io as nio
+    from ntkflow.cy.variety import VarietyError, variety_from_name
+
+    from .cy_train import to_float64
+
+    try:
+        rd = nio.RunDir.open(run_dir)
+        run = rd.read_run()
+        trained_on = run["config"].get("variety")
+        if trained_on is None or variety_from_name(trained_on).name != variety.name:
+            fail(
+                f"{run_dir}: model trained on {trained_on!r}, but the points lie on "
+                f"{variety.name!r}",
+                code=1,
+            )
+        if not rd.model.exists():
+            fail(f"{run_dir}: no model.eqx (the run has not finished; `ntkflow resume` it)", 1)
+        info(f"rebuilding the run's job to load {rd.model}")
+        job = nio.make_job(run["job"], run["config"])
+        return to_float64(nio.load_model(rd.model, job.build))
+    except (nio.RunDirError, nio.ConfigError, nio.JobError, nio.CheckpointError, VarietyError) as e:
+        fail(str(e), code=1)
 
 
 def measure(
     points: Path = typer.Option(..., "--points", help="point file from `ntkflow cy sample`"),
-    metric: str = typer.Option("fubini-study", help="fubini-study | donaldson:k=K"),
+    metric: str = typer.Option(
+        "fubini-study", help="fubini-study | donaldson:k=K | run:RUN_DIR (a `cy train` run)"
+    ),
     curvature_points: int = typer.Option(
         2000, help="points used for the Ricci measure and χ (4th derivatives; costly)"
     ),
@@ -91,6 +121,8 @@ def measure(
         fail(str(e))
     if kind == "fubini-study":
         pot = FubiniStudy(v.ambient)
+    elif kind == "run":
+        pot = _trained_potential(k, v)
     else:
         n_t = default_n_points(v, k)
         info(f"Donaldson k={k}: T-iterations on {n_t} fresh points")
