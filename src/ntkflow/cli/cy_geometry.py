@@ -67,7 +67,7 @@ def _trained_potential(run_dir: str, variety):
     import ntkflow.io as nio
     from ntkflow.cy.variety import VarietyError, variety_from_name
 
-    from .cy_train import to_float64
+    from .cy_train import load_trained_model
 
     try:
         rd = nio.RunDir.open(run_dir)
@@ -82,8 +82,7 @@ def _trained_potential(run_dir: str, variety):
         if not rd.model.exists():
             fail(f"{run_dir}: no model.eqx (the run has not finished; `ntkflow resume` it)", 1)
         info(f"rebuilding the run's job to load {rd.model}")
-        job = nio.make_job(run["job"], run["config"])
-        return to_float64(nio.load_model(rd.model, job.build))
+        return load_trained_model(run_dir)[1]
     except (nio.RunDirError, nio.ConfigError, nio.JobError, nio.CheckpointError, VarietyError) as e:
         fail(str(e), code=1)
 

@@ -91,14 +91,10 @@ def final_measures(run_dir: Path) -> dict:
     """σ (with MC error), volume, Ricci measure and χ of a run's final model on its test set."""
     import numpy as np
 
-    import ntkflow.io as nio
     from ntkflow.cy import measures
     from ntkflow.cy.train import det_metric
 
-    rd = nio.RunDir.open(run_dir)
-    job = nio.make_job(rd.read_run()["job"], rd.read_run()["config"])
-    # measure in float64 whatever the training precision
-    model = to_float64(nio.load_model(rd.model, job.build))
+    job, model = load_trained_model(run_dir)
     test = to_float64(job.test)
     det = np.concatenate(
         [
@@ -116,6 +112,18 @@ def final_measures(run_dir: Path) -> dict:
     }
     out.update(curvature_measures(job, model))
     return out
+
+
+def load_trained_model(run_dir):
+    """(job, final model in float64) of a finished `cy train` run: the job is rebuilt from the
+    run's config (it re-samples the run's points) to give the model its structure."""
+    import ntkflow.io as nio
+
+    rd = nio.RunDir.open(run_dir)
+    run = rd.read_run()
+    job = nio.make_job(run["job"], run["config"])
+    # measure in float64 whatever the training precision
+    return job, to_float64(nio.load_model(rd.model, job.build))
 
 
 def to_float64(tree):

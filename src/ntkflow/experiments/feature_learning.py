@@ -144,30 +144,18 @@ def _lambda_max(loss, params, iters: int = 20) -> float:
     return lam
 
 
+def finite_phi(m: int, width: int, depth: int, key, train: str = "all") -> MLP:
+    """The finite φ-MLP (GELU, standard parameterisation) with its read-out scaled by 10⁻³,
+    so that K_FS + φ starts next to Fubini–Study."""
+    phi = MLP(m, "scalar", width, depth, "gelu", parameterization="standard", train=train, key=key)
+    return eqx.tree_at(lambda n: n.layers[-1].weight, phi, phi.layers[-1].weight * 1e-3)
+
+
 def _build(cfg: FeatureLearningConfig, variety):
     m = n_spectral_inputs(variety.ambient)
     key = jax.random.PRNGKey(cfg.seed)
-    finite = MLP(
-        m,
-        "scalar",
-        cfg.width,
-        cfg.depth,
-        "gelu",
-        parameterization="standard",
-        key=jax.random.fold_in(key, 1),
-    )
-    finite = eqx.tree_at(lambda n: n.layers[-1].weight, finite, finite.layers[-1].weight * 1e-3)
-    last = MLP(
-        m,
-        "scalar",
-        cfg.width,
-        cfg.depth,
-        "gelu",
-        parameterization="standard",
-        train="last",
-        key=jax.random.fold_in(key, 1),
-    )
-    last = eqx.tree_at(lambda n: n.layers[-1].weight, last, last.layers[-1].weight * 1e-3)
+    finite = finite_phi(m, cfg.width, cfg.depth, jax.random.fold_in(key, 1))
+    last = finite_phi(m, cfg.width, cfg.depth, jax.random.fold_in(key, 1), train="last")
     wide = MLP(
         m,
         "scalar",
@@ -226,7 +214,7 @@ def train_regime(
     hist = {"step": [], "sigma_test": [], "ntk_change": [], "loss": []}
     for k in range(steps + 1):
         if k % eval_every == 0 or k == steps:
-            theta = ntk(params)
+            theta = theta0 if k == 0 else ntk(params)
             s = float(sig(params))
             ch = float(jnp.linalg.norm(theta - theta0) / jnp.linalg.norm(theta0))
             if not np.isfinite(s):
@@ -243,7 +231,7 @@ def train_regime(
             if k % eval_every == 0:
                 hist["loss"].append(float(value))
     hist["spectrum_start"] = np.linalg.eigvalsh(np.asarray(theta0))[::-1]
-    hist["spectrum_end"] = np.linalg.eigvalsh(np.asarray(ntk(params)))[::-1]
+    hist["spectrum_end"] = np.linalg.eigvalsh(np.asarray(theta))[::-1]  # theta at k = steps
     hist["learning_rate"] = lr
     return hist
 
@@ -390,6 +378,7 @@ __all__ = [
     "FeatureLearningConfig",
     "FeaturePhi",
     "Linearised",
+    "finite_phi",
     "run_feature_learning",
     "train_regime",
 ]

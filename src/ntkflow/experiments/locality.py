@@ -57,18 +57,14 @@ import numpy as np
 import optax
 
 from ntkflow.cy.fubini_study import FubiniStudy
-from ntkflow.cy.kahler import (
-    _as_index,
-    free_coordinates,
-    omega_squared,
-    pullback,
-    pullback_jacobian,
-)
+from ntkflow.cy.kahler import local_embedding, omega_squared, pullback, pullback_jacobian
 from ntkflow.cy.kahler_ntk import pack_hermitian, unpack_hermitian
+from ntkflow.cy.kernel_flow import fs_metrics
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs, spectral_inputs
 from ntkflow.cy.train import TrainingSet, fs_kappa, monge_ampere_loss
+from ntkflow.experiments.feature_learning import finite_phi
 from ntkflow.kernels.analytic import mlp_kernel
-from ntkflow.nets import MLP, trainable
+from ntkflow.nets import trainable
 
 KERNELS = ("delta", "gaussian", "relu-ntk")
 DEFAULT_DISTANCES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0.5)
@@ -113,22 +109,14 @@ class LocalityConfig:
 # ----------------------------------------------------------------------------------------------
 
 
-def _lift(variety, z0, patch, elim, x, steps: int = 12):
-    """z with free coordinates x, on X, by Newton on z_elim started at z0 (chart of z0)."""
-    elim = _as_index(elim)
-    free = free_coordinates(variety, patch, elim)
-
-    def newton(_, z):
-        A = variety.jacobian(z)[:, elim]
-        return z.at[elim].add(-jnp.linalg.solve(A, variety.equations(z)))
-
-    return jax.lax.fori_loop(0, steps, newton, z0.at[free].set(x))
+def _lift(variety, z0, patch, elim, x):
+    """z with free coordinates x, on X: 12 Newton steps on z_elim from z0 (chart of z0)."""
+    return local_embedding(variety, z0, patch, elim, newton_steps=12)[0](x)
 
 
 def _segment_length(variety, fs, z0, patch, elim, v, t, n_quad: int = 16):
     """FS length of x(s) = x0 + s v, s ∈ [0, t], lifted to X (Gauss–Legendre)."""
-    free = free_coordinates(variety, patch, elim)
-    x0 = z0[free]
+    x0 = local_embedding(variety, z0, patch, elim)[1]
     nodes, weights = np.polynomial.legendre.leggauss(n_quad)
 
     def speed(s):
@@ -149,8 +137,7 @@ def displaced_point(variety, fs, z0, patch, elim, v, distance):
         lambda _, t: t * distance / _segment_length(variety, fs, z0, patch, elim, v, t),
         jnp.asarray(distance, jnp.real(z0).dtype),
     )
-    free = free_coordinates(variety, patch, elim)
-    z = _lift(variety, z0, patch, elim, z0[free] + t * v)
+    z = _lift(variety, z0, patch, elim, local_embedding(variety, z0, patch, elim)[1] + t * v)
     return z, jnp.max(jnp.abs(variety.equations(z)))
 
 
@@ -184,11 +171,9 @@ def evaluation_points(variety, points, distances, key):
 # ----------------------------------------------------------------------------------------------
 
 
-def _fs_packed(variety, z, jac):
-    fs = FubiniStudy(variety.ambient)
-    return jax.vmap(
-        lambda zz, J: pack_hermitian(J @ fs.ambient_metric(zz).astype(J.dtype) @ J.conj().T)
-    )(z, jac)
+def _fs_packed(variety, data: TrainingSet):
+    """Packed pulled-back Fubini–Study metrics at the points of ``data``."""
+    return jax.vmap(pack_hermitian)(fs_metrics(variety, data))
 
 
 def pointwise_loss(p, omega_sq, kappa, d):
@@ -274,10 +259,10 @@ def run_locality(
         jac = jax.vmap(lambda z, p, e: pullback_jacobian(X, z, p, e))(z, patch, elim)
         osq = jax.vmap(lambda z, e: omega_squared(X, z, e))(z, elim)
         u = jax.vmap(lambda z: spectral_inputs(z, X.ambient))(z)
-        return jac, osq, u, _fs_packed(X, z, jac)
+        return jac, osq, u, _fs_packed(X, TrainingSet(z, jac, osq, jnp.ones_like(osq)))
 
     jac_e, osq_e, u_e, p0_e = at_points(zf, patch, elim)
-    p0_t = _fs_packed(X, train.z, train.jac)
+    p0_t = _fs_packed(X, train)
     u_t = jax.vmap(lambda z: spectral_inputs(z, X.ambient))(train.z)
     before = np.asarray(pointwise_loss(p0_e, osq_e, kappa, d)).reshape(D, E)
 
@@ -324,18 +309,9 @@ def run_locality(
 
 def _train_network(cfg, X, train, kappa, z_e, jac_e, osq_e):
     """Adam on the φ-MLP potential; returns the pointwise loss at z_e and the final loss."""
-    from ntkflow.cy.fubini_study import FubiniStudy
-
-    phi = MLP(
-        n_spectral_inputs(X.ambient),
-        "scalar",
-        cfg.net_width,
-        cfg.net_depth,
-        "gelu",
-        parameterization="standard",
-        key=jax.random.PRNGKey(cfg.seed + 7),
+    phi = finite_phi(
+        n_spectral_inputs(X.ambient), cfg.net_width, cfg.net_depth, jax.random.PRNGKey(cfg.seed + 7)
     )
-    phi = eqx.tree_at(lambda n: n.layers[-1].weight, phi, phi.layers[-1].weight * 1e-3)
     pot = PhiPotential(phi, FubiniStudy(X.ambient))
     params, static = eqx.partition(pot, trainable(pot))
     loss = lambda p: monge_ampere_loss(eqx.combine(p, static), train, kappa, 2)
@@ -354,9 +330,8 @@ def _train_network(cfg, X, train, kappa, z_e, jac_e, osq_e):
     if not np.isfinite(final):
         raise FloatingPointError("locality: network training produced a non-finite loss")
     model = eqx.combine(params, static)
-    g_e = jax.vmap(model.pullback_metric)(z_e, jac_e)
-    after = jnp.abs(1.0 - jnp.real(jnp.linalg.det(g_e)) / (osq_e * kappa)) ** 2
-    return after, final
+    p_e = jax.vmap(lambda z, J: pack_hermitian(model.pullback_metric(z, J)))(z_e, jac_e)
+    return pointwise_loss(p_e, osq_e, kappa, X.dim), final
 
 
 def _figure(out: dict, path: Path) -> Path:
