@@ -10,22 +10,17 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.markup import escape
 from rich.table import Table
 
-err_console = Console(stderr=True)
+from ntkflow.io.progress import err_console, progress_bar, stage, thousands
+
+__all__ = ["emit", "err_console", "fail", "info", "progress_bar", "stage", "thousands", "track"]
+
 out_console = Console()
 
 
@@ -77,34 +72,6 @@ def info(message: str) -> None:
     err_console.print(message)
 
 
-@contextmanager
-def progress_bar(description: str, total: float | None, disable: bool = False) -> Iterator[Any]:
-    """A rich progress bar on stderr. Yields a callable ``advance(amount=1, **fields)``."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn() if total is not None and float(total).is_integer() else TextColumn(""),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=err_console,
-        disable=disable,
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task(description, total=total, status="")
-
-        def advance(amount: float = 1, status: str | None = None, completed: float | None = None):
-            if completed is not None:
-                progress.update(task, completed=completed)
-            else:
-                progress.advance(task, amount)
-            if status is not None:
-                progress.update(task, status=status)
-
-        yield advance
-
-
 def track(iterable: Iterable, description: str, total: int | None = None) -> Iterator:
     """Iterate with a progress bar on stderr."""
     if total is None and hasattr(iterable, "__len__"):
@@ -115,9 +82,26 @@ def track(iterable: Iterable, description: str, total: int | None = None) -> Ite
             advance()
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print a clear error on stderr and exit with ``code`` (raises ``typer.Exit``)."""
+def one_line(message: str) -> str:
+    """``message`` on one line (newlines and runs of spaces collapsed)."""
+    return " ".join(str(message).split())
+
+
+def error_line(message: str) -> None:
+    """Write ``error: message`` as ONE line on stderr: never wrapped at the terminal width, no
+    rich markup interpreted (messages quote user input such as ``[1, 2]``)."""
+    text = f"error: {one_line(message)}"
+    if sys.stderr.isatty():
+        err_console.print(f"[bold red]error:[/] {escape(one_line(message))}", soft_wrap=True)
+    else:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one ``error:`` line on stderr and exit: code 2 for a usage error (an option, a
+    config or an input file the user must change), 1 for a runtime failure."""
     import typer
 
-    err_console.print(f"[bold red]error:[/] {message}")
+    error_line(message)
     raise typer.Exit(code)

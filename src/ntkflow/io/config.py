@@ -10,8 +10,11 @@ A command describes its options as a frozen dataclass (nested dataclasses for se
     cfg = resolve_config(Train, "run.toml", {"lr": lr_flag})   # flags that are None are unset
 
 Precedence: dataclass defaults < TOML file < overrides (dotted keys for sections,
-``"optimizer.lr"``). An unknown key, a missing required key or a value of the wrong type is a
-:class:`ConfigError` that names the key and the file.
+``"optimizer.lr"``). An unknown key (with a "did you mean"), a missing required key, a value
+of the wrong type, a value outside the range declared with :func:`option`, or a cross-field
+rule broken in ``__post_init__`` (a ``ValueError`` there) is a :class:`ConfigError` that names
+the key and the file. A field declared with :func:`option` carries its help sentence, so the
+command line shows the same text and default as the config.
 """
 
 from __future__ import annotations
@@ -25,11 +28,60 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .validate import InputError, check_choice, check_number, did_you_mean
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A configuration file or override is invalid (unknown key, wrong type, bad TOML)."""
+class ConfigError(InputError):
+    """A configuration file or override is invalid (unknown key, wrong type, out of range,
+    bad TOML); a usage error."""
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    min_exclusive: bool = False,
+    choices: tuple[Any, ...] | None = None,
+    flag: str | None = None,
+) -> Any:
+    """A dataclass field with its help sentence and allowed values (checked on load).
+
+    ``flag`` is the command-line spelling when it differs from ``--<field-name>``.
+    """
+    meta = {"help": help, "min": min, "max": max, "min_exclusive": min_exclusive}
+    meta |= {"choices": choices, "flag": flag}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def field_help(cls: type, name: str) -> str:
+    """The help sentence of ``cls.name`` declared with :func:`option` (or ``""``)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(name)
+
+
+def _check_field(f: dataclasses.Field, value: Any, key: str) -> None:
+    meta = f.metadata
+    try:
+        if meta.get("choices") is not None:
+            check_choice(key, value, meta["choices"])
+        lo, hi = meta.get("min"), meta.get("max")
+        if (lo is not None or hi is not None) and value is not None:
+            check_number(
+                key,
+                value,
+                integer=isinstance(value, int),
+                min=lo,
+                max=hi,
+                min_exclusive=meta.get("min_exclusive", False),
+            )
+    except InputError as e:
+        raise ConfigError(str(e)) from None
 
 
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:
@@ -43,7 +95,11 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML ({e})") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from None
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a TOML file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -102,6 +158,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -118,19 +176,27 @@ def _from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     prefix = f"{where}." if where else ""
     unknown = [k for k in data if k not in fields]
     if unknown:
+        hint = did_you_mean(unknown[0], fields)
         raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]!s}; known keys here: {', '.join(fields)}"
+            f"unknown config key {prefix}{unknown[0]!s}{hint} (known keys here: "
+            f"{', '.join(fields)})"
         )
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}{name}"
         if name in data:
             kwargs[name] = _convert(data[name], hints[name], key)
+            _check_field(f, kwargs[name], key)
         elif dataclasses.is_dataclass(hints[name]) and f.default is dataclasses.MISSING:
             kwargs[name] = _from_mapping(hints[name], {}, key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing required config key {key}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:  # a cross-field rule of __post_init__
+        raise ConfigError(" ".join(str(e).split())) from None
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "config") -> T:

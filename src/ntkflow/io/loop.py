@@ -8,9 +8,12 @@
   step and returns with status "interrupted");
 - stops on a NaN/inf in the metrics or in the state (checked before each checkpoint) with a
   :class:`NonFiniteError`, keeping the last good checkpoint;
-- resumes from the newest checkpoint when the run directory has one, cutting the metrics log
-  back to that step, so the resumed log equals the uninterrupted one;
-- holds the run directory's lock, so two processes never drive one run.
+- resumes from the newest INTACT checkpoint when the run directory has one (a truncated or
+  corrupt newer one is set aside as ``*.ckpt.corrupt`` and named on stderr), cutting the
+  metrics log back to that step, so the resumed log equals the uninterrupted one;
+- holds the run directory's lock, so two processes never drive one run, and keeps
+  ``status.json`` true: "running" only while it holds the lock, "failed" with the error (and
+  which checkpoint is left) when anything raises, "interrupted" with the signal.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
 from .environment import provenance, select_backend
 from .job import Job, make_job
 from .model import save_model
+from .progress import err_console, progress_bar
 from .rundir import RunDir, RunDirError, now
 
 
@@ -52,6 +56,7 @@ class RunResult:
     metrics: dict[str, Any]
     checkpoint: Path | None
     signal: str | None = None
+    resumed_from: int | None = None  # the step of the checkpoint a resume started from
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -115,6 +120,40 @@ def skeleton(job: Job) -> Any:
         return job.init()
 
 
+def note(message: str) -> None:
+    """One line on stderr for the person running the job (not an error)."""
+    err_console.print(f"note: {' '.join(message.split())}", soft_wrap=True, markup=False)
+
+
+def newest_intact_checkpoint(rd: RunDir, like: Any, kind: str) -> tuple[Any, int, Path] | None:
+    """``(state, step, path)`` of the newest checkpoint that loads and verifies; newer ones
+    that do not (truncated by a crash, corrupt) are renamed ``*.ckpt.corrupt`` and named on
+    stderr. ``None`` when the run has no checkpoint; :class:`CheckpointError` when it has
+    some but none is intact."""
+    found = rd.list_checkpoints()
+    bad: list[str] = []
+    for step, path in reversed(found):
+        try:
+            state, at = load_checkpoint(path, like, job=kind)
+        except CheckpointError as e:
+            bad.append(str(e))
+            continue
+        for message in bad:
+            note(f"{message}; set aside")
+        for s, p in found:
+            if s > step and p.exists():
+                p.rename(p.with_name(p.name + ".corrupt"))
+        if bad:
+            note(f"resuming from the newest intact checkpoint, {path.name} (step {at})")
+        return state, at, path
+    if found:
+        raise CheckpointError(
+            f"{rd.path}: no intact checkpoint ({'; '.join(bad)}); the run cannot be resumed, "
+            "start it again"
+        )
+    return None
+
+
 def _prune(rd: RunDir, keep: int) -> None:
     for _, p in rd.list_checkpoints()[:-keep]:
         p.unlink(missing_ok=True)
@@ -138,6 +177,8 @@ def run_loop(
     kind = job_kind or rd.read_run().get("job") or type(job).__name__
     if checkpoint_every < 1 or log_every < 1 or keep < 1:
         raise ValueError("checkpoint_every, log_every and keep must be >= 1")
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     with rd.lock():
         return _run_locked(
             rd, job, kind, n_steps, checkpoint_every, log_every, keep, progress, description
@@ -158,16 +199,36 @@ def _run_locked(
     rd.remove_temporaries()
     rd.checkpoints.mkdir(exist_ok=True)
 
-    latest = rd.latest_checkpoint()
     step, time_offset = 0, 0.0
-    if latest is not None:
-        state, step = load_checkpoint(latest[1], skeleton(job), job=kind)
-        kept = rd.truncate_metrics(step)
-        time_offset = float(kept[-1].get("time_s", 0.0)) if kept else 0.0
-    else:
-        state = job.init()
-        kept = rd.truncate_metrics(0)
-    last_ckpt = latest[1] if latest else None
+    last_ckpt: Path | None = None
+
+    def status(name: str, **fields: Any) -> None:
+        ckpt = str(last_ckpt) if last_ckpt else None
+        rd.write_status(name, step=step, n_steps=n_steps, checkpoint=ckpt, **fields)
+
+    def failed(e: BaseException) -> None:
+        why = str(e) if isinstance(e, RunError | CheckpointError) else f"{type(e).__name__}: {e}"
+        if last_ckpt:
+            left = f"the checkpoint of step {step} is kept"
+        elif rd.list_checkpoints():
+            left = "no intact checkpoint is left"
+        else:
+            left = "no checkpoint was written"
+        status("failed", error=why, left=left)
+
+    try:
+        found = newest_intact_checkpoint(rd, skeleton(job), kind)
+        if found is not None:
+            state, step, last_ckpt = found
+            kept = rd.truncate_metrics(step)
+            time_offset = float(kept[-1].get("time_s", 0.0)) if kept else 0.0
+        else:
+            state = job.init()
+            kept = rd.truncate_metrics(0)
+    except BaseException as e:
+        failed(e)
+        raise
+    resumed_from = step if found is not None else None
     last = kept[-1] if kept else {}
     last_metrics = {k: v for k, v in last.items() if k not in ("step", "time_s")}
 
@@ -179,15 +240,10 @@ def _run_locked(
         _prune(rd, keep)
         return p
 
-    def status(name: str, **fields: Any) -> None:
-        ckpt = str(last_ckpt) if last_ckpt else None
-        rd.write_status(name, step=step, n_steps=n_steps, checkpoint=ckpt, **fields)
-
-    from ntkflow.cli._common import progress_bar  # the shared rich bar, on stderr
-
     start = time.perf_counter()
     status("running", started=now())
-    bar = progress_bar(description or kind, total=n_steps, disable=not progress)
+    label = description or getattr(job, "description", None) or kind
+    bar = progress_bar(label, total=n_steps, disable=not progress)
     try:
         with _SignalFlag() as flag, rd.metrics_writer() as log, bar as advance:
             advance(0, completed=step)
@@ -212,23 +268,32 @@ def _run_locked(
         if isinstance(e, KeyboardInterrupt):  # a second Ctrl-C: stop now, no new checkpoint
             status("interrupted", signal="SIGINT")
         else:
-            why = str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {e}"
-            status("failed", error=why)
+            failed(e)
         raise
 
     if flag.signum is not None:
         name = signal.Signals(flag.signum).name
         status("interrupted", signal=name)
-        return RunResult(rd.path, "interrupted", step, n_steps, last_metrics, last_ckpt, name)
+        return RunResult(
+            rd.path, "interrupted", step, n_steps, last_metrics, last_ckpt, name, resumed_from
+        )
 
-    if callable(getattr(job, "model", None)) and callable(getattr(job, "hyperparameters", None)):
-        save_model(rd.model, job.model(state), job.hyperparameters(), job=kind)
+    try:
+        if callable(getattr(job, "model", None)) and callable(
+            getattr(job, "hyperparameters", None)
+        ):
+            save_model(rd.model, job.model(state), job.hyperparameters(), job=kind)
+    except BaseException as e:
+        failed(e)
+        raise
     status("completed")
-    return RunResult(rd.path, "completed", step, n_steps, last_metrics, last_ckpt)
+    return RunResult(
+        rd.path, "completed", step, n_steps, last_metrics, last_ckpt, None, resumed_from
+    )
 
 
 def start_run(
-    run_dir: str | Path,
+    run_dir: str | Path | RunDir,
     job_kind: str,
     config: dict[str, Any],
     *,
@@ -240,33 +305,40 @@ def start_run(
     keep: int = 3,
     progress: bool = True,
 ) -> RunResult:
-    """Create ``run_dir`` (``run.json`` with config, seed, versions, device) and run the job
-    ``job_kind`` (an import string ``"module:factory"``) built from ``config``."""
+    """Start the job ``job_kind`` (an import string ``"module:factory"``) built from
+    ``config`` in a new run directory, and run it.
+
+    ``run_dir`` is claimed first (atomically, see :meth:`RunDir.reserve`; pass a
+    :class:`RunDir` from :meth:`RunDir.new` for a fresh unique name) and locked; then the job
+    is built (sampling, set-up) and ``run.json`` written (config, seed, versions, device). If
+    building the job fails, the directory is removed again: a run that never started leaves
+    nothing behind.
+    """
+    if n_steps < 1 or checkpoint_every < 1 or log_every < 1 or keep < 1:
+        raise ValueError("n_steps, checkpoint_every, log_every and keep must be >= 1")
     select_backend(cpu)
-    job = make_job(job_kind, config)
-    rd = RunDir.create(
-        run_dir,
-        {
-            "job": job_kind,
-            "config": config,
-            "seed": seed if seed is not None else config.get("seed"),
-            "n_steps": n_steps,
-            "checkpoint_every": checkpoint_every,
-            "loop": {"log_every": log_every, "keep": keep},
-            **provenance(),
-            "resumes": [],
-        },
-    )
-    return run_loop(
-        rd,
-        job,
-        n_steps,
-        checkpoint_every,
-        job_kind=job_kind,
-        log_every=log_every,
-        keep=keep,
-        progress=progress,
-    )
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir.reserve(run_dir)
+    with rd.lock():
+        try:
+            job = make_job(job_kind, config)
+        except BaseException:
+            rd.discard()
+            raise
+        rd.write_run(
+            {
+                "job": job_kind,
+                "config": config,
+                "seed": seed if seed is not None else config.get("seed"),
+                "n_steps": n_steps,
+                "checkpoint_every": checkpoint_every,
+                "loop": {"log_every": log_every, "keep": keep},
+                **provenance(),
+                "resumes": [],
+            }
+        )
+        return _run_locked(
+            rd, job, job_kind, n_steps, checkpoint_every, log_every, keep, progress, None
+        )
 
 
 def resume_run(
@@ -276,9 +348,10 @@ def resume_run(
     cpu: bool | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Continue the run in ``run_dir`` from its newest checkpoint (``ntkflow resume``).
+    """Continue the run in ``run_dir`` from its newest intact checkpoint (``ntkflow resume``).
 
-    ``n_steps`` extends (or keeps) the step budget saved in ``run.json``.
+    ``n_steps`` extends (or keeps) the step budget saved in ``run.json``. A failure here
+    (the job cannot be rebuilt, no checkpoint is intact) is recorded in ``status.json``.
     """
     select_backend(cpu)
     rd = RunDir.open(run_dir)
@@ -288,10 +361,19 @@ def resume_run(
             if key not in info:
                 raise RunDirError(f"{rd.run_json}: missing {key!r}")
         total = int(n_steps if n_steps is not None else info["n_steps"])
-        job = make_job(info["job"], info["config"])
         latest = rd.latest_checkpoint()
         if latest is not None and total < latest[0]:
-            raise RunDirError(f"{rd.path}: already at step {latest[0]}, cannot stop at {total}")
+            raise RunDirError(
+                f"{rd.path}: already at step {latest[0]}, cannot stop at {total}; "
+                f"give --steps {latest[0]} or more"
+            )
+        try:
+            job = make_job(info["job"], info["config"])
+        except BaseException as e:
+            rd.write_status(
+                "failed", error=f"{type(e).__name__}: {e}", step=latest[0] if latest else 0
+            )
+            raise
         resume = {"time": now(), "from_step": latest[0] if latest else 0, "n_steps": total}
         rd.update_run(resumes=[*info.get("resumes", []), resume | provenance()], n_steps=total)
         loop = info.get("loop", {})

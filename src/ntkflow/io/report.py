@@ -1,8 +1,9 @@
 """``ntkflow report RUN``: a self-contained HTML page with the run's curves and its config.
 
 One figure per metric of ``metrics.jsonl`` (train/validation variants of the same quantity,
-e.g. ``loss`` / ``val_loss``, share a figure); 1-d metrics (spectra) are drawn as spectra at a
-few steps; when the log has both a σ measure and a Ricci measure, Ricci against σ as well
+e.g. ``loss`` / ``val_loss``, share a figure; a metric ``X_error`` is drawn as error bars on
+``X``, e.g. χ ± its Monte-Carlo error); 1-d metrics (spectra) are drawn as spectra at a few
+steps; when the log has both a σ measure and a Ricci measure, Ricci against σ as well
 (the plots an expert expects, see ``reference/anchors.md``). A y axis is logarithmic when the
 values are positive and span more than a factor 30. Every PNG is written to ``figures/`` and
 embedded in ``report.html`` as base64, so the page can be mailed or archived on its own.
@@ -67,8 +68,10 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
         keys += [k for k in r if k not in ("step", "time_s") and k not in keys]
     scalars = [k for k in keys if all(not isinstance(r.get(k), list) for r in records)]
     vectors = [k for k in keys if k not in scalars]
+    errors = {k: e for k in scalars for e in (f"{k}_error", f"{k}_err") if e in scalars}
+    plotted = [k for k in scalars if k not in errors.values()]
     groups: dict[str, list[str]] = defaultdict(list)
-    for k in scalars:
+    for k in plotted:
         groups[_group(k)].append(k)
 
     out = []
@@ -80,16 +83,23 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
             steps, vals = _series(records, k)
             v = np.asarray(vals, dtype=float)
             allv.append(v)
-            ax.plot(steps, v, label=k, lw=1.2)
+            if k in errors:
+                err = np.asarray(
+                    [r.get(errors[k]) or 0.0 for r in records if r.get(k) is not None], float
+                )
+                ax.errorbar(steps, v, yerr=err, label=f"{k} ± {errors[k]}", marker="o", ms=3)
+            else:
+                ax.plot(steps, v, label=k, lw=1.2, marker="o" if len(v) < 20 else None, ms=3)
         if _use_log(np.concatenate(allv)):
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel(group)
         ax.set_title(group)
         ax.grid(alpha=0.3)
-        if len(members) > 1:
+        if len(members) > 1 or any(k in errors for k in members):
             ax.legend()
-        out.append((f"{_safe(group)}.png", f"{', '.join(members)} against step", _png(fig)))
+        shown = [f"{k} ± {errors[k]}" if k in errors else k for k in members]
+        out.append((f"{_safe(group)}.png", f"{', '.join(shown)} against step", _png(fig)))
 
     for k in vectors:
         steps, vals = _series(records, k)
@@ -110,8 +120,8 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
         ax.legend(fontsize="small")
         out.append((f"{_safe(k)}.png", f"{k} at {len(pick)} steps", _png(fig)))
 
-    sigma = [k for k in scalars if "sigma" in k.lower()]
-    ricci = [k for k in scalars if "ricci" in k.lower()]
+    sigma = [k for k in plotted if "sigma" in k.lower()]
+    ricci = [k for k in plotted if "ricci" in k.lower()]
     if sigma and ricci:
         both = [r for r in records if sigma[0] in r and ricci[0] in r]
         if both:
@@ -130,7 +140,7 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
             ax.grid(alpha=0.3)
             name = f"{_safe(ricci[0])}_vs_{_safe(sigma[0])}.png"
             out.append((name, f"{ricci[0]} against {sigma[0]}", _png(fig)))
-        return out
+    return out
 
 
 _SCRIPT = """
@@ -168,7 +178,7 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
     """Write ``figures/*.png`` and ``report.html`` for the run; return a summary dict."""
     rd = RunDir.open(run_dir)
     info = rd.read_run()
-    status = rd.read_status()
+    status = rd.status()  # a "running" run that no process holds is reported as "crashed"
     records = rd.read_metrics()
     figures = make_figures(records)
     rd.figures.mkdir(exist_ok=True)
@@ -196,8 +206,28 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
             if not isinstance(v, list)
         },
     }
+    if status.get("status") == "crashed":
+        summary["status"] = (
+            f"crashed (status.json still says {status.get('recorded')!r}, but no process holds "
+            "the run; `ntkflow resume` continues it)"
+        )
+    if status.get("signal"):
+        summary["signal"] = status["signal"]
     if status.get("error"):
         summary["error"] = status["error"]
+    if status.get("left"):
+        summary["left"] = status["left"]
+    if status.get("checkpoint"):
+        summary["last checkpoint"] = Path(status["checkpoint"]).name
+    summary_file = rd.path / "summary.json"
+    if summary_file.exists():
+        try:
+            final = json.loads(summary_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            final = {}
+        for k, v in final.items():
+            if not isinstance(v, list | dict):
+                summary[f"result {k}"] = f"{v:.6g}" if isinstance(v, float) else v
     title = f"ntkflow run {rd.path.name}"
     figures_html = "\n".join(blocks) or "<p>No metrics logged yet.</p>"
     page = f"""<!DOCTYPE html>

@@ -25,6 +25,8 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,20 +99,63 @@ class RunDir:
 
     # -- life cycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, run: dict[str, Any]) -> RunDir:
-        """Make a new run directory and write ``run.json`` (``run`` plus format and time).
+    def reserve(cls, path: str | os.PathLike) -> RunDir:
+        """Claim ``path`` for a new run: create it atomically (``mkdir`` fails if another
+        process made it first) or accept an existing empty directory.
 
         Refuses an existing non-empty directory: continuing a run is ``ntkflow resume``.
         """
         rd = cls(path)
-        if rd.path.exists() and (not rd.path.is_dir() or any(rd.path.iterdir())):
-            hint = " (use `ntkflow resume` to continue it)" if rd.run_json.exists() else ""
-            raise RunDirError(f"{rd.path}: already exists and is not empty{hint}")
-        rd.checkpoints.mkdir(parents=True, exist_ok=True)
-        rd.figures.mkdir(exist_ok=True)
-        atomic_write_text(rd.run_json, _dump({"run_format": RUN_FORMAT, "created": now(), **run}))
-        rd.write_status("created", step=0)
+        rd.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(rd.path)
+        except FileExistsError:
+            if not rd.path.is_dir() or any(rd.path.iterdir()):
+                hint = " (use `ntkflow resume` to continue it)" if rd.run_json.exists() else ""
+                raise RunDirError(
+                    f"{rd.path}: already exists and is not empty{hint}; choose another --run-dir"
+                ) from None
         return rd
+
+    @classmethod
+    def new(cls, parent: str | os.PathLike, prefix: str) -> RunDir:
+        """A fresh run directory ``parent/<prefix>-<UTC time>-<pid>-<4 random hex>``, created
+        atomically: two runs started in the same second never share one."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        for _ in range(100):
+            name = f"{prefix}-{stamp}-{os.getpid()}-{secrets.token_hex(2)}"
+            path = Path(parent) / name
+            Path(parent).mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                continue
+            return cls(path)
+        raise RunDirError(f"{parent}: could not create a fresh run directory named {prefix}-...")
+
+    def discard(self) -> None:
+        """Remove a directory that :meth:`reserve`/:meth:`new`/:meth:`create` made for a run
+        that never started (a refused or failed set-up leaves nothing behind)."""
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, run: dict[str, Any]) -> RunDir:
+        """Make a new run directory (see :meth:`reserve`) and write ``run.json`` (``run``
+        plus format and time)."""
+        rd = cls.reserve(path)
+        rd.write_run(run)
+        return rd
+
+    def write_run(self, run: dict[str, Any]) -> None:
+        """Lay out a reserved directory: ``checkpoints/``, ``figures/``, ``run.json`` (``run``
+        plus format and time) and ``status.json`` ("created")."""
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.figures.mkdir(exist_ok=True)
+        info = {"run_format": RUN_FORMAT, "created": now(), **run}
+        atomic_write_text(self.run_json, _dump(info))
+        self.write_status("created", step=0)
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
@@ -135,12 +180,37 @@ class RunDir:
         atomic_write_text(self.run_json, _dump(info))
 
     def read_status(self) -> dict[str, Any]:
+        """``status.json`` as written; see :meth:`status` for what is true now."""
         if not self.status_json.exists():
             return {"status": "unknown"}
         return _read_json(self.status_json)
 
+    def status(self) -> dict[str, Any]:
+        """``status.json``, corrected: a run recorded as "running" (or "created") that no
+        process holds any more (killed by SIGKILL, out of memory, power cut) is "crashed",
+        with ``recorded`` the status its file still shows."""
+        st = self.read_status()
+        if st.get("status") in ("running", "created") and not self.in_use():
+            st = {**st, "status": "crashed", "recorded": st.get("status")}
+        return st
+
+    def in_use(self) -> bool:
+        """Whether a live process holds the run's lock (the kernel drops a dead one's)."""
+        path = self.path / "lock"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # releases the probe
+        return False
+
     def write_status(self, status: str, **fields: Any) -> None:
-        atomic_write_text(self.status_json, _dump({"status": status, "time": now(), **fields}))
+        record = {"status": status, "time": now(), "pid": os.getpid(), **fields}
+        atomic_write_text(self.status_json, _dump(record))
 
     def remove_temporaries(self) -> list[Path]:
         """Delete files left half-written by a killed process (never a finished file)."""
