@@ -225,3 +225,22 @@ def test_bad_input():
         metric_ntk(MLP(3, 2, 4, 1, key=KEY), XS)
     with pytest.raises(ValueError, match="v has 2 points but xs has 5"):
         kernel_vector_product(head, XS, jnp.ones((2, N, N)))
+
+
+def test_metric_ntk_chunks_itself_within_the_memory_budget():
+    """The 69k-parameter benchmark MLP (benchmarks/ntk.py) at N = 1024: unchunked, the
+    matrix-free kernel needs ~36 GB of temporaries; every strategy's compiled block (XLA
+    memory analysis, nothing is run) must fit the default 2 GiB budget."""
+    from ntkflow.kernels import metric_ntk_plan
+    from ntkflow.memory import memory_budget
+
+    net = MLP(3, 9, 256, 2, "erf", b_std=0.1, key=jax.random.PRNGKey(0))
+    assert sum(a.size for a in jax.tree.leaves(eqx.filter(net, eqx.is_array))) == 69129
+    head = SharedTrunk(net, 3)
+    xs = jax.ShapeDtypeStruct((1024, 3), jnp.float64)
+    budget = memory_budget()
+    for strategy in STRATEGIES:
+        chunk, nbytes = metric_ntk_plan(head, xs, strategy=strategy)
+        assert nbytes <= budget, (strategy, nbytes)
+        if strategy == "matrix_free":
+            assert chunk is not None and chunk < 1024

@@ -7,6 +7,7 @@ from .empirical import (
     empirical_ntk,
     kernel_vector_product,
     metric_ntk,
+    metric_ntk_plan,
     scalar_ntk,
     unpack,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "empirical_ntk",
     "kernel_vector_product",
     "metric_ntk",
+    "metric_ntk_plan",
     "scalar_ntk",
     "unpack",
 ]

@@ -28,58 +28,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..memory import MemoryBudgetError, memory_budget
 from ..nets.trainable import trainable
+from .jacobian import jacobian_block, matrix_free_block, n_points
 from .structured import structured_block
 
 STRATEGIES = ("structured", "jacobian", "matrix_free")
 DEFAULT_STRATEGY = "structured"
 
 
-# ---------------------------------------------------------------- blocks (one chunk pair)
-
-
-def jacobian_block(fn: Callable, model: Any, mask: Any, x1: Array, x2: Array | None) -> Array:
-    """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I by explicit Jacobians (N1, N2, m, m)."""
-    params, static = eqx.partition(model, mask)
-
-    def jac(xs):
-        def one(x):
-            return jax.jacrev(lambda p: fn(eqx.combine(p, static), x))(params)
-
-        return jax.vmap(one)(xs)
-
-    j1 = jac(x1)
-    j2 = j1 if x2 is None else jac(x2)
-    terms = [
-        jnp.einsum(
-            "amp,bnp->abmn",
-            a.reshape(a.shape[0], a.shape[1], -1),
-            b.reshape(b.shape[0], b.shape[1], -1),
-        )
-        for a, b in zip(jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2), strict=True)
-    ]
-    return sum(terms[1:], terms[0])
-
-
-def matrix_free_block(fn: Callable, model: Any, mask: Any, x1: Array, x2: Array | None) -> Array:
-    """Θ by products: v_(b,n) = J(x2)ᵀ e_(b,n) (vjp), then J(x1) v (jvp), (N1, N2, m, m)."""
-    params, static = eqx.partition(model, mask)
-    x2 = x1 if x2 is None else x2
-
-    def f_batch(p, xs):
-        return jax.vmap(lambda x: fn(eqx.combine(p, static), x))(xs)
-
-    out2, vjp2 = jax.vjp(lambda p: f_batch(p, x2), params)
-    n2, m = out2.shape
-    basis = jnp.eye(n2 * m, dtype=out2.dtype).reshape(n2 * m, n2, m)
-    (vs,) = jax.vmap(vjp2)(basis)
-
-    def jvp1(v):
-        return jax.jvp(lambda p: f_batch(p, x1), (params,), (v,))[1]
-
-    out = jax.vmap(jvp1)(vs)  # (n2*m, N1, m)
-    return out.reshape(n2, m, x1.shape[0], m).transpose(2, 0, 3, 1)
-
+# ---------------------------------------------------------------- blocks and memory plans
 
 _BLOCKS = {
     "jacobian": jacobian_block,
@@ -88,21 +46,105 @@ _BLOCKS = {
 }
 
 
-@eqx.filter_jit
-def _block(fn, strategy, model, x1, x2):
-    return _BLOCKS[strategy](fn, model, trainable(model), x1, x2)
+def _split(fn, strategy, model):
+    """(arrays, block of (arrays, x1, x2)): the arrays of (fn, model) travel as arguments, so
+    one compilation serves every model of the same structure."""
+    dyn, st = eqx.partition((fn, model), eqx.is_array)
+
+    def block(dyn, x1, x2):
+        f, m = eqx.combine(dyn, st)
+        return _BLOCKS[strategy](f, m, trainable(m), x1, x2)
+
+    return dyn, st, block
+
+
+def _spec(x: Any, n: int) -> Any:
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct((n, *a.shape[1:]), a.dtype), x)
+
+
+_PLANS: dict = {}
+
+
+def _plan_key(st, strategy, dyn, x1, x2, n1, n2, budget):
+    leaves, treedef = jax.tree.flatten(st)
+    specs = [(a.shape, a.dtype) for a in jax.tree.leaves(dyn)]
+    point = [(a.shape[1:], a.dtype) for a in jax.tree.leaves((x1, x2))]
+    key = (strategy, treedef, tuple(map(id, leaves)), tuple(specs), tuple(point), n1, n2, budget)
+    return key, leaves
+
+
+def _compile(block, dyn, x1, x2, c1: int, c2: int | None):
+    s2 = None if c2 is None else _spec(x2 if x2 is not None else x1, c2)
+    return jax.jit(block).lower(dyn, _spec(x1, c1), s2).compile()
+
+
+def _bytes(compiled) -> int:
+    m = compiled.memory_analysis()
+    if m is None:
+        return 0
+    return int(m.temp_size_in_bytes + m.output_size_in_bytes + m.argument_size_in_bytes)
+
+
+def _plan(fn, strategy, model, x1, x2, budget: int | None, chunk: int | None = None):
+    """(chunk, compiled block, arrays): the largest square block of points whose compiled
+    footprint (XLA memory analysis: temporaries + outputs + arguments) fits the memory budget,
+    or the whole kernel in one block (chunk None) when that fits. A given ``chunk`` is used
+    as is. Plans are cached per model structure, point shapes and budget."""
+    budget = memory_budget() if budget is None else int(budget)
+    dyn, st, block = _split(fn, strategy, model)
+    n1 = n_points(x1)
+    n2 = None if x2 is None else n_points(x2)
+    key, leaves = _plan_key(st, strategy, dyn, x1, x2, n1, n2, (budget, chunk))
+    if key in _PLANS:
+        chunk, compiled, _ = _PLANS[key]
+        return chunk, compiled, dyn
+    if chunk is not None and chunk < max(n1, n2 or 0):
+        plan = (chunk, _compile(block, dyn, x1, x1, chunk, chunk))
+    elif chunk is not None or _bytes(whole := _compile(block, dyn, x1, x2, n1, n2)) <= budget:
+        plan = (None, whole if chunk is None else _compile(block, dyn, x1, x2, n1, n2))
+    else:
+        # bytes(c) = a + b c + q c² for c × c blocks (outputs grow as c², Jacobians as c):
+        # fit from three probes, solve for the budget, then shrink until the compiled block fits
+        probes = (2, 4, 8)
+        used = [_bytes(_compile(block, dyn, x1, x1, c, c)) for c in probes]
+        q, b, a = np.polyfit(probes, used, 2)
+        q, b = max(q, 0.0), max(b, 1.0)
+        room = budget - a
+        c = room / b if q == 0 else (-b + np.sqrt(b * b + 4 * q * max(room, 0.0))) / (2 * q)
+        c = int(max(1, min(c, max(n1, n2 or 0))))
+        compiled = _compile(block, dyn, x1, x1, c, c)
+        while _bytes(compiled) > budget and c > 1:
+            c = max(1, (3 * c) // 4)
+            compiled = _compile(block, dyn, x1, x1, c, c)
+        if _bytes(compiled) > budget:
+            raise MemoryBudgetError(
+                f"empirical_ntk: one pair of points needs {_bytes(compiled) / 2**30:.2f} GiB with "
+                f"strategy {strategy!r}, more than the budget of {budget / 2**30:.2f} GiB; "
+                "raise NTKFLOW_MEMORY_BUDGET or use strategy='structured'"
+            )
+        plan = (c, compiled)
+    if len(_PLANS) > 64:
+        _PLANS.clear()
+    _PLANS[key] = (*plan, leaves)  # the leaves keep their ids alive while the plan is cached
+    return plan[0], plan[1], dyn
 
 
 # ---------------------------------------------------------------- validation and chunking
 
 
-def _check_points(x: Array, name: str, where: str) -> Array:
-    x = jnp.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(
-            f"{where}: {name} must be a batch of points of shape (N, d), got {x.shape}"
-        )
-    if x.shape[0] == 0:
+def _check_points(x: Any, name: str, where: str) -> Any:
+    if isinstance(x, (jax.Array, np.ndarray, list)):
+        x = jnp.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(
+                f"{where}: {name} must be a batch of points of shape (N, d), got {x.shape}"
+            )
+    leaves = jax.tree.leaves(x)
+    if not leaves or any(jnp.ndim(a) < 1 for a in leaves):
+        raise ValueError(f"{where}: {name} must be a pytree of arrays batched along axis 0")
+    if len({a.shape[0] for a in leaves}) != 1:
+        raise ValueError(f"{where}: the leaves of {name} hold different numbers of points")
+    if leaves[0].shape[0] == 0:
         raise ValueError(f"{where}: {name} holds no points")
     return x
 
@@ -111,11 +153,8 @@ def _check_args(x1, x2, strategy, chunk_size, where):
     x1 = _check_points(x1, "x1", where)
     if x2 is not None:
         x2 = _check_points(x2, "x2", where)
-        if x2.shape[1] != x1.shape[1]:
-            raise ValueError(
-                f"{where}: x1 and x2 have points of different dimension "
-                f"({x1.shape[1]} and {x2.shape[1]})"
-            )
+        if jax.tree.map(lambda a: a.shape[1:], x1) != jax.tree.map(lambda a: a.shape[1:], x2):
+            raise ValueError(f"{where}: x1 and x2 have points of different dimension")
     if strategy not in STRATEGIES:
         raise ValueError(f"{where}: unknown strategy {strategy!r}; known: {STRATEGIES}")
     if chunk_size is not None and (
@@ -127,46 +166,59 @@ def _check_args(x1, x2, strategy, chunk_size, where):
     return x1, x2
 
 
-def _chunks(x: Array, size: int) -> list[tuple[Array, int]]:
+def _chunks(x: Any, size: int) -> list[tuple[Any, int]]:
     """Blocks of exactly ``size`` points (the last one padded with copies of its first point,
     so every block compiles once), with the number of real points in each."""
     out = []
-    for s in range(0, x.shape[0], size):
-        blk = x[s : s + size]
-        k = blk.shape[0]
+    for s in range(0, n_points(x), size):
+        blk = jax.tree.map(lambda a, s=s: a[s : s + size], x)
+        k = n_points(blk)
         if k < size:
-            blk = jnp.concatenate([blk, jnp.broadcast_to(blk[:1], (size - k, x.shape[1]))])
+            blk = jax.tree.map(
+                lambda a, k=k: jnp.concatenate([a, jnp.repeat(a[:1], size - k, axis=0)]), blk
+            )
         out.append((blk, k))
     return out
 
 
+def _traced(*xs) -> bool:
+    return any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(xs))
+
+
 def empirical_ntk(
-    fn: Callable[[Any, Array], Float[Array, " m"]],
+    fn: Callable[[Any, Any], Float[Array, " m"]],
     model: Any,
-    x1: Float[Array, "N1 d"],
-    x2: Float[Array, "N2 d"] | None = None,
+    x1: Any,
+    x2: Any | None = None,
     *,
     strategy: str = "jacobian",
     chunk_size: int | None = None,
+    budget: int | None = None,
 ) -> Float[Array, "N1 N2 m m"]:
     """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I for ``f = fn(model, x)`` of shape (m,),
     over the trainable parameters of ``model``. ``x2=None`` means x2 = x1 (and is faster).
+
+    Points are arrays (N, d) or pytrees batched along axis 0. ``chunk_size=None`` sizes square
+    blocks of points from the memory budget (:func:`ntkflow.memory.memory_budget`, or
+    ``budget`` bytes) by the compiled block's memory analysis, so any N fits; under an outer
+    ``jit`` the kernel is one block unless ``chunk_size`` is given.
 
     ``'structured'`` needs ``fn`` to call the model once and not to differentiate it in x
     (e.g. a Kähler metric ∂∂̄K of the model); use 'jacobian' or 'matrix_free' for those."""
     x1, x2 = _check_args(x1, x2, strategy, chunk_size, "empirical_ntk")
     same = x2 is None
     x2a = x1 if same else x2
-    if chunk_size is None or (chunk_size >= x1.shape[0] and chunk_size >= x2a.shape[0]):
-        return _block(fn, strategy, model, x1, None if same else x2a)
-    c1, c2 = _chunks(x1, chunk_size), _chunks(x2a, chunk_size)
+    if _traced(x1, x2, model, fn):  # inside an outer jit: plain blocks
+        dyn, _, block = _split(fn, strategy, model)
+        chunk, run = chunk_size, block
+    else:
+        chunk, run, dyn = _plan(fn, strategy, model, x1, x2, budget, chunk_size)
+    if chunk is None or (chunk >= n_points(x1) and chunk >= n_points(x2a)):
+        return run(dyn, x1, x2)
+    c1, c2 = _chunks(x1, chunk), _chunks(x2a, chunk)
     rows = []
-    for i, (b1, k1) in enumerate(c1):
-        row = []
-        for j, (b2, k2) in enumerate(c2):
-            blk = _block(fn, strategy, model, b1, None if (same and i == j) else b2)
-            row.append(blk[:k1, :k2])
-        rows.append(jnp.concatenate(row, axis=1))
+    for b1, k1 in c1:
+        rows.append(jnp.concatenate([run(dyn, b1, b2)[:k1, :k2] for b2, k2 in c2], axis=1))
     return jnp.concatenate(rows, axis=0)
 
 
@@ -239,6 +291,15 @@ def scalar_ntk(
     potential, paper §5)."""
     theta = empirical_ntk(_scalar_output, model, x1, x2, strategy=strategy, chunk_size=chunk_size)
     return theta[:, :, 0, 0]
+
+
+def metric_ntk_plan(
+    model: Any, x1: Any, x2: Any | None = None, *, strategy: str = DEFAULT_STRATEGY, budget=None
+) -> tuple[int | None, int]:
+    """(chunk, compiled bytes of one block) that :func:`metric_ntk` uses for points of these
+    shapes (arrays or ``jax.ShapeDtypeStruct``; nothing is evaluated). chunk None: one block."""
+    chunk, compiled, _ = _plan(_metric_components, strategy, model, x1, x2, budget)
+    return chunk, _bytes(compiled)
 
 
 # ---------------------------------------------------------------- kernel-vector products

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..nets.dense import Dense
+from .jacobian import jacobian_block, n_points
 
 
 class StructureError(ValueError):
@@ -113,12 +114,11 @@ def structured_block(fn: Callable, model: Any, mask: Any, x1: Array, x2: Array |
         term = jnp.einsum("amo,bno->abmn", da, db) * jnp.asarray(w)[..., None, None]
         theta = term if theta is None else theta + term
     if any(jax.tree_util.tree_leaves(rest_mask)):
-        from .empirical import jacobian_block
-
         term = jacobian_block(fn, model, rest_mask, x1, x2)
         theta = term if theta is None else theta + term
     if theta is None:
-        n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
-        m = jax.eval_shape(lambda x: fn(model, x), x1[0]).shape[0]
-        theta = jnp.zeros((n1, n2, m, m), x1.dtype)
+        n1, n2 = n_points(x1), n_points(x1 if x2 is None else x2)
+        one = jax.tree.map(lambda a: a[0], x1)
+        out = jax.eval_shape(lambda x: fn(model, x), one)
+        theta = jnp.zeros((n1, n2, out.shape[0], out.shape[0]), out.dtype)
     return theta
