@@ -160,7 +160,8 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, env, reference, ske
     proc.kill()  # SIGKILL: no handler runs
     proc.wait()
     rd = RunDir.open(run)
-    assert rd.read_status()["status"] == "running"
+    assert rd.read_status()["status"] == "running"  # what the killed process last wrote
+    assert rd.status()["status"] == "crashed"  # what is true: nobody holds the run
     steps = [s for s, _ in rd.list_checkpoints()]
     assert steps and max(steps) < N_STEPS
     _assert_whole(rd, allow_temporaries=True, skeleton=skeleton)
@@ -197,22 +198,38 @@ def test_sigterm_writes_clean_checkpoint(tmp_path, env, reference, skeleton):
     _assert_same_trajectory(rd, reference, skeleton)
 
 
-def test_resume_reports_corrupt_checkpoint(tmp_path, reference):
+def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path, env, reference, skeleton):
+    """A truncated newest checkpoint is set aside (named on stderr) and the run continues
+    from the previous one, to the uninterrupted trajectory; with no intact checkpoint at all
+    resume fails with one line, exit code 1, and status.json says "failed"."""
     import shutil
 
-    from typer.testing import CliRunner
-
-    from ntkflow.cli import app
-
-    sys.path.insert(0, str(JOBS))
     run = tmp_path / "run"
     shutil.copytree(reference.path, run)
-    _, last = RunDir(run).latest_checkpoint()
+    rd = RunDir(run)
+    (s_prev, _), (s_last, last) = rd.list_checkpoints()[-2:]
     last.write_bytes(last.read_bytes()[:-100])
-    out = CliRunner().invoke(app, ["resume", str(run)])
-    assert out.exit_code == 1
-    assert _flat(last.name) in _flat(out.output) and "truncated" in out.output
-    assert out.exception is None or isinstance(out.exception, SystemExit)
+    rd.write_status("running", step=s_last)  # as a killed process leaves it
+    out = subprocess.run(
+        [*NTKFLOW, "resume", str(run), "--cpu", "--json"], env=env, capture_output=True
+    )
+    err = _flat(out.stderr.decode())
+    assert out.returncode == 0, err[-2000:]
+    assert _flat(last.name) in err and "truncated" in err
+    assert _flat("resuming from the newest intact checkpoint") in err and f"(step{s_prev})" in err
+    assert _flat("no process holds the run") in err  # the stale "running" was noticed
+    result = json.loads(out.stdout)
+    assert result["status"] == "completed" and result["resumed_from"] == s_prev
+    assert (run / "checkpoints" / (last.name + ".corrupt")).exists()
+    _assert_same_trajectory(rd, reference, skeleton)
+
+    for _, p in rd.list_checkpoints():
+        p.write_bytes(p.read_bytes()[:50])
+    out = subprocess.run([*NTKFLOW, "resume", str(run), "--cpu"], env=env, capture_output=True)
+    err = out.stderr.decode()
+    assert out.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert "no intact checkpoint" in err and "Traceback" not in err
+    assert rd.read_status()["status"] == "failed"
 
 
 def test_resume_rejects_non_run_dir(tmp_path):

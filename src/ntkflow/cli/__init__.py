@@ -13,9 +13,29 @@ Groups live in their own modules and are registered here:
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
+import typer.core
+
+try:  # typer >= 0.25 ships its own copy of click
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover
+    import click.exceptions as _cx
 
 from . import cy, demo, flow, ntk, reproduce, ricci, runs
+from ._common import error_line
+
+# Flags (--json, --cpu, --help) take no value: show no "<bool>" placeholder in --help.
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _no_placeholder_for_flags(self, ctx):  # pragma: no cover - help layout only
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _no_placeholder_for_flags
 
 app = typer.Typer(
     name="ntkflow",
@@ -28,7 +48,9 @@ app = typer.Typer(
 
 @app.callback()
 def _options(
-    cpu: bool = typer.Option(False, "--cpu", help="force the CPU backend (or NTKFLOW_CPU=1)"),
+    cpu: bool = typer.Option(
+        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
+    ),
 ) -> None:
     """Neural-network metric flows, the metric-NTK, and numerical Calabi-Yau metrics."""
     if cpu:
@@ -47,5 +69,36 @@ app.add_typer(cy.app, name="cy")
 app.add_typer(reproduce.app, name="reproduce")
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The ``ntkflow`` entry point: exit code 0 on success, 2 for a usage error (an option,
+    config or input file to change), 1 for a runtime failure, 128 + N for signal N; every
+    error is ONE line on stderr (``NTKFLOW_DEBUG=1`` shows the traceback of an unexpected
+    one)."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="ntkflow", standalone_mode=False)
+    except _cx.NoArgsIsHelpError as e:  # bare `ntkflow cy`: show the help
+        sys.stdout.write((e.ctx.get_help() if e.ctx else str(e)) + "\n")
+        code = 0
+    except _cx.UsageError as e:
+        cmd = e.ctx.command_path if e.ctx else "ntkflow"
+        error_line(f"{e.format_message()} (see `{cmd} --help`)")
+        code = 2
+    except _cx.ClickException as e:
+        error_line(e.format_message())
+        code = e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        error_line("interrupted")
+        code = 130
+    except MemoryError:
+        error_line("out of memory; ask for fewer points or a smaller problem")
+        code = 1
+    except Exception as e:
+        if os.environ.get("NTKFLOW_DEBUG"):
+            raise
+        error_line(
+            f"internal error: {type(e).__name__}: {e} (this is a bug in ntkflow; rerun with "
+            "NTKFLOW_DEBUG=1 for the traceback and report it)"
+        )
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -82,6 +82,25 @@ def track(iterable: Iterable, description: str, total: int | None = None) -> Ite
             advance()
 
 
+def config_option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
+    """A ``typer.Option`` for the config field ``cls.name`` (declared with
+    :func:`ntkflow.io.option`): its help sentence and its default shown, value ``None``
+    when not given (so the TOML file or the default applies)."""
+    import dataclasses
+
+    import typer
+
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    meta = f.metadata
+    default = f.default
+    if isinstance(default, int) and not isinstance(default, bool) and abs(default) >= 10_000:
+        shown = thousands(default)
+    else:
+        shown = str(default)
+    flag = flags or (meta.get("flag") or "--" + name.replace("_", "-"),)
+    return typer.Option(None, *flag, help=meta.get("help", ""), show_default=shown, **kwargs)
+
+
 def one_line(message: str) -> str:
     """``message`` on one line (newlines and runs of spaces collapsed)."""
     return " ".join(str(message).split())

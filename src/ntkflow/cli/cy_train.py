@@ -2,45 +2,77 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
 import typer
 
-from ._common import emit, fail, info
+from ._common import config_option, emit, fail, info
+
+
+def _opt(name: str, *flags: str) -> object:
+    from ntkflow.cy.train_job import TrainConfig
+
+    return config_option(TrainConfig, name, *flags)
 
 
 def train(
-    config: Path | None = typer.Option(None, "--config", help="TOML file (keys: TrainConfig)"),
-    run_dir: Path | None = typer.Option(
-        None, "--run-dir", help="run directory (default runs/cy-train-<time>)"
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="TOML file whose keys are those of the options below (n_points, learning_rate, "
+        "...); options given on the command line override it.",
+        show_default="none",
     ),
-    variety: str | None = typer.Option(None, "--variety", help="e.g. fermat-quintic"),
-    points: int | None = typer.Option(None, "--points", help="sampled points (train + test)"),
-    n_test: int | None = typer.Option(None, "--n-test", help="held-out points for σ"),
-    ansatz: str | None = typer.Option(None, "--ansatz", help="algebraic | phi"),
-    k: int | None = typer.Option(None, "--k", help="degree of the algebraic ansatz"),
-    width: int | None = typer.Option(None, "--width", help="φ-network width"),
-    depth: int | None = typer.Option(None, "--depth", help="φ-network hidden layers"),
-    optimizer: str | None = typer.Option(None, "--optimizer", help="lbfgs | adam"),
-    lr: float | None = typer.Option(None, "--lr", help="Adam learning rate"),
-    steps: int | None = typer.Option(None, "--steps", help="L-BFGS iterations / Adam epochs"),
-    dtype: str | None = typer.Option(None, "--dtype", help="float64 | float32"),
-    seed: int | None = typer.Option(None, "--seed"),
-    checkpoint_every: int = typer.Option(5, "--checkpoint-every", min=1),
-    cpu: bool = typer.Option(False, "--cpu", help="force the CPU backend (or NTKFLOW_CPU=1)"),
-    plot: Path | None = typer.Option(None, "--plot", help="σ curve PNG (default RUN/sigma.png)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    run_dir: Path | None = typer.Option(
+        None,
+        "--run-dir",
+        help="Run directory to create (it must not exist or be empty); by default a fresh "
+        "runs/cy-train-<UTC time>-<pid>-<random>.",
+        show_default="fresh name under runs/",
+    ),
+    variety: str | None = _opt("variety"),
+    points: int | None = _opt("n_points", "--points"),
+    n_test: int | None = _opt("n_test"),
+    ansatz: str | None = _opt("ansatz"),
+    k: int | None = _opt("k"),
+    width: int | None = _opt("width"),
+    depth: int | None = _opt("depth"),
+    optimizer: str | None = _opt("optimizer"),
+    lr: float | None = _opt("learning_rate", "--lr"),
+    steps: int | None = _opt("steps"),
+    dtype: str | None = _opt("dtype"),
+    seed: int | None = _opt("seed"),
+    checkpoint_every: int = typer.Option(
+        5,
+        "--checkpoint-every",
+        min=1,
+        help="Write a checkpoint every this many steps (and at the end, and on Ctrl-C or SIGTERM).",
+    ),
+    cpu: bool = typer.Option(
+        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
+    ),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="Where to write the PNG of test σ against training time.",
+        show_default="RUN_DIR/sigma.png",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
     """Train a Kähler potential on the Monge–Ampère loss and measure the result.
 
-    Defaults give the best σ per minute on a laptop CPU (see benchmarks/cy_train.py).
+    The run directory keeps the config, metrics, checkpoints and final model; an interrupted
+    run continues with `ntkflow resume RUN_DIR`. The defaults give the best σ per minute on a
+    laptop CPU (see benchmarks/cy_train.py).
     """
     start = time.perf_counter()
     import ntkflow.io as nio
-    from ntkflow.cy.train import TrainingError
     from ntkflow.cy.train_job import JOB_KIND, TrainConfig
-    from ntkflow.cy.variety import VarietyError
+    from ntkflow.cy.variety import VarietyError, variety_from_name
 
     overrides = {
         "variety": variety,
@@ -58,33 +90,100 @@ def train(
     }
     try:
         cfg = nio.resolve_config(TrainConfig, config, overrides)
-    except (nio.ConfigError, ValueError, TypeError) as e:
+        variety_from_name(cfg.variety)  # a misspelt name is refused before any work
+    except (nio.InputError, VarietyError) as e:
         fail(str(e))
-    if run_dir is None:
-        run_dir = Path("runs") / time.strftime("cy-train-%Y%m%d-%H%M%S")
-    cfg_dict = nio.to_dict(cfg)
+    try:
+        rd = nio.RunDir.reserve(run_dir) if run_dir else nio.RunDir.new("runs", "cy-train")
+    except (nio.RunDirError, OSError) as e:
+        fail(str(e))
+    info(f"run directory {rd.path}")
     try:
         result = nio.start_run(
-            run_dir,
+            rd,
             JOB_KIND,
-            cfg_dict,
+            nio.to_dict(cfg),
             n_steps=cfg.steps,
             checkpoint_every=checkpoint_every,
             seed=cfg.seed,
             cpu=cpu,
         )
-    except (VarietyError, TrainingError, ValueError, nio.RunDirError, nio.RunError) as e:
-        fail(str(e), code=1)
+    except _run_errors() as e:
+        fail(run_failure(rd.path, e), code=1)
     if result.status != "completed":
-        info(f"interrupted; continue with `ntkflow resume {run_dir}`")
-        raise typer.Exit(130)
-    train_seconds = time.perf_counter() - start  # sampling + balanced metric + training
-    summary = final_measures(run_dir)
-    summary["wall_seconds"] = round(train_seconds, 2)
-    summary["measure_seconds"] = round(time.perf_counter() - start - train_seconds, 2)
+        info(f"interrupted by {result.signal}; continue with `ntkflow resume {rd.path}`")
+        raise typer.Exit(128 + int(signal.Signals[result.signal]))
+    emit(finish(rd.path, plot, started=start), as_json, title="cy train")
+
+
+def _run_errors() -> tuple[type[BaseException], ...]:
+    """Errors that end a run with one line (exit code 1) instead of a traceback."""
+    import ntkflow.io as nio
+    from ntkflow.cy.train import TrainingError
+    from ntkflow.cy.variety import VarietyError
+
+    return (
+        VarietyError,
+        TrainingError,
+        ValueError,
+        MemoryError,
+        nio.RunDirError,
+        nio.RunError,
+        nio.CheckpointError,
+        nio.JobError,
+    )
+
+
+def run_failure(run_dir: Path, error: BaseException) -> str:
+    """One line for a run that failed: the error, what is left, where to look."""
+    import ntkflow.io as nio
+
+    why = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, MemoryError):
+        why = "out of memory; use fewer --points"
+    try:
+        rd = nio.RunDir.open(run_dir)
+        left = rd.read_status().get("left")
+    except nio.RunDirError:
+        return why  # the run never started; nothing was left behind
+    where = f"{left}; " if left else ""
+    return f"{why} ({where}see `ntkflow report {run_dir}`)"
+
+
+def finish(run_dir: Path, plot: Path | None = None, started: float | None = None) -> dict:
+    """How a finished `cy train` run ends, whether it ran in one go or was resumed: the
+    final measures of its model in float64 (σ, volume, Ricci measure, χ), the σ plot, and
+    RUN_DIR/summary.json with them and the timings; returns that summary.
+
+    ``train_seconds`` is the training loop's time over all sessions (``time_s`` of the last
+    metrics record), ``measure_seconds`` the final measures, ``wall_seconds`` everything this
+    command did since ``started`` (sampling and set-up included).
+    """
+    import json
+
+    import ntkflow.io as nio
+    from ntkflow.io.atomic import atomic_write_text
+    from ntkflow.io.progress import stage
+
+    from ._common import to_jsonable
+
+    started = time.perf_counter() if started is None else started
+    rd = nio.RunDir.open(run_dir)
+    records = rd.read_metrics()
+    t0 = time.perf_counter()
+    with stage("final measures in float64: σ, volume, Ricci measure, χ"):
+        summary = final_measures(run_dir)
+    t1 = time.perf_counter()
+    summary["train_seconds"] = round(float(records[-1]["time_s"]) if records else 0.0, 2)
+    summary["measure_seconds"] = round(t1 - t0, 2)
+    summary["wall_seconds"] = round(t1 - started, 2)
+    summary["steps"] = records[-1]["step"] if records else 0
     summary["run_dir"] = str(run_dir)
-    plot_sigma(run_dir, plot or Path(run_dir) / "sigma.png")
-    emit(summary, as_json, title="cy train")
+    out = Path(plot) if plot is not None else Path(run_dir) / "sigma.png"
+    if plot_sigma(run_dir, out):
+        summary["plot"] = str(out)
+    atomic_write_text(rd.path / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
+    return summary
 
 
 def final_measures(run_dir: Path) -> dict:
@@ -166,7 +265,8 @@ def curvature_measures(job, model, n: int = 1000) -> dict:
     }
 
 
-def plot_sigma(run_dir: Path, out: Path) -> None:
+def plot_sigma(run_dir: Path, out: Path) -> bool:
+    """PNG of test σ against training time; False when no σ was logged."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,7 +276,8 @@ def plot_sigma(run_dir: Path, out: Path) -> None:
 
     recs = [r for r in nio.RunDir.open(run_dir).read_metrics() if "sigma_test" in r]
     if not recs:
-        return
+        return False
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.semilogy([r["time_s"] for r in recs], [r["sigma_test"] for r in recs], "o-")
     ax.set_xlabel("training time [s]")
@@ -185,6 +286,7 @@ def plot_sigma(run_dir: Path, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+    return True
 
 
 def register(app) -> None:

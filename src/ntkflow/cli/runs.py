@@ -10,43 +10,91 @@ import typer
 from ._common import emit, fail, info
 
 
-def _run_errors() -> tuple[type[Exception], ...]:
+def _run_errors() -> tuple[type[BaseException], ...]:
     """The errors that mean "this run cannot go on", reported without a traceback."""
     from ntkflow.io import CheckpointError, ConfigError, JobError, RunDirError, RunError
 
-    return (CheckpointError, ConfigError, JobError, RunDirError, RunError)
+    return (CheckpointError, ConfigError, JobError, RunDirError, RunError, ValueError, MemoryError)
+
+
+def _ends_like_cy_train(run_dir: Path) -> bool:
+    """Whether the run is a `cy train` run (its job is a CYTrainJob), which ends with the
+    final measures, summary.json and the σ plot."""
+    import ntkflow.io as nio
+    from ntkflow.cy.train_job import CYTrainJob
+
+    run = nio.RunDir.open(run_dir).read_run()
+    return isinstance(nio.make_job(run["job"], run["config"]), CYTrainJob)  # cached by config
 
 
 def resume(
-    run_dir: Path = typer.Argument(..., help="a run directory"),
+    run_dir: Path = typer.Argument(..., help="The run directory to continue."),
     steps: int | None = typer.Option(
-        None, "--steps", help="new total number of steps (default: the run's own)"
+        None,
+        "--steps",
+        min=1,
+        help="New total number of steps, at least the step already reached.",
+        show_default="the run's own",
     ),
-    cpu: bool = typer.Option(False, "--cpu", help="force the CPU backend (or NTKFLOW_CPU=1)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    cpu: bool = typer.Option(
+        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Continue a run from its newest checkpoint; a finished run is left as it is.
+    """Continue a run from its newest intact checkpoint and end it as a fresh run ends.
 
     The job is rebuilt from run.json (job kind and config); on CPU in float64 the resumed
-    trajectory equals the uninterrupted one. Exit code 130/143 if interrupted again.
+    trajectory equals the uninterrupted one. A truncated newest checkpoint is set aside and
+    the previous one used. A `cy train` run ends with its final measures, summary.json and
+    σ plot. Exit code 130 (SIGINT) or 143 (SIGTERM) if interrupted again.
     """
-    from ntkflow.io import resume_run
+    import time
 
+    import ntkflow.io as nio
+
+    started = time.perf_counter()
     try:
-        result = resume_run(run_dir, n_steps=steps, cpu=cpu, progress=True)
+        rd = nio.RunDir.open(run_dir)
+        before = rd.status()
     except _run_errors() as e:
         fail(str(e), code=1)
-    emit(result.as_dict(), as_json, title=f"resume {run_dir}")
+    if before.get("status") == "crashed":
+        info(
+            f"{run_dir}: status.json said {before.get('recorded')!r}, but no process holds the "
+            "run (it was killed); resuming it"
+        )
+    try:
+        result = nio.resume_run(run_dir, n_steps=steps, cpu=cpu, progress=True)
+    except _run_errors() as e:
+        from .cy_train import run_failure
+
+        fail(run_failure(Path(run_dir), e), code=1)
     if result.status == "interrupted":
+        emit(result.as_dict(), as_json, title=f"resume {run_dir}")
         info(f"interrupted by {result.signal}; continue with `ntkflow resume {run_dir}`")
         raise typer.Exit(128 + int(signal.Signals[result.signal]))
+    out = result.as_dict()
+    if _ends_like_cy_train(Path(run_dir)):
+        from .cy_train import finish
+
+        out = {**finish(Path(run_dir), started=started), **out}
+    emit(out, as_json, title=f"resume {run_dir}")
 
 
 def report(
-    run_dir: Path = typer.Argument(..., help="a run directory"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    run_dir: Path = typer.Argument(..., help="The run directory to report on."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Write RUN_DIR/report.html (self-contained) and RUN_DIR/figures/*.png."""
+    """Write RUN_DIR/report.html (self-contained) and RUN_DIR/figures/*.png.
+
+    Works on a run in any state (running, completed, interrupted, failed, crashed): one
+    figure per logged measure (σ, Ricci measure, χ with error bars, loss, NTK change),
+    the final measures when the run has them, the config and the environment.
+    """
     from ntkflow.io.report import write_report
 
     try:

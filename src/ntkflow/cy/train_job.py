@@ -32,34 +32,70 @@ from ntkflow.cy.train import (
     make_step,
     sigma_from_eta,
 )
+from ntkflow.io.config import option
+from ntkflow.io.progress import stage, thousands
 
 ANSATZE = ("algebraic", "phi")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a Calabi–Yau training run (TOML keys = field names)."""
+    """Everything that defines a Calabi–Yau training run (TOML keys = field names).
 
-    variety: str = "fermat-quintic"
-    n_points: int = 100_000
-    n_test: int = 10_000
-    n_fit: int = 90_000
-    seed: int = 0
-    ansatz: str = "algebraic"
-    k: int = 5
-    balanced_iterations: int = 4
-    n_balance: int = 20_000
-    width: int = 64
-    depth: int = 3
-    activation: str = "gelu"
-    parameterization: str = "standard"
-    optimizer: str = "lbfgs"
-    learning_rate: float = 1e-3
-    batch_size: int = 2000
-    loss_power: int = 2
-    steps: int = 30
-    eval_every: int = 5
-    dtype: str = "float32"
+    Each field carries its help sentence and allowed range (:func:`ntkflow.io.option`); the
+    TOML loader and ``ntkflow cy train --help`` both read them.
+    """
+
+    variety: str = option(
+        "fermat-quintic",
+        "Variety to train on: a catalogue name (fermat-quintic, dwork:psi=0.5, "
+        "quartic-k3, cubic-torus, bicubic, tetraquadric, cicy:P5[3,3]) or a TOML file.",
+    )
+    n_points: int = option(
+        100_000,
+        "Points sampled on the variety, training and test together.",
+        min=2,
+        flag="--points",
+    )
+    n_test: int = option(10_000, "Held-out points on which σ is measured.", min=1)
+    n_fit: int = option(90_000, "Training points in each full-batch L-BFGS step.", min=1)
+    seed: int = option(0, "Seed of the random number generator (sampling and initialisation).")
+    ansatz: str = option(
+        "algebraic",
+        "Kähler potential: algebraic (degree-k sections, started at Donaldson's balanced "
+        "metric) or phi (Fubini–Study plus an MLP).",
+        choices=ANSATZE,
+    )
+    k: int = option(5, "Degree of the sections of the algebraic ansatz.", min=1, max=12)
+    balanced_iterations: int = option(
+        4, "Donaldson T-operator iterations for the starting balanced metric.", min=0
+    )
+    n_balance: int = option(20_000, "Points used for the balanced metric.", min=1)
+    width: int = option(64, "Width of the φ-network's hidden layers.", min=1)
+    depth: int = option(3, "Number of hidden layers of the φ-network.", min=1)
+    activation: str = option(
+        "gelu", "Activation of the φ-network.", choices=("gelu", "tanh", "relu", "softplus")
+    )
+    parameterization: str = option(
+        "standard", "Parameterisation of the φ-network.", choices=("standard", "ntk")
+    )
+    optimizer: str = option(
+        "lbfgs",
+        "Optimiser: lbfgs (full batch, the default) or adam (mini-batches).",
+        choices=("lbfgs", "adam"),
+    )
+    learning_rate: float = option(
+        1e-3, "Adam learning rate.", min=0.0, min_exclusive=True, flag="--lr"
+    )
+    batch_size: int = option(2000, "Adam mini-batch size.", min=1)
+    loss_power: int = option(2, "Power p of the Monge–Ampère loss |1 - η/κ|^p.", choices=(1, 2))
+    steps: int = option(30, "L-BFGS iterations or Adam epochs.", min=1)
+    eval_every: int = option(5, "Measure σ on the test points every this many steps.", min=1)
+    dtype: str = option(
+        "float32",
+        "Training precision, float32 or float64 (final measures are always in float64).",
+        choices=("float32", "float64"),
+    )
 
     def __post_init__(self):
         if self.ansatz not in ANSATZE:
@@ -68,11 +104,18 @@ class TrainConfig:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.n_test < 1 or self.n_points <= self.n_test:
             raise ValueError(
-                f"need 1 <= n_test < n_points, got n_test={self.n_test}, n_points={self.n_points}"
+                f"n_test must be at least 1 and less than n_points (--points), got "
+                f"n_test = {self.n_test}, n_points = {self.n_points}"
             )
         if self.loss_power not in (1, 2):
             raise ValueError(f"loss_power must be 1 or 2, got {self.loss_power}")
         Optimiser(self.optimizer)  # validates the name
+
+    @property
+    def description(self) -> str:
+        """Short label of the training stage (progress bars)."""
+        opt = {"lbfgs": "L-BFGS", "adam": "Adam"}.get(self.optimizer, self.optimizer)
+        return f"training ({opt})"
 
 
 class CYTrainJob:
@@ -84,10 +127,12 @@ class CYTrainJob:
 
         cfg = config if isinstance(config, TrainConfig) else TrainConfig(**config)
         self.config = cfg
+        self.description = cfg.description
         self.dtype = jnp.float32 if cfg.dtype == "float32" else jnp.float64
         self.variety = variety_from_name(cfg.variety)
         key = jax.random.PRNGKey(cfg.seed)
-        points = sample_points(self.variety, cfg.n_points, jax.random.fold_in(key, 0))
+        with stage(f"sampling {thousands(cfg.n_points)} points on {self.variety.name}"):
+            points = sample_points(self.variety, cfg.n_points, jax.random.fold_in(key, 0))
         train, test = points.split(cfg.n_test)
         self.points = points
         self.train = TrainingSet.from_points(self.variety, train, self.dtype)
@@ -95,7 +140,9 @@ class CYTrainJob:
         self.fit = self.train.take(np.arange(min(cfg.n_fit, len(self.train))))
         self.kappa = fs_kappa(self.variety, self.train)
         self.optimiser = Optimiser(cfg.optimizer, cfg.learning_rate, cfg.batch_size)
-        self._skeleton = self._initial_model(train)
+        algebraic = cfg.ansatz == "algebraic"
+        with stage(f"balanced metric (k = {cfg.k})" if algebraic else "φ-network set-up"):
+            self._skeleton = self._initial_model(train)
         params, self.static = eqx.partition(self._skeleton, _trainable(self._skeleton))
         self._params0 = params
         self.tx, self._step = make_step(self.optimiser, self.static, self.kappa, cfg.loss_power)
@@ -160,7 +207,7 @@ class CYTrainJob:
         params, opt_state, loss = self._step(state["params"], state["opt_state"], data, key)
         check_finite(loss, "the Monge–Ampère loss", step)
         metrics = {"loss": float(loss)}
-        if step % self.config.eval_every == 0 or step == 1:
+        if step % self.config.eval_every == 0 or step in (1, self.config.steps):
             metrics["sigma_test"] = self.sigma_test(eqx.combine(params, self.static))
             check_finite(metrics["sigma_test"], "test σ", step)
         new = {

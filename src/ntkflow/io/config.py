@@ -225,18 +225,32 @@ def resolve_config(
     cls: type[T],
     path: str | os.PathLike | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> T:
     """Defaults of ``cls``, then the TOML file ``path`` (if any), then ``overrides``.
 
     ``overrides`` maps dotted keys to values; ``None`` values mean "flag not given" and are
-    skipped, so typer options can default to ``None`` and be passed straight through.
+    skipped, so typer options can default to ``None`` and be passed straight through. Each
+    override of a top-level field is checked on its own first, and named in errors by
+    ``flags[key]`` (e.g. ``"--points"``) or ``--<key>``.
     """
     data: dict[str, Any] = load_toml(path) if path is not None else {}
     source = str(path) if path is not None else "config"
+    fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+    hints = typing.get_type_hints(cls) if fields else {}
     for key, value in (overrides or {}).items():
-        if value is not None:
-            _set_dotted(data, key, value)
-            source = f"{path} + command-line flags" if path is not None else "command-line flags"
+        if value is None:
+            continue
+        if key in fields:
+            f = fields[key]
+            name = (flags or {}).get(key) or f.metadata.get("flag") or "--" + key.replace("_", "-")
+            try:
+                value = _convert(value, hints[key], name)
+                _check_field(f, value, name)
+            except ConfigError as e:
+                raise ConfigError(f"{e}") from None
+        _set_dotted(data, key, value)
+        source = f"{path} + command-line flags" if path is not None else "command-line flags"
     return from_dict(cls, data, source)
 
 

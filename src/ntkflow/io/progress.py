@@ -58,7 +58,7 @@ def _columns(counted: bool) -> list[Any]:
     )
     clock = dict(table_column=Column(no_wrap=True, min_width=7))
     if not counted:
-        return [SpinnerColumn(), label, TimeElapsedColumn(**clock), status]
+        return [SpinnerColumn(finished_text="✓"), label, TimeElapsedColumn(**clock), status]
     return [
         label,
         BarColumn(bar_width=BAR_WIDTH, table_column=Column(no_wrap=True, min_width=BAR_WIDTH)),
@@ -105,7 +105,7 @@ def progress_bar(
 
         yield advance
         if not counted:
-            progress.update(task, status="done")
+            progress.update(task, total=1, completed=1, status="done")
 
 
 @contextmanager

@@ -67,6 +67,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.created = False  # made by this process (reserve/new): discard() removes it
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -109,6 +110,7 @@ class RunDir:
         rd.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.mkdir(rd.path)
+            rd.created = True
         except FileExistsError:
             if not rd.path.is_dir() or any(rd.path.iterdir()):
                 hint = " (use `ntkflow resume` to continue it)" if rd.run_json.exists() else ""
@@ -130,7 +132,9 @@ class RunDir:
                 os.mkdir(path)
             except FileExistsError:
                 continue
-            return cls(path)
+            rd = cls(path)
+            rd.created = True
+            return rd
         raise RunDirError(f"{parent}: could not create a fresh run directory named {prefix}-...")
 
     def discard(self) -> None:
@@ -138,7 +142,14 @@ class RunDir:
         that never started (a refused or failed set-up leaves nothing behind)."""
         import shutil
 
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for p in self.path.iterdir():  # a directory the user made: empty it, keep it
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
     @classmethod
     def create(cls, path: str | os.PathLike, run: dict[str, Any]) -> RunDir:
