@@ -1,7 +1,5 @@
 """Kernel flow, parameter flow, flow check and linearised flow (ntkflow.flows)."""
 
-import os
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -17,9 +15,10 @@ from ntkflow.flows.kernel_flow import (
     kernel_vector_product,
     regression_closed_form,
 )
-from ntkflow.flows.linearized import EmpiricalKernel, linearized_flow
+from ntkflow.flows.linearised import linearised_flow
 from ntkflow.flows.losses import EinsteinLoss, MetricRegression, UserLoss
 from ntkflow.flows.parameter_flow import ParameterFlowError, flow_check, parameter_flow
+from ntkflow.kernels import EmpiricalKernel
 
 
 class TinyMetric(eqx.Module):
@@ -87,28 +86,37 @@ def test_kernel_not_psd_is_rejected():
         kernel_flow(loss, lambda x: jnp.eye(2), neg, xs, w, 1.0, dense=True)
 
 
-def test_non_pd_metric_mid_flow_stops_and_keeps_last_good_state(tmp_path):
+def test_non_pd_metric_mid_flow_stops_and_keeps_last_good_state():
+    """g = I pulled towards −I leaves the PD cone: the flow stops there, keeping the last good
+    state (PD) and its time, which is the last time the callback was handed."""
     xs, w = points(8)
     loss = MetricRegression(lambda x: -jnp.eye(2))  # pulls g = I through 0 to −I
-    run = str(tmp_path / "run")
+    seen = []
+    ts = np.linspace(0.0, 30.0, 61)
     with pytest.raises(FlowError, match="not positive-definite") as err:
-        ts = np.linspace(0.0, 30.0, 61)
-        kernel_flow(loss, lambda x: jnp.eye(2), gauss(0.5), xs, w, 30.0, ts=ts, run_dir=run)
-    saved = np.load(os.path.join(run, "kernel_flow_state.npz"))
-    assert str(saved["status"]) == "failed" and 0 < float(saved["t"]) < 30
+        kernel_flow(
+            loss,
+            lambda x: jnp.eye(2),
+            gauss(0.5),
+            xs,
+            w,
+            30.0,
+            ts=ts,
+            callback=lambda t, m: seen.append(t),
+        )
     good = err.value.last_good.values(xs)
-    np.testing.assert_allclose(saved["alpha"], err.value.last_good.alpha)
     assert np.linalg.eigvalsh(np.asarray(good)).min() > 0
+    assert err.value.last_time == seen[-1] and 0 < err.value.last_time < 30
 
 
-def test_nan_loss_stops_flow_with_state_on_disk(tmp_path):
+def test_nan_loss_stops_flow_at_the_start():
     xs, w = points(6)
     # log(g_00 − 1.2) is NaN until g_00 > 1.2: with g = I the first gradient is already bad
     loss = UserLoss(lambda x, g: (g[0, 0] - 2.0) ** 2 + jnp.log(g[1, 1] - 1.2))
     with pytest.raises(FlowError, match="NaN") as err:
-        kernel_flow(loss, lambda x: jnp.eye(2), gauss(0.5), xs, w, 1.0, run_dir=str(tmp_path))
-    assert os.path.exists(err.value.path)
-    assert np.all(np.load(err.value.path)["alpha"] == 0)
+        kernel_flow(loss, lambda x: jnp.eye(2), gauss(0.5), xs, w, 1.0)
+    assert err.value.last_time == 0.0
+    assert np.all(np.asarray(err.value.last_good.alpha) == 0)
 
 
 @pytest.mark.parametrize("loss", [MetricRegression(target), EinsteinLoss(lam=0.5)])
@@ -137,13 +145,13 @@ def test_parameter_flow_trains_and_tracks_ntk():
         parameter_flow(m, UserLoss(lambda x, g: jnp.log(g[0, 0] - 5.0)), xs, w, 2, "sgd", 1e-3)
 
 
-def test_linearized_gradient_flow_equals_empirical_kernel_flow():
+def test_linearised_gradient_flow_equals_empirical_kernel_flow():
     """Acceptance: linearised training = kernel flow with the NTK at θ0, whole trajectory."""
     xs, w = points(8)
     ev = points(5, seed=7)[0]  # off the collocation points too
     m = TinyMetric(jax.random.key(5))
     loss, ts = MetricRegression(target), np.linspace(0.0, 3.0, 4)
-    _, lins = linearized_flow(m, loss, xs, w, ts)
+    _, lins = linearised_flow(m, loss, xs, w, ts)
     kf = kernel_flow(
         loss, m, EmpiricalKernel(m), xs, w, 3.0, ts=ts, dense=True, rtol=1e-10, atol=1e-12
     )

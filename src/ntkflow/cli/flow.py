@@ -106,9 +106,10 @@ def _linearized_check(points: int, width: int, t: float, seed: int) -> dict[str,
     import numpy as np
 
     from ..flows.kernel_flow import kernel_flow
-    from ..flows.linearized import EmpiricalKernel, linearized_flow
+    from ..flows.linearised import linearised_flow
     from ..flows.losses import MetricRegression
     from ..flows.width_limit import make_head, target_metric
+    from ..kernels import EmpiricalKernel
 
     k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
     xs = jax.random.uniform(k1, (points, 2), minval=-2.0, maxval=2.0)
@@ -117,7 +118,7 @@ def _linearized_check(points: int, width: int, t: float, seed: int) -> dict[str,
     head = make_head(width, k3, depth=1)
     loss, ts = MetricRegression(target_metric), np.linspace(0.0, t, 6)
     with progress_bar("linearised flow vs empirical-NTK kernel flow", 2) as advance:
-        _, lins = linearized_flow(head, loss, xs, w, ts)
+        _, lins = linearised_flow(head, loss, xs, w, ts)
         advance()
         kf = kernel_flow(
             loss, head, EmpiricalKernel(head), xs, w, t, ts=ts, dense=True, rtol=1e-10, atol=1e-12
@@ -270,9 +271,21 @@ def _kernel_run(cfg: dict, out_dir: str) -> dict[str, Any]:
     ref = lambda x: jnp.eye(2)
     log = open(os.path.join(out_dir, "metrics.jsonl"), "w")  # noqa: SIM115
     times, losses = [0.0], [float(total_loss(loss, ref, xs, w))]
+    state = os.path.join(out_dir, "kernel_flow_state.npz")
+
+    def save(alpha, t, status):  # the flow writes nothing itself: the state goes through io
+        from io import BytesIO
+
+        from ..io.atomic import atomic_write_bytes
+
+        buf = BytesIO()
+        np.savez(buf, alpha=np.asarray(alpha), centers=np.asarray(xs), t=t, status=status)
+        atomic_write_bytes(state, buf.getvalue())
+
     with progress_bar("kernel flow", t1) as advance:
 
         def cb(t, metric):
+            save(metric.alpha, t, "ok")
             val = float(total_loss(loss, metric, xs, w))
             times.append(t)
             losses.append(val)
@@ -289,11 +302,13 @@ def _kernel_run(cfg: dict, out_dir: str) -> dict[str, Any]:
                 t1,
                 ts=np.linspace(0, t1, saves),
                 dense=bool(cfg.get("dense", False)),
-                run_dir=out_dir,
                 callback=cb,
             )
         except FlowError as e:
             log.close()
+            if e.last_good is not None:
+                save(e.last_good.alpha, e.last_time, "failed")
+                fail(f"{e} (last good state saved to {state})")
             fail(str(e))
     log.close()
     _plot(

@@ -1,18 +1,21 @@
 """Metric flows (paper §2–3): parameter flow, frozen-kernel flow, linearised flow, the Ricci
 limit and the width limit. See ``docs/flows.md``."""
 
+from ..kernels import EmpiricalKernel
 from .kernel_flow import (
     DenseKernelMetric,
     FlowError,
     KernelFlowResult,
     KernelMetric,
     SeparableKernel,
+    euler_flow,
     gram_matrix,
     kernel_flow,
     kernel_vector_product,
+    power_iteration,
     regression_closed_form,
 )
-from .linearized import EmpiricalKernel, LinearizedMetric, linearized_flow
+from .linearised import LinearisedMetric, linearised_flow
 from .losses import (
     EinsteinLoss,
     Loss,
@@ -24,6 +27,7 @@ from .losses import (
     perelman_gradient,
     total_loss,
 )
+from .optimise import make_optimiser, make_step
 from .parameter_flow import (
     ParameterFlowError,
     ParameterFlowResult,
@@ -39,7 +43,7 @@ __all__ = [
     "FlowError",
     "KernelFlowResult",
     "KernelMetric",
-    "LinearizedMetric",
+    "LinearisedMetric",
     "Loss",
     "LossError",
     "MetricRegression",
@@ -54,7 +58,11 @@ __all__ = [
     "gram_matrix",
     "kernel_flow",
     "kernel_vector_product",
-    "linearized_flow",
+    "euler_flow",
+    "power_iteration",
+    "make_optimiser",
+    "make_step",
+    "linearised_flow",
     "parameter_flow",
     "perelman_gradient",
     "regression_closed_form",

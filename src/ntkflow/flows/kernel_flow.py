@@ -23,9 +23,7 @@ closed-form solution of quadratic losses (eigendecomposition, :func:`regression_
 
 from __future__ import annotations
 
-import io
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,14 +41,12 @@ Kernel = Callable[[Float[Array, " d"], Float[Array, " d"]], Float[Array, "n n n 
 
 class FlowError(RuntimeError):
     """A flow stopped on bad input (NaN, non-PD metric, kernel not PSD); the last good state
-    is attached as ``.last_good`` (and written to the run directory when one was given)."""
+    and its time are attached as ``.last_good`` and ``.last_time`` (the caller may save them)."""
 
-    def __init__(self, message: str, last_good=None, path: str | None = None):
-        if path is not None:
-            message = f"{message} (last good state saved to {path})"
+    def __init__(self, message: str, last_good=None, last_time: float | None = None):
         super().__init__(message)
         self.last_good = last_good
-        self.path = path
+        self.last_time = last_time
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,22 +197,6 @@ class DenseKernelMetric(KernelMetric):
 
 
 # --------------------------------------------------------------------------------------------
-# state on disk
-
-
-def save_state(path: str, **arrays) -> str:
-    """Write arrays to ``path`` (``.npz``) atomically: temp file in the same folder, fsync,
-    ``os.replace`` (via :func:`ntkflow.io.atomic.atomic_write_bytes`)."""
-    from ..io.atomic import atomic_write_bytes
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
-# --------------------------------------------------------------------------------------------
 # the flow
 
 
@@ -293,7 +273,6 @@ def kernel_flow(
     max_steps: int = 100_000,
     check_kernel: bool = True,
     key: Array | None = None,
-    run_dir: str | None = None,
     callback: Callable[[float, KernelMetric], None] | None = None,
 ) -> KernelFlowResult:
     """Integrate ``dα/dt = −∂L/∂g(x_a)`` with diffrax (Tsit5, adaptive PID steps).
@@ -301,8 +280,8 @@ def kernel_flow(
     ``loss`` is an order-0 :class:`~ntkflow.flows.losses.Loss` or a gradient field
     ``(metric, xs, weights) -> (N, n, n)``. The trajectory is saved at ``ts`` (default 11 equally
     spaced times); after each segment the state is checked (finite, metric PD at the collocation
-    points) and written to ``run_dir/kernel_flow_state.npz``. On failure a :class:`FlowError`
-    is raised with the last good state (in memory and on disk).
+    points) and handed to ``callback(t, metric)`` (which may write it: the flow writes no
+    files). On failure a :class:`FlowError` is raised with the last good state and its time.
     """
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     if xs.ndim != 2 or weights.shape != (xs.shape[0],):
@@ -357,7 +336,6 @@ def kernel_flow(
         )
         return sol.ys[-1], sol.result == diffrax.RESULTS.successful
 
-    path = os.path.join(run_dir, "kernel_flow_state.npz") if run_dir else None
     alphas = [np.asarray(alpha0)]
     alpha = alpha0
     msg = _check_state(base, xs, "kernel_flow", 0.0)
@@ -378,17 +356,38 @@ def kernel_flow(
         msg = msg or _check_state(cand, xs, "kernel_flow", float(ts[k]))
         if msg:
             last = KernelMetric(reference, kernel, xs, alpha, chunk)
-            if path:
-                save_state(path, alpha=alpha, centers=xs, t=ts[k - 1], status="failed")
-            raise FlowError(msg, last_good=last, path=path)
+            raise FlowError(msg, last_good=last, last_time=float(ts[k - 1]))
         alpha = new
         alphas.append(np.asarray(alpha))
-        if path:
-            save_state(path, alpha=alpha, centers=xs, t=ts[k], status="ok")
         if callback is not None:
             callback(float(ts[k]), cand)
     final = KernelMetric(reference, kernel, xs, alpha, chunk)
     return KernelFlowResult(final, np.asarray(ts), np.stack(alphas))
+
+
+# --------------------------------------------------------------------------------------------
+# fixed-step flow of kernel coefficients
+
+
+def power_iteration(matvec: Callable[[Array], Array], v0: Array, iters: int) -> Array:
+    """λ_max ≈ ‖A v_k‖ after ``iters`` products v ← A (v/‖v‖) (von Mises power iteration;
+    A = the linearised flow operator, whose largest eigenvalue bounds a stable Euler step)."""
+    v = jax.lax.fori_loop(0, iters - 1, lambda _, v: matvec(v / jnp.linalg.norm(v)), v0)
+    return jnp.linalg.norm(matvec(v / jnp.linalg.norm(v)))
+
+
+def euler_flow(grad: Callable, apply: Callable, p0: Array, c0: Array, dt, steps: int) -> Array:
+    """``steps`` explicit Euler steps of the frozen-kernel flow in coefficient form,
+
+        p = p0 + K c,    dc/dt = −∂L/∂p(p)                                          (1.2)
+
+    (``apply(c)`` = K c, matrix-free; ``grad(p)`` = ∂L/∂p at the packed values p). Returns c;
+    use ``dt = dt_factor/λ_max`` with λ_max from :func:`power_iteration` on c ↦ K ∇²L c."""
+
+    def body(c, _):
+        return c - dt * grad(p0 + apply(c)), None
+
+    return jax.lax.scan(body, c0, None, length=steps)[0]
 
 
 # --------------------------------------------------------------------------------------------

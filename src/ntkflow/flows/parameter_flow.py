@@ -29,8 +29,11 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
+from ..kernels import StructureError, metric_ntk
+from ..kernels import empirical_ntk as empirical_ntk_of
 from ..nets.trainable import trainable
 from .losses import Loss, functional_derivative, jets_at, loss_from_jets, metric_jet
+from .optimise import make_optimiser, make_step
 
 
 class ParameterFlowError(RuntimeError):
@@ -48,33 +51,13 @@ def _flat_model(model):
     return flat, lambda f: eqx.combine(unravel(f), static)
 
 
-def metric_jacobian(model, xs: Float[Array, "N d"]) -> Float[Array, "N n n P"]:
-    """``∂g_ij(x_a)/∂θ_I`` for all points (dense Jacobian; parameters flattened)."""
-    flat, rebuild = _flat_model(model)
-    return jax.vmap(lambda x: jax.jacfwd(lambda f: rebuild(f)(x))(flat))(xs)
-
-
 def empirical_ntk(model, xs: Float[Array, "N d"]) -> Float[Array, "N N n n n n"]:
-    """Empirical metric-NTK ``Θ_ijkl(x_a, x_b) = Σ_I ∂g_ij(x_a)/∂θ_I ∂g_kl(x_b)/∂θ_I`` (eq. 1.3).
-
-    Uses ``ntkflow.kernels.metric_ntk`` (structured strategy, else Jacobian) when present; otherwise
-    a plain Jacobian contraction. Only the trainable parameters
-    (:func:`ntkflow.nets.trainable`) enter, here and in :func:`parameter_flow`.
-    """
+    """Empirical metric-NTK Θ_ijkl(x_a, x_b) (eq. 1.3) by :func:`ntkflow.kernels.metric_ntk`:
+    the structured strategy, or Jacobians for modules it cannot read."""
     try:
-        from ..kernels import metric_ntk  # type: ignore[attr-defined]
-    except ImportError:
-        metric_ntk = None
-    if metric_ntk is not None:
-        from ..kernels import StructureError
-
-        try:
-            return metric_ntk(model, xs)  # structured strategy: fastest for ntkflow.nets
-        except (StructureError, ValueError, TypeError):
-            # the structured strategy needs ntkflow.nets layers; any other module: Jacobians
-            return metric_ntk(model, xs, strategy="jacobian")
-    jac = metric_jacobian(model, xs)
-    return jnp.einsum("aijp,bklp->abijkl", jac, jac)
+        return metric_ntk(model, xs)
+    except StructureError:
+        return metric_ntk(model, xs, strategy="jacobian")
 
 
 def ntk_matrix(theta: Array) -> Array:
@@ -86,19 +69,6 @@ def ntk_matrix(theta: Array) -> Array:
 def loss_fn(loss: Loss, model, xs, weights):
     """``L(θ) = Σ_a w_a l[g_θ](x_a)``."""
     return loss_from_jets(loss, xs, weights, *jets_at(model, xs, loss.order))
-
-
-def make_optimizer(name: str | optax.GradientTransformation, lr: float):
-    """``"sgd"`` (plain gradient descent), ``"adam"`` or ``"lbfgs"`` (optax), or a transform."""
-    if not isinstance(name, str):
-        return name
-    if name == "sgd":
-        return optax.sgd(lr)
-    if name == "adam":
-        return optax.adam(lr)
-    if name == "lbfgs":
-        return optax.lbfgs(learning_rate=lr if lr != 1.0 else None)
-    raise ValueError(f"parameter_flow: unknown optimizer {name!r} (use sgd, adam or lbfgs)")
 
 
 @dataclass
@@ -130,21 +100,14 @@ def parameter_flow(
     non-finite loss (the last finite model is attached).
     """
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
-    opt = make_optimizer(optimizer, lr)
+    opt = make_optimiser(optimizer, lr)
     params, static = eqx.partition(model, trainable(model))
-    lbfgs = isinstance(optimizer, str) and optimizer == "lbfgs"
 
     def value(p):
         return loss_fn(loss, eqx.combine(p, static), xs, weights)
 
-    @jax.jit
-    def step(p, state):
-        val, grad = jax.value_and_grad(value)(p)
-        if lbfgs:
-            upd, state = opt.update(grad, state, p, value=val, grad=grad, value_fn=value)
-        else:
-            upd, state = opt.update(grad, state, p)
-        return optax.apply_updates(p, upd), state, val
+    lbfgs = isinstance(optimizer, str) and optimizer == "lbfgs"
+    step = jax.jit(make_step(value, opt, lbfgs=lbfgs))
 
     probe = xs[: min(16, xs.shape[0])] if ntk_points is None else jnp.asarray(ntk_points)
     res = ParameterFlowResult(model, np.zeros(0))
@@ -191,23 +154,21 @@ def predicted_change(model, loss: Loss, xs, weights, eval_xs, eta: float) -> Arr
     kernel between ``g(x)`` and the 2-jet at ``x_a`` with the jet gradients.
     """
     xs, weights, eval_xs = jnp.asarray(xs), jnp.asarray(weights), jnp.asarray(eval_xs)
-    jac_e = metric_jacobian(model, eval_xs)  # (M, n, n, P)
     if loss.order == 0:
-        g = jax.vmap(model)(xs)
-        dl = functional_derivative(loss, g, xs, weights)
-        theta = jnp.einsum("mijp,aklp->maijkl", jac_e, metric_jacobian(model, xs))
+        dl = functional_derivative(loss, jax.vmap(model)(xs), xs, weights)
+        theta = metric_ntk(model, eval_xs, xs, strategy="jacobian")
         return -eta * jnp.einsum("maijkl,akl->mij", theta, dl)
     g, dg, d2g = jets_at(model, xs, 2)
-    a, b, c = functional_derivative(loss, g, xs, weights, dg, d2g)
-    flat, rebuild = _flat_model(model)
-    jj = jax.vmap(lambda x: jax.jacfwd(lambda f: metric_jet(rebuild(f), x))(flat))(xs)
-    out = 0.0
-    for jet_jac, coef in zip(jj, (a, b, c), strict=True):
-        # Θ between g(x_m) and a jet component at x_a, contracted with its gradient
-        theta_c = jnp.einsum("mijp,a...p->mija...", jac_e, jet_jac)
-        axes = (list(range(3, 3 + coef.ndim)), list(range(coef.ndim)))
-        out = out + jnp.tensordot(theta_c, coef, axes=axes)
-    return -eta * out
+    coefs = functional_derivative(loss, g, xs, weights, dg, d2g)
+    n = g.shape[-1]
+
+    def g_and_jet(m, x):  # [g(x), (g, ∂g, ∂²g)(x)] flattened: Θ pairs g(x_m) with the jet
+        return jnp.concatenate([m(x).ravel()] + [j.ravel() for j in metric_jet(m, x)])
+
+    theta = empirical_ntk_of(g_and_jet, model, eval_xs, xs)[:, :, : n * n, n * n :]
+    flat = jnp.concatenate([c.reshape(c.shape[0], -1) for c in coefs], axis=1)
+    out = jnp.einsum("mapq,aq->mp", theta, flat)
+    return -eta * out.reshape(eval_xs.shape[0], n, n)
 
 
 def flow_check(model, loss: Loss, xs, weights, etas, eval_xs=None) -> dict[str, list[float]]:

@@ -196,7 +196,6 @@ def gaussian_ricci_flow(
     points_per_sigma: float = 1.5,
     rtol: float = 1e-6,
     atol: float = 1e-8,
-    run_dir: str | None = None,
 ):
     """Run the Gaussian-kernel generalised Ricci flow to time ``t``; returns
     ``(setup, KernelFlowResult)``. Default gauge: Hamilton (see the module docstring)."""
@@ -221,7 +220,6 @@ def gaussian_ricci_flow(
         rtol=rtol,
         atol=atol,
         check_kernel=False,
-        run_dir=run_dir,
     )
     return su, res
 

@@ -4,6 +4,7 @@ and kernel diagnostics."""
 from .empirical import (
     DEFAULT_STRATEGY,
     STRATEGIES,
+    EmpiricalKernel,
     empirical_ntk,
     kernel_vector_product,
     metric_ntk,
@@ -15,6 +16,7 @@ from .structured import StructureError
 
 __all__ = [
     "DEFAULT_STRATEGY",
+    "EmpiricalKernel",
     "STRATEGIES",
     "StructureError",
     "empirical_ntk",

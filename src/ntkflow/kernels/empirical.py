@@ -302,6 +302,16 @@ def metric_ntk_plan(
     return chunk, _bytes(compiled)
 
 
+class EmpiricalKernel(eqx.Module):
+    """The empirical metric-NTK of ``model`` as a kernel callable on one pair of points,
+    ``(x, x') ↦ Θ_ijkl(x, x')`` (n, n, n, n), for the frozen-kernel flows (traceable)."""
+
+    model: Any
+
+    def __call__(self, x, xp):
+        return metric_ntk(self.model, x[None], xp[None], strategy="jacobian")[0, 0]
+
+
 # ---------------------------------------------------------------- kernel-vector products
 
 

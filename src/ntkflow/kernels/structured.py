@@ -100,8 +100,8 @@ def layer_features(
 def structured_block(fn: Callable, model: Any, mask: Any, x1: Array, x2: Array | None) -> Array:
     """Θ_mn(x, x') for x in ``x1``, x' in ``x2`` (``None``: x2 = x1), shape (N1, N2, m, m)."""
     layers, flags, rest_mask = dense_layers(model, mask)
-    d1, a1 = layer_features(fn, model, layers, x1)
-    d2, a2 = (d1, a1) if x2 is None else layer_features(fn, model, layers, x2)
+    d1, a1 = layer_features(fn, model, layers, x1) if layers else ([], [])
+    d2, a2 = (d1, a1) if x2 is None or not layers else layer_features(fn, model, layers, x2)
     theta = None
     for layer, (tw, tb), da, db, aa, ab in zip(layers, flags, d1, d2, a1, a2, strict=True):
         if not (tw or tb):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import diffrax
 import equinox as eqx
 import jax
-import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -22,14 +21,14 @@ from ..nets.trainable import trainable
 from .losses import Loss, jets_at, loss_from_jets
 
 
-class LinearizedMetric(eqx.Module):
+class LinearisedMetric(eqx.Module):
     """``x ↦ g(x; θ0) + J(x; θ0) δθ`` (first-order Taylor model of ``model`` in θ)."""
 
     model0: eqx.Module
     delta: object  # same pytree structure as the inexact arrays of model0
 
     @classmethod
-    def around(cls, model) -> LinearizedMetric:
+    def around(cls, model) -> LinearisedMetric:
         params, _ = eqx.partition(model, trainable(model))
         return cls(model, jax.tree_util.tree_map(jnp.zeros_like, params))
 
@@ -40,22 +39,7 @@ class LinearizedMetric(eqx.Module):
         return g0 + dg
 
 
-class EmpiricalKernel(eqx.Module):
-    """The empirical metric-NTK at θ0 as a kernel callable,
-    ``Θ_ijkl(x, x') = Σ_I ∂g_ij(x)/∂θ_I ∂g_kl(x')/∂θ_I`` (paper eq. 1.3)."""
-
-    model: eqx.Module
-
-    def jac(self, x):
-        params, static = eqx.partition(self.model, trainable(self.model))
-        flat, unravel = jax.flatten_util.ravel_pytree(params)
-        return jax.jacfwd(lambda f: eqx.combine(unravel(f), static)(x))(flat)
-
-    def __call__(self, x, xp):
-        return jnp.einsum("ijp,klp->ijkl", self.jac(x), self.jac(xp))
-
-
-def linearized_flow(
+def linearised_flow(
     model,
     loss: Loss,
     xs: Float[Array, "N d"],
@@ -65,7 +49,7 @@ def linearized_flow(
     lr: float | None = None,
     rtol: float = 1e-9,
     atol: float = 1e-11,
-) -> tuple[LinearizedMetric, list[LinearizedMetric]]:
+) -> tuple[LinearisedMetric, list[LinearisedMetric]]:
     """Train the linearised model on ``L = Σ_a w_a l(x_a)``.
 
     ``lr=None``: gradient flow ``dδθ/dt = −∂L/∂δθ`` integrated by diffrax (Tsit5, adaptive) and
@@ -73,11 +57,11 @@ def linearized_flow(
     step counts. Returns the final model and the models at ``ts``.
     """
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
-    lin = LinearizedMetric.around(model)
+    lin = LinearisedMetric.around(model)
 
     def value(delta):
         return loss_from_jets(
-            loss, xs, weights, *jets_at(LinearizedMetric(model, delta), xs, loss.order)
+            loss, xs, weights, *jets_at(LinearisedMetric(model, delta), xs, loss.order)
         )
 
     grad = jax.jit(jax.grad(value))
@@ -103,9 +87,9 @@ def linearized_flow(
                 d = jax.tree_util.tree_map(lambda a, b: a - lr * b, d, grad(d))
             done = target
             deltas.append(d)
-    models = [LinearizedMetric(model, d) for d in deltas]
+    models = [LinearisedMetric(model, d) for d in deltas]
     for m, t in zip(models, ts, strict=True):
         leaves = jax.tree_util.tree_leaves(m.delta)
         if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves):
-            raise FloatingPointError(f"linearized_flow: parameters became NaN/inf by t = {t}")
+            raise FloatingPointError(f"linearised_flow: parameters became NaN/inf by t = {t}")
     return models[-1], models
