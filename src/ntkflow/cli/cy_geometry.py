@@ -10,30 +10,47 @@ from ._common import emit, fail, info, progress_bar
 
 
 def sample(
-    variety: str = typer.Option("fermat-quintic", help="variety name or TOML path"),
-    points: int = typer.Option(100_000, "--points", help="number of points"),
-    seed: int = typer.Option(0, help="PRNG seed"),
-    out: Path = typer.Option(Path("points.npz"), "--out", help="output .npz"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    variety: str = typer.Option(
+        "fermat-quintic", help="Variety: a catalogue name (e.g. bicubic) or a TOML file."
+    ),
+    points: int = typer.Option(
+        100_000, "--points", min=1, help="Number of points to sample.", show_default="100 000"
+    ),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    out: Path = typer.Option(
+        Path("points.npz"), "--out", help="Output file (.npz, the ntkflow point-set layout)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Sample points with Shiffman-Zelditch weights and save them as .npz."""
+    """Sample points with Shiffman–Zelditch weights and save them as .npz."""
     import time
 
     import jax
 
+    from ntkflow.cy.points import sampling_bytes
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import VarietyError, variety_from_name
+    from ntkflow.io import InputError
+    from ntkflow.io.validate import check_memory
 
     try:
         v = variety_from_name(variety)
+        check_memory(f"--points {points}", sampling_bytes(v, points), "ask for fewer --points")
+    except (VarietyError, InputError) as e:
+        fail(str(e))
+    try:
         t0 = time.perf_counter()
         with progress_bar(f"sampling {v.name}", None, disable=False) as advance:
             ps = sample_points(v, points, jax.random.PRNGKey(seed))
             advance(status="done")
         seconds = time.perf_counter() - t0
-    except (VarietyError, ValueError, RuntimeError) as e:
-        fail(str(e))
-    path = ps.save(out)
+        path = ps.save(out)
+    except MemoryError:
+        fail(f"out of memory sampling {points} points; ask for fewer --points", code=1)
+    except (VarietyError, ValueError, RuntimeError, OSError) as e:
+        fail(str(e), code=1)
     emit(
         {
             "variety": v.name,
@@ -54,9 +71,12 @@ def _parse_metric(metric: str):
         return "fubini-study", None
     if m.startswith("donaldson:k="):
         try:
-            return "donaldson", int(m.split("=", 1)[1])
+            k = int(m.split("=", 1)[1])
         except ValueError:
-            pass
+            k = 0
+        if k >= 1:
+            return "donaldson", k
+        fail(f"--metric {metric!r}: the degree K of donaldson:k=K must be an integer >= 1")
     if m.startswith("run:"):
         return "run", m.split(":", 1)[1]
     fail(f"unknown metric {metric!r}; use fubini-study, donaldson:k=K or run:RUN_DIR")
@@ -88,18 +108,36 @@ def _trained_potential(run_dir: str, variety):
 
 
 def measure(
-    points: Path = typer.Option(..., "--points", help="point file from `ntkflow cy sample`"),
+    points: Path = typer.Option(
+        ..., "--points", help="Point file written by `ntkflow cy sample` (checked on load)."
+    ),
     metric: str = typer.Option(
-        "fubini-study", help="fubini-study | donaldson:k=K | run:RUN_DIR (a `cy train` run)"
+        "fubini-study",
+        help="Metric to measure: fubini-study, donaldson:k=K (balanced metric of degree K) or "
+        "run:RUN_DIR (the model of a `cy train` run).",
     ),
     curvature_points: int = typer.Option(
-        2000, help="points used for the Ricci measure and χ (4th derivatives; costly)"
+        2000,
+        min=1,
+        help="Points used for the Ricci measure and χ, which need fourth derivatives and "
+        "cost the most.",
+        show_default="2 000",
     ),
-    seed: int = typer.Option(0, help="PRNG seed (Donaldson T-iteration points)"),
-    plots: Path = typer.Option(None, help="directory for eta / Ricci-scalar histograms (PNG)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    seed: int = typer.Option(0, help="Seed of the points for Donaldson's T-iterations."),
+    plots: Path = typer.Option(
+        None,
+        help="Directory for histograms of η and of the Ricci scalar (PNG).",
+        show_default="no plots",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """σ, volume, Ricci measure and Euler characteristic of a metric on saved points."""
+    """σ, volume, Ricci measure and Euler characteristic of a metric on saved points.
+
+    The point file is checked first (patch and elimination indices, positive finite weights,
+    points on the variety), since a wrong index or weight silently gives wrong measures.
+    """
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -116,6 +154,7 @@ def measure(
     try:
         ps = PointSet.load(points)
         v = ps.variety()
+        ps.check(v, where=str(points))
     except (PointSetError, VarietyError) as e:
         fail(str(e))
     if kind == "fubini-study":

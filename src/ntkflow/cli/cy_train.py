@@ -71,8 +71,10 @@ def train(
     """
     start = time.perf_counter()
     import ntkflow.io as nio
-    from ntkflow.cy.train_job import JOB_KIND, TrainConfig
-    from ntkflow.cy.variety import VarietyError, variety_from_name
+    from ntkflow.cy.points import sampling_bytes
+    from ntkflow.cy.train_job import JOB_KIND, TrainConfig, check_config
+    from ntkflow.cy.variety import variety_from_name
+    from ntkflow.io.validate import check_memory
 
     overrides = {
         "variety": variety,
@@ -90,8 +92,10 @@ def train(
     }
     try:
         cfg = nio.resolve_config(TrainConfig, config, overrides)
-        variety_from_name(cfg.variety)  # a misspelt name is refused before any work
-    except (nio.InputError, VarietyError) as e:
+        check_config(cfg)  # a misspelt variety, too few points: refused before any work
+        need = sampling_bytes(variety_from_name(cfg.variety), cfg.n_points)
+        check_memory(f"--points {cfg.n_points}", need, "ask for fewer --points")
+    except nio.InputError as e:
         fail(str(e))
     try:
         rd = nio.RunDir.reserve(run_dir) if run_dir else nio.RunDir.new("runs", "cy-train")

@@ -8,13 +8,14 @@ ntkflow flow run CONFIG.toml                         any of these (or a paramete
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import tomllib
 from typing import Any
 
 import typer
 
+from ..io.config import option
 from ._common import emit, fail, info, progress_bar
 
 app = typer.Typer(
@@ -308,8 +309,8 @@ def _kernel_run(cfg: dict, out_dir: str) -> dict[str, Any]:
             log.close()
             if e.last_good is not None:
                 save(e.last_good.alpha, e.last_time, "failed")
-                fail(f"{e} (last good state saved to {state})")
-            fail(str(e))
+                fail(f"{e} (last good state saved to {state})", code=1)
+            fail(str(e), code=1)
     log.close()
     _plot(
         os.path.join(out_dir, "loss.png"),
@@ -323,62 +324,164 @@ def _kernel_run(cfg: dict, out_dir: str) -> dict[str, Any]:
     return {"times": times, "losses": losses, "points": pts}
 
 
+def _positive(name: str, values: tuple) -> None:
+    if not values:
+        raise ValueError(f"{name} must list at least one value")
+    bad = [v for v in values if not v > 0]
+    if bad:
+        raise ValueError(f"{name} must be positive, got {bad[0]!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RicciLimitRun:
+    """``kind = "ricci-limit"``: distance to Ricci flow against the kernel lengthscale σ."""
+
+    manifold: str = option("sphere2", "Manifold.", choices=("sphere2", "torus2"))
+    sigmas: tuple[float, ...] = option((0.4, 0.3, 0.2), "Kernel lengthscales.")
+    t: float | None = option(None, "Flow time.", min=0.0, min_exclusive=True)
+    points_per_sigma: float = option(1.5, "Grid points per σ.", min=0.0, min_exclusive=True)
+    gauge: str | None = option(None, "Gauge.", choices=(None, "hamilton", "perelman"))
+
+    def __post_init__(self):
+        _positive("sigmas", self.sigmas)
+
+
+@dataclasses.dataclass(frozen=True)
+class WidthLimitRun:
+    """``kind = "width-limit"``: finite against infinite width."""
+
+    widths: tuple[int, ...] = option((64, 256, 1024), "MLP widths.")
+    points: int = option(12, "Training points.", min=1)
+    t: float = option(4.0, "Flow time.", min=0.0, min_exclusive=True)
+    lr: float = option(0.02, "Gradient-descent step.", min=0.0, min_exclusive=True)
+    seed: int = option(0, "Seed.")
+
+    def __post_init__(self):
+        _positive("widths", self.widths)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearisedCheckRun:
+    """``kind = "linearized-check"``: linearised network against the empirical-NTK flow."""
+
+    points: int = option(8, "Collocation points.", min=1)
+    width: int = option(32, "MLP width.", min=1)
+    t: float = option(3.0, "Flow time.", min=0.0, min_exclusive=True)
+    seed: int = option(0, "Seed.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterRun:
+    """``kind = "parameter"``: gradient flow of the network parameters."""
+
+    seed: int = option(0, "Seed.")
+    points: int = option(16, "Training points.", min=1)
+    loss: str = option("regression", "Loss.", choices=("regression", "einstein"))
+    lam: float = option(0.0, "Einstein constant λ.")
+    width: int = option(128, "MLP width.", min=1)
+    depth: int = option(2, "MLP hidden layers.", min=1)
+    steps: int = option(200, "Optimiser steps.", min=1)
+    optimizer: str = option("adam", "Optimiser.", choices=("sgd", "adam", "lbfgs"))
+    lr: float = option(1e-2, "Learning rate.", min=0.0, min_exclusive=True)
+    ntk_every: int = option(50, "Steps between metric-NTK measurements.", min=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelRun:
+    """``kind = "kernel"``: frozen Gaussian-kernel flow."""
+
+    points: int = option(200, "Collocation points.", min=1)
+    lengthscale: float = option(0.5, "Kernel lengthscale.", min=0.0, min_exclusive=True)
+    t: float = option(5.0, "Flow time.", min=0.0, min_exclusive=True)
+    saves: int = option(11, "Saved times.", min=2)
+    seed: int = option(0, "Seed.")
+    dense: bool = option(False, "Dense output.")
+
+
+RUN_KINDS = {
+    "ricci-limit": RicciLimitRun,
+    "width-limit": WidthLimitRun,
+    "linearized-check": LinearisedCheckRun,
+    "parameter": ParameterRun,
+    "kernel": KernelRun,
+}
+
+
+def _read_run_config(config: str) -> tuple[str, Any]:
+    """``(kind, validated config)`` of a `flow run` TOML file; a usage error otherwise."""
+    from ..io import InputError, from_dict, load_toml
+    from ..io.validate import check_choice
+
+    try:
+        data = load_toml(config)
+        kind = data.pop("kind", None)
+        if kind is None:
+            raise InputError(f"{config}: no 'kind' key (one of {', '.join(RUN_KINDS)})")
+        check_choice(f"{config}: kind", kind, RUN_KINDS)
+        return kind, from_dict(RUN_KINDS[kind], data, config)
+    except InputError as e:
+        fail(str(e))
+
+
 @app.command("run")
 def run_cmd(
     config: str = typer.Argument(
         ...,
-        help="TOML file with kind = ricci-limit | width-limit | "
-        "linearized-check | parameter, and that kind's options",
+        help="TOML file with kind = ricci-limit, width-limit, linearized-check, parameter or "
+        "kernel, and that kind's options (an unknown key is an error).",
     ),
-    out: str = typer.Option(None, help="output folder (default runs/flow-<kind>)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    out: str = typer.Option(
+        None,
+        help="Output folder for result.json, metrics and plots.",
+        show_default="runs/flow-KIND",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Run a flow from a config file; writes result.json, metrics and PNG plots."""
-    try:
-        with open(config, "rb") as f:
-            cfg = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        fail(f"cannot read config {config}: {e}")
-    kind = cfg.get("kind")
+    """Run a flow from a config file; writes result.json, metrics and PNG plots.
+
+    The config is checked in full (types, ranges, unknown keys) before the output folder is
+    made; a flow that fails at run time removes the folder it made unless it saved a state.
+    """
+    kind, c = _read_run_config(config)
     out_dir = out or os.path.join("runs", f"flow-{kind}")
-    os.makedirs(out_dir, exist_ok=True)
-    if kind == "ricci-limit":
-        res = _ricci_limit(
-            cfg.get("manifold", "sphere2"),
-            list(cfg.get("sigmas", [0.4, 0.3, 0.2])),
-            cfg.get("t"),
-            float(cfg.get("points_per_sigma", 1.5)),
-            cfg.get("gauge"),
-            os.path.join(out_dir, "distance_vs_sigma.png"),
-        )
-    elif kind == "width-limit":
-        res = _width_limit(
-            list(cfg.get("widths", [64, 256, 1024])),
-            int(cfg.get("points", 12)),
-            float(cfg.get("t", 4.0)),
-            float(cfg.get("lr", 0.02)),
-            int(cfg.get("seed", 0)),
-            os.path.join(out_dir, "ntk_change.png"),
-        )
-    elif kind == "linearized-check":
-        res = _linearized_check(
-            int(cfg.get("points", 8)),
-            int(cfg.get("width", 32)),
-            float(cfg.get("t", 3.0)),
-            int(cfg.get("seed", 0)),
-        )
-    elif kind == "parameter":
-        res = _parameter_run(cfg, out_dir)
-    elif kind == "kernel":
-        res = _kernel_run(cfg, out_dir)
-    else:
-        fail(
-            f"config {config}: kind must be ricci-limit, width-limit, linearized-check or "
-            f"parameter, got {kind!r}"
-        )
+    made = not os.path.exists(out_dir)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        fail(f"--out {out_dir}: cannot create the folder ({e.strerror})")
+    try:
+        res = _run_kind(kind, c, out_dir)
+    except BaseException:
+        if made and not os.path.exists(os.path.join(out_dir, "kernel_flow_state.npz")):
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     from ..io.atomic import atomic_write_text
     from ._common import to_jsonable
 
     atomic_write_text(os.path.join(out_dir, "result.json"), json.dumps(to_jsonable(res)))
     res = {"kind": kind, "out": out_dir, **res}
     emit(res, as_json, f"flow run ({kind})")
+
+
+def _run_kind(kind: str, c: Any, out_dir: str) -> dict[str, Any]:
+    if kind == "ricci-limit":
+        return _ricci_limit(
+            c.manifold,
+            list(c.sigmas),
+            c.t,
+            c.points_per_sigma,
+            c.gauge,
+            os.path.join(out_dir, "distance_vs_sigma.png"),
+        )
+    if kind == "width-limit":
+        plot = os.path.join(out_dir, "ntk_change.png")
+        return _width_limit(list(c.widths), c.points, c.t, c.lr, c.seed, plot)
+    if kind == "linearized-check":
+        return _linearized_check(c.points, c.width, c.t, c.seed)
+    if kind == "parameter":
+        return _parameter_run(dataclasses.asdict(c), out_dir)
+    return _kernel_run(dataclasses.asdict(c), out_dir)

@@ -118,6 +118,27 @@ class TrainConfig:
         return f"training ({opt})"
 
 
+def check_config(cfg: TrainConfig) -> None:
+    """The rules of a config that need the variety, checked before any work (sampling):
+    the variety exists, and the balanced metric has more training points than sections.
+    Raises :class:`ntkflow.io.InputError` (a usage error) with what to change."""
+    from ntkflow.cy.variety import VarietyError, variety_from_name
+    from ntkflow.io.validate import InputError
+
+    try:
+        variety = variety_from_name(cfg.variety)
+    except VarietyError as e:
+        raise InputError(str(e)) from None
+    if cfg.ansatz == "algebraic":
+        n_k = len(section_basis(variety, cfg.k))
+        n_bal = min(cfg.n_balance, cfg.n_points - cfg.n_test)
+        if n_bal <= n_k:
+            raise InputError(
+                f"degree k = {cfg.k} on {variety.name} has {n_k} sections; its balanced metric "
+                f"needs more training points than that, got {n_bal} (raise --points or lower --k)"
+            )
+
+
 class CYTrainJob:
     """Samples the points (deterministic in the seed), builds the ansatz, trains it."""
 
