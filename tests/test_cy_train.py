@@ -5,12 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ntkflow.cy.donaldson import balanced_hermitian
 from ntkflow.cy.fubini_study import fs_metric
 from ntkflow.cy.kahler import kahler_metric_ambient, pullback, pullback_jacobian
 from ntkflow.cy.potential import (
     AlgebraicPotential,
     PhiPotential,
-    balanced_hermitian,
     complex_hessian_along,
     fs_hermitian,
     n_spectral_inputs,

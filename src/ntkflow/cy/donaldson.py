@@ -1,132 +1,257 @@
-"""Donaldson's balanced metrics: the classical algebraic baseline.
+"""Donaldson's balanced metrics: the classical algebraic baseline and the algebraic ansatz's start.
 
-Sections of O_X(k) are represented by the reduced monomial basis s_α: the degree-k monomials
-not divisible by the leading monomial of Q (for one equation {Q} is a Gröbner basis, so these
-are a basis of H^0(P^n, O(k)) / Q·H^0(O(k−d)) = H^0(X, O(k))). With a Hermitian positive H,
+Sections s_α of O_X(k) are the reduced monomial basis of :mod:`ntkflow.cy.sections`, with its
+one convention K_H = (1/(π k)) log sᴴ H s. Donaldson's T-operator (Donaldson, "Some numerical
+results in complex differential geometry", 2009, §2; Douglas et al. hep-th/0612075 eq. (3.5))
+with the measure |Ω|² (Monte Carlo with the Shiffman–Zelditch weights w):
 
-    K_H = (1/(π k)) log Σ_{αβ} s_α H_{αβ} s̄_β                  (anchors.md; cyjax)
+    T(H)_{αβ} = (N_k / Σ_p w_p) Σ_p w_p s_α(z_p) s̄_β(z_p) / (sᴴ H s)(z_p),     H ← T(H)⁻¹.
 
-is a Kähler potential in the class of K_FS. Donaldson's T-operator (Donaldson,
-"Some numerical results in complex differential geometry", 2009, §2; Douglas et al.
-hep-th/0612075 eq. (3.5)) with the measure |Ω|² (Monte Carlo with the Shiffman-Zelditch
-weights w):
+(T transforms like H⁻¹ under a change of basis s = A t, so H ← T⁻¹ is covariant.) The fixed
+point is the balanced metric; its σ falls like ≈ 3.1/k² − 4.2/k³ on the Fermat quintic.
 
-    T(H)_{αβ} = (N_k / Σ_i w_i) Σ_i w_i s_α(z_i) s̄_β(z_i) / (sᵀ H s̄)(z_i),
-
-and the iteration H ← (T(H)^{-1})ᵀ (normalised to unit trace) converges to the balanced
-metric, whose σ decreases like ≈ 3.1/k² − 4.2/k³ on the Fermat quintic.
+Implementation: H is carried as M with H = Mᴴ M, so (sᴴ H s)(z) = |M s(z)|²; after each step
+T = C Cᴴ (Cholesky) gives H = T⁻¹ = C⁻ᴴ C⁻¹, i.e. M = C⁻¹ (no matrix inverse). With S the
+(points × N_k) matrix of section values, one step is two matrix products per chunk of points,
+den = rowsum |S Mᵀ|² and T += Yᵀ Ȳ with Y = S · sqrt(w/den). The chunk size follows from the
+compiled chunk's memory analysis and the budget of :mod:`ntkflow.memory`; the section values
+are computed once and kept when they fit in that budget, else recomputed per chunk.
 Everything is float64/complex128.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import time
+from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
-from .fubini_study import fs_det
+from ntkflow.memory import MemoryBudgetError, compiled_bytes, memory_budget
+
 from .kahler import kahler_metric_ambient, pullback, pullback_jacobian
 from .measures import sigma_measure, volume
 from .points import PointSet
+from .potential import AlgebraicPotential
 from .sampling import sample_points
+from .sections import fs_hermitian, section_basis, section_values
 from .variety import Hypersurface, VarietyError
 
-
-def monomial_basis(variety: Hypersurface, k: int) -> np.ndarray:
-    """Exponents (N_k, n_coords) of the reduced degree-k monomial basis of H^0(X, O(k))."""
-    if not isinstance(variety, Hypersurface) or variety.n_factors != 1:
-        raise VarietyError("Donaldson balanced metrics are implemented for hypersurfaces in P^n")
-    if k < 1:
-        raise VarietyError(f"Donaldson degree k must be >= 1, got {k}")
-    n = variety.n_coords
-    exps = np.array(
-        [e for e in itertools.product(range(k + 1), repeat=n) if sum(e) == k], dtype=np.int64
-    )[::-1]
-    lead = np.asarray(variety.exponents)[
-        max(range(len(variety.exponents)), key=lambda i: tuple(variety.exponents[i]))
-    ]
-    divisible = (exps >= lead[None, :]).all(axis=1)
-    return exps[~divisible]
+# ----------------------------------------------------------------------------------------------
+# the T-operator, in chunks
+# ----------------------------------------------------------------------------------------------
 
 
-def _sections(z: np.ndarray, exps: np.ndarray) -> np.ndarray:
-    """s_α(z) for a batch z (N, n): shape (N, N_k)."""
-    k = int(exps.max())
-    pw = np.ones(z.shape + (k + 1,), dtype=np.complex128)
-    for p in range(1, k + 1):
-        pw[..., p] = pw[..., p - 1] * z
-    out = np.ones((z.shape[0], exps.shape[0]), dtype=np.complex128)
-    for i in range(z.shape[1]):
-        out *= pw[:, i, exps[:, i]]
-    return out
+def _real_sections(exponents, k, z):
+    """X = [Re S | Im S] for a batch of points: shape (b, 2 N_k), float64."""
+    S = jax.vmap(lambda x: section_values(exponents, x, k))(z)
+    return jnp.concatenate([S.real, S.imag], axis=1)
 
 
-def t_operator(z, weights, exps, H, chunk: int = 20000) -> np.ndarray:
-    """T(H) (module docstring), accumulated over chunks of points (numpy BLAS)."""
-    Nk = exps.shape[0]
-    M = np.zeros((Nk, Nk), dtype=np.complex128)
-    z, w = np.asarray(z), np.asarray(weights)
-    for a in range(0, z.shape[0], chunk):
-        s = _sections(z[a : a + chunk], exps)
-        rho = np.real(np.einsum("na,ab,nb->n", s, H, s.conj()))
-        M += (s * (w[a : a + chunk] / rho)[:, None]).T @ s.conj()
-    return Nk * M / w.sum()
+def _chunk_gram(X, w, W):
+    """G = Σ_p (w_p/den_p) x_p x_pᵀ over one chunk in the real form x = [Re s, Im s], where
+    den = sᴴ H s = |M s|² = |W x|² with W = [[Re M, −Im M], [Im M, Re M]] the real form of M
+    (``W`` is passed transposed). Real products: one BLAS gemm for den, one for G."""
+    V = X @ W
+    den = jnp.sum(V * V, axis=1)
+    Y = X * jnp.sqrt(w / den)[:, None]
+    return Y.T @ Y
 
 
-class DonaldsonPotential(eqx.Module):
-    """K(z) = (1/(π k)) log Σ s_α(z) H_{αβ} s̄_β(z): a real potential of one ambient point."""
-
-    exponents: np.ndarray
-    H: Complex[Array, "Nk Nk"]
-    k: int = eqx.field(static=True)
-
-    def __call__(self, z: Complex[Array, " n"]) -> Float[Array, ""]:
-        n = z.shape[0]
-        pw = jnp.cumprod(
-            jnp.concatenate(
-                [jnp.ones((n, 1), z.dtype), jnp.broadcast_to(z[:, None], (n, self.k))], 1
-            ),
-            axis=1,
-        )
-        s = jnp.prod(pw[jnp.arange(n)[None, :], jnp.asarray(self.exponents)], axis=1)
-        return jnp.log(jnp.real(s @ self.H @ jnp.conj(s))) / (jnp.pi * self.k)
+def _chunk_gram_from_points(exponents, k, z, w, W):
+    return _chunk_gram(_real_sections(exponents, k, z), w, W)
 
 
-def balanced_metric(
-    variety: Hypersurface, k: int, points: PointSet, n_iter: int = 10, progress=None
-) -> DonaldsonPotential:
-    """Iterate the T-operator ``n_iter`` times from H = 1 on ``points``."""
-    exps = monomial_basis(variety, k)
-    H = np.eye(exps.shape[0], dtype=np.complex128)
-    for _ in range(n_iter):
-        T = t_operator(points.z, points.weights, exps, H)
-        H = np.linalg.inv(T).T
-        H = 0.5 * (H + H.conj().T)
-        H /= np.trace(H).real
-        if progress is not None:
-            progress()
-    return DonaldsonPotential(exps, jnp.asarray(H), k)
+def _real_form_t(M: Complex[Array, "n n"]) -> Float[Array, "2n 2n"]:
+    """Wᵀ for W = [[Re M, −Im M], [Im M, Re M]]: rows x ↦ x Wᵀ realise s ↦ M s."""
+    W = jnp.block([[M.real, -M.imag], [M.imag, M.real]])
+    return W.T
 
 
 @jax.jit
-def potential_det(variety, potential, z, patch, elim):
-    """det of the pulled-back metric ∂∂̄K for a batch of points."""
+def _update(G, scale):
+    """From G = Σ (w/den) x xᵀ: T = scale·[(A + B) + i(Cᵀ − C)] (A, B, C the Re-Re, Im-Im and
+    Re-Im blocks), T = L Lᴴ, and the new M = L⁻¹ (so H = T⁻¹ = Mᴴ M), in real form."""
+    n = G.shape[0] // 2
+    A, B, C = G[:n, :n], G[n:, n:], G[:n, n:]
+    T = scale * ((A + B) + 1j * (C.T - C))
+    T = 0.5 * (T + T.conj().T)
+    L = jnp.linalg.cholesky(T)
+    M = jax.scipy.linalg.solve_triangular(L, jnp.eye(n, dtype=L.dtype), lower=True)
+    return M, _real_form_t(M)
+
+
+def _specs(n_sections: int, n_coords: int, chunk: int, from_points: bool) -> tuple:
+    W = jax.ShapeDtypeStruct((2 * n_sections, 2 * n_sections), jnp.float64)
+    w = jax.ShapeDtypeStruct((chunk,), jnp.float64)
+    if from_points:
+        return jax.ShapeDtypeStruct((chunk, n_coords), jnp.complex128), w, W
+    return jax.ShapeDtypeStruct((chunk, 2 * n_sections), jnp.float64), w, W
+
+
+def _step_fn(exponents: np.ndarray, from_points: bool) -> Callable:
+    if not from_points:
+        return _chunk_gram
+    k = int(np.asarray(exponents)[0].sum())
+    return functools.partial(_chunk_gram_from_points, jnp.asarray(exponents), k)
+
+
+def t_chunk_bytes(exponents: np.ndarray, chunk: int, from_points: bool = True) -> int:
+    """Compiled bytes (temporaries + outputs + arguments) of one T-operator chunk of ``chunk``
+    points, read from XLA's memory analysis on shape-only arguments."""
+    exponents = np.asarray(exponents)
+    specs = _specs(exponents.shape[0], exponents.shape[1], chunk, from_points)
+    return compiled_bytes(_step_fn(exponents, from_points), *specs)
+
+
+def compile_within_budget(fn: Callable, specs: Callable[[int], tuple], n: int, budget: int):
+    """``(compiled, chunk)``: ``jit(fn)`` compiled for the largest chunk ≤ n (arguments
+    ``specs(chunk)``) whose memory analysis (temporaries + outputs + arguments) fits
+    ``budget`` bytes. Tries chunk = n first (one compilation for small problems), then shrinks
+    by the measured ratio bytes/budget until the compiled chunk fits."""
+    chunk = max(1, int(n))
+    for _ in range(8):
+        compiled = jax.jit(fn).lower(*specs(chunk)).compile()
+        m = compiled.memory_analysis()
+        used = m.temp_size_in_bytes + m.output_size_in_bytes + m.argument_size_in_bytes
+        if used <= budget:
+            return compiled, chunk
+        if chunk == 1:
+            break
+        chunk = max(1, int(chunk * 0.9 * budget / used))
+    raise MemoryBudgetError(
+        f"one chunk of {getattr(fn, '__name__', 'the computation')} needs "
+        f"{used / 2**30:.2f} GiB, more than the memory budget of {budget / 2**30:.2f} GiB; "
+        "raise NTKFLOW_MEMORY_BUDGET"
+    )
+
+
+def _chunks(a: np.ndarray, size: int, fill) -> list:
+    """``a`` split along axis 0 into device arrays of ``size`` rows (the last one padded)."""
+    out = []
+    for start in range(0, a.shape[0], size):
+        blk = a[start : start + size]
+        if blk.shape[0] < size:
+            row = blk[-1:] if fill is None else np.full_like(blk[:1], fill)
+            pad = np.repeat(row, size - len(blk), axis=0)
+            blk = np.concatenate([blk, pad])
+        out.append(jnp.asarray(blk))
+    return out
+
+
+def balanced_hermitian(
+    exponents: np.ndarray,
+    z: Complex[Array, "N n"],
+    weights: Float[Array, " N"],
+    iterations: int,
+    progress: Callable[[], None] | None = None,
+    budget: int | None = None,
+) -> np.ndarray:
+    """Donaldson's iteration H ← T(H)⁻¹ (module doc) from the Fubini–Study H, ``iterations``
+    times, on the points ``z`` with weights ``weights``; returns H (N_k × N_k, complex128) in the
+    convention K = (1/πk) log sᴴ H s."""
+    exponents = np.asarray(exponents)
+    k = int(exponents[0].sum())
+    z = np.asarray(z, dtype=np.complex128)
+    w = np.asarray(weights, dtype=np.float64)
+    n, n_k = z.shape[0], exponents.shape[0]
+    if n < n_k:
+        raise ValueError(f"balanced_hermitian: {n} points cannot balance {n_k} sections")
+    budget = memory_budget() if budget is None else int(budget)
+    keep_sections = n * n_k * 16 <= budget // 2  # X kept beside one chunk within the budget
+    from_points = not keep_sections
+    step, chunk = compile_within_budget(
+        _step_fn(exponents, from_points),
+        lambda c: _specs(n_k, z.shape[1], c, from_points),
+        n,
+        budget // 2,
+    )
+    w_chunks = _chunks(w, chunk, 0.0)  # padded points carry weight 0
+    if not keep_sections:
+        data = _chunks(z, chunk, None)
+    if keep_sections:  # the section values once, in chunks of the budget
+        values = functools.partial(_real_sections, jnp.asarray(exponents), k)
+        X = map_within_budget(lambda x: values(x[None])[0], (jnp.asarray(z),), budget // 2)
+        data = _chunks(X, chunk, None)
+        del X
+    M = jnp.asarray(np.diag(np.sqrt(np.diag(fs_hermitian(exponents)))), jnp.complex128)
+    W = _real_form_t(M)
+    scale = n_k / w.sum()
+    for _ in range(iterations):
+        G = sum(step(d, wc, W) for d, wc in zip(data, w_chunks, strict=True))
+        M, W = _update(G, scale)
+        if not bool(jnp.all(jnp.isfinite(M))):
+            raise ValueError(
+                "balanced_hermitian: T(H) is not positive definite (too few points for "
+                f"N_k = {n_k} sections, or a basis that is not one)"
+            )
+        if progress is not None:
+            progress()
+    H = np.asarray(M.conj().T @ M)
+    return 0.5 * (H + H.conj().T)
+
+
+# ----------------------------------------------------------------------------------------------
+# balanced metrics on a variety
+# ----------------------------------------------------------------------------------------------
+
+
+def monomial_basis(variety: Hypersurface, k: int) -> np.ndarray:
+    """Exponents (N_k, n_coords) of the reduced monomial basis (:func:`section_basis`)."""
+    return section_basis(variety, k)
+
+
+def balanced_metric(
+    variety: Hypersurface,
+    k: int,
+    points: PointSet,
+    n_iter: int = 10,
+    progress=None,
+    dtype=jnp.float64,
+) -> AlgebraicPotential:
+    """The balanced algebraic potential of degree k: ``n_iter`` T-iterations on ``points``."""
+    exps = section_basis(variety, k)
+    H = balanced_hermitian(exps, points.z, points.weights, n_iter, progress)
+    return AlgebraicPotential(exps, H, dtype=dtype)
+
+
+def potential_det(variety, potential, z, patch, elim, budget: int | None = None) -> np.ndarray:
+    """det of the metric of ``potential`` pulled back to the variety, for a batch of points,
+    in chunks sized by the memory budget (the closed-form ``pullback_metric`` where the
+    potential has one, else the autodiff ∂∂̄ of the ambient potential)."""
 
     def one(z, p, e):
-        g = pullback(kahler_metric_ambient(potential, z), pullback_jacobian(variety, z, p, e))
-        return jnp.real(jnp.linalg.det(g))
+        J = pullback_jacobian(variety, z, p, e)
+        if hasattr(potential, "pullback_metric"):
+            g = potential.pullback_metric(z, J)
+        else:
+            g = pullback(kahler_metric_ambient(potential, z), J)
+        return jnp.real(jnp.linalg.det(g.astype(jnp.complex128)))
 
-    return jax.vmap(one)(z, patch, elim)
+    return map_within_budget(one, (jnp.asarray(z), jnp.asarray(patch), jnp.asarray(elim)), budget)
+
+
+def map_within_budget(fn: Callable, args: tuple, budget: int | None = None) -> np.ndarray:
+    """``vmap(fn)(*args)`` in equal (padded) chunks compiled once by
+    :func:`compile_within_budget` (one compilation when everything fits)."""
+    budget = memory_budget() if budget is None else int(budget)
+    n = args[0].shape[0]
+
+    def specs(c):
+        return tuple(jax.ShapeDtypeStruct((c, *a.shape[1:]), a.dtype) for a in args)
+
+    compiled, chunk = compile_within_budget(jax.vmap(fn), specs, n, budget)
+    parts = [_chunks(np.asarray(a), chunk, None) for a in args]
+    out = [np.asarray(compiled(*blk)) for blk in zip(*parts, strict=True)]
+    return np.concatenate(out)[:n]
 
 
 def default_n_points(variety, k: int) -> int:
     """10 N_k² + 5·10⁴ points for the T-iterations (the peer's setting, anchors.md)."""
-    return 10 * monomial_basis(variety, k).shape[0] ** 2 + 50_000
+    return 10 * section_basis(variety, k).shape[0] ** 2 + 50_000
 
 
 def donaldson(
@@ -143,11 +268,15 @@ def donaldson(
     Returns {"sigma", "sigma_error", "volume", "seconds", "n_basis", "potential"}; ``seconds``
     covers sampling, T-iterations and the σ evaluation."""
     t0 = time.perf_counter()
-    k1, k2 = jax.random.split(key)
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise VarietyError(f"Donaldson degree k must be an integer >= 1, got {k!r}")
+    section_basis(variety, k)  # refuses what it cannot do before sampling
+    k1, _ = jax.random.split(key)
     n_points = n_points or default_n_points(variety, k)
-    train = sample_points(variety, n_points, k1)
+    # one sampling call (one compilation) for the T-iteration points and the test points
+    train, test = sample_points(variety, n_points + n_test, k1).split(n_test)
     pot = balanced_metric(variety, k, train, n_iter, progress)
-    test = sample_points(variety, n_test, k2)
+    del train
     det = potential_det(variety, pot, test.z, test.patch, test.elim)
     sigma, err = sigma_measure(det, test.omega_sq, test.weights)
     vol = volume(det, test.omega_sq, test.weights)
@@ -162,12 +291,13 @@ def donaldson(
 
 
 __all__ = [
-    "DonaldsonPotential",
+    "balanced_hermitian",
     "balanced_metric",
     "default_n_points",
     "donaldson",
-    "fs_det",
+    "map_within_budget",
     "monomial_basis",
     "potential_det",
-    "t_operator",
+    "compile_within_budget",
+    "t_chunk_bytes",
 ]

@@ -8,9 +8,10 @@ see :func:`ntkflow.cy.kahler.pullback_jacobian`). Because the embedding is holom
 
 Two families:
 
-* :class:`AlgebraicPotential` — K = (1/πk) log s(z)ᴴ H s(z) with s the degree-k sections
-  (monomials reduced modulo the defining polynomial) and H Hermitian. With H the balanced
-  matrix this is Donaldson's metric (Donaldson 2005; Douglas et al. hep-th/0612075); with H
+* :class:`AlgebraicPotential` — K = (1/πk) log s(z)ᴴ H s(z) with s the degree-k sections of
+  :mod:`ntkflow.cy.sections` (one basis, one convention) and H Hermitian. With H the balanced
+  matrix of :func:`ntkflow.cy.donaldson.balanced_hermitian` (its start) this is Donaldson's
+  metric (Donaldson 2005; Douglas et al. hep-th/0612075); with H
   trained on the Monge–Ampère loss it is the optimised algebraic metric of Headrick–Nassar
   (arXiv 0908.2635), a linear bihomogeneous network in the language of MLGeometry. Its metric
   is computed in closed form from s and ∂s.
@@ -23,9 +24,6 @@ Two families:
 
 from __future__ import annotations
 
-import math
-from itertools import combinations_with_replacement
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -33,97 +31,12 @@ import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
 from ntkflow.cy.fubini_study import FubiniStudy
-from ntkflow.cy.variety import Hypersurface, VarietyError
-
-# ----------------------------------------------------------------------------------------------
-# sections of O(k)
-# ----------------------------------------------------------------------------------------------
-
-
-def monomial_exponents(n_coords: int, k: int) -> Int[np.ndarray, "M n"]:
-    """All exponent vectors of degree-k monomials in ``n_coords`` variables (lexicographic)."""
-    out = []
-    for c in combinations_with_replacement(range(n_coords), k):
-        e = np.zeros(n_coords, dtype=np.int64)
-        np.add.at(e, list(c), 1)
-        out.append(e)
-    return np.array(out[::-1])
-
-
-def section_basis(variety: Hypersurface, k: int) -> Int[np.ndarray, "Nk n"]:
-    """Exponents of a basis of H⁰(X, O(k)) for a hypersurface X = {Q = 0} ⊂ Pⁿ.
-
-    Degree-k monomials modulo Q: drop those divisible by the leading monomial of Q (the first
-    monomial with the largest |coefficient|), so that N_k = C(n+k, k) − C(n+k−d, k−d)
-    (Douglas et al. hep-th/0612075, §3: the "reduced monomial basis").
-    """
-    if not isinstance(variety, Hypersurface) or len(variety.ambient) != 1:
-        raise VarietyError(
-            "section_basis: the algebraic ansatz is implemented for hypersurfaces in a single "
-            f"P^n; {getattr(variety, 'name', variety)!r} is not one (use the 'phi' ansatz)"
-        )
-    if k < 1:
-        raise ValueError(f"section_basis: degree k must be >= 1, got {k}")
-    exps = monomial_exponents(variety.n_coords, k)
-    coeffs = np.abs(np.asarray(variety.coefficients))
-    lead = np.asarray(variety.exponents)[int(np.argmax(coeffs))]
-    keep = ~np.all(exps >= lead[None, :], axis=1)
-    return exps[keep]
-
-
-def sections(exponents: Int[Array, "Nk n"], z: Complex[Array, " n"], k: int) -> tuple[Array, Array]:
-    """s_α(z) = z^{e_α} and ∂_i s_α = e_αi z^{e_α − δ_i} for degree-k exponents,
-    shapes (Nk,) and (Nk, n)."""
-    n = z.shape[0]
-    powers = jnp.cumprod(
-        jnp.concatenate([jnp.ones((n, 1), z.dtype), jnp.broadcast_to(z[:, None], (n, k))], 1), 1
-    )  # powers[i, p] = z_i^p
-    cols = jnp.arange(n)[None, :]
-    vals = powers[cols, exponents]  # (Nk, n)
-    s = jnp.prod(vals, axis=1)
-    lower = powers[cols, jnp.maximum(exponents - 1, 0)]
-    eye = jnp.eye(n, dtype=bool)
-    others = jnp.prod(jnp.where(eye[:, None, :], 1.0, vals[None, :, :]), axis=2).T  # (Nk, n)
-    ds = exponents * lower * others
-    return s, ds
-
-
-def fs_hermitian(exponents: np.ndarray) -> np.ndarray:
-    """H with s ᴴ H s = |z|^{2k} on the full monomial basis: the multinomial coefficients."""
-    k = int(exponents[0].sum())
-    mult = [math.factorial(k) / np.prod([math.factorial(int(e)) for e in row]) for row in exponents]
-    return np.diag(np.asarray(mult, dtype=np.float64))
-
-
-def balanced_hermitian(
-    exponents: np.ndarray, z: Complex[Array, "N n"], weights: Float[Array, " N"], iterations: int
-) -> Complex[Array, "Nk Nk"]:
-    """Donaldson's T-operator iterated from the Fubini–Study H (Donaldson 2005, §2):
-
-        H_{r+1} = T(H_r)^{-1},   T(H)_{αβ} = (N_k / Σ w) Σ_p w_p s_α s̄_β / (sᴴ H s)(p),
-
-    with w the Ω∧Ω̄ integration weights; its fixed point is the balanced metric.
-    """
-    k = int(np.asarray(exponents)[0].sum())
-    E = jnp.asarray(exponents)
-    S = jax.jit(jax.vmap(lambda x: sections(E, x, k)[0]))(jnp.asarray(z))  # (N, Nk)
-    n_k = S.shape[1]
-    w = jnp.asarray(weights, S.real.dtype)
-
-    @jax.jit
-    def t_step(H):
-        den = jnp.real(jnp.einsum("pa,ab,pb->p", S.conj(), H, S))
-        T = (n_k / jnp.sum(w)) * jnp.einsum("p,pa,pb->ab", w / den, S, S.conj())
-        Hn = jnp.linalg.inv(T)
-        return 0.5 * (Hn + Hn.conj().T)
-
-    H = jnp.asarray(fs_hermitian(np.asarray(exponents)), S.dtype)
-    for _ in range(iterations):
-        H = t_step(H)
-    if not bool(jnp.all(jnp.isfinite(H))):
-        raise ValueError("balanced_hermitian: the T-operator produced a non-finite H")
-    return H
-
+from ntkflow.cy.sections import (
+    fs_hermitian,
+    monomial_exponents,
+    section_basis,
+    sections,
+)
 
 # ----------------------------------------------------------------------------------------------
 # the algebraic ansatz
@@ -274,7 +187,6 @@ def _float_dtype(module) -> jnp.dtype:
 __all__ = [
     "AlgebraicPotential",
     "PhiPotential",
-    "balanced_hermitian",
     "complex_hessian_along",
     "fs_hermitian",
     "monomial_exponents",

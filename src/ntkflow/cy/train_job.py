@@ -16,13 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkflow.cy.potential import (
-    AlgebraicPotential,
-    PhiPotential,
-    balanced_hermitian,
-    n_spectral_inputs,
-    section_basis,
-)
+from ntkflow.cy.donaldson import balanced_hermitian
+from ntkflow.cy.potential import AlgebraicPotential, PhiPotential, n_spectral_inputs
+from ntkflow.cy.sections import section_basis
 from ntkflow.cy.train import (
     Optimiser,
     TrainingSet,
