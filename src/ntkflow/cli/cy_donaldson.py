@@ -8,15 +8,21 @@ from ._common import emit, fail, progress_bar
 
 
 def donaldson_cmd(
-    variety: str = typer.Option("fermat-quintic", help="variety name or TOML path"),
-    k: int = typer.Option(3, "--k", help="degree k of the sections"),
-    points: int = typer.Option(0, "--points", help="T-iteration points (0: 10 N_k² + 5·10⁴)"),
-    test_points: int = typer.Option(20_000, help="points for σ"),
-    iterations: int = typer.Option(10, help="T-operator iterations"),
-    seed: int = typer.Option(0, help="PRNG seed"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    variety: str = typer.Option(
+        "fermat-quintic", help="Variety: a catalogue name (e.g. bicubic) or a TOML file."
+    ),
+    k: int = typer.Option(3, "--k", help="Degree k of the sections."),
+    points: int = typer.Option(
+        0, "--points", help="Points for the T-iterations; 0 chooses 10 N_k² + 50 000."
+    ),
+    test_points: int = typer.Option(20_000, help="Held-out points on which σ is measured."),
+    iterations: int = typer.Option(10, help="Iterations of Donaldson's T-operator."),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Balanced metric by Donaldson's T-operator; prints sigma and seconds."""
+    """Donaldson's balanced metric of degree k by the T-operator; prints σ and seconds."""
     import jax
 
     from ntkflow.cy.donaldson import donaldson

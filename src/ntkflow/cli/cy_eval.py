@@ -10,17 +10,31 @@ from ._common import emit, fail, info, track
 
 
 def eval_metric(
-    model: Path = typer.Option(..., "--model", help="a run directory (its model.eqx)"),
-    points: Path = typer.Option(
-        ..., "--points", help="points .npz: ntkflow layout ('points') or cymetric dataset.npz"
+    model: Path = typer.Option(
+        ..., "--model", help="A run directory; its model.eqx (or newest checkpoint) is evaluated."
     ),
-    out: Path = typer.Option(..., "--out", help="output .npz: points, g (and weights, omega_sq)"),
-    split: str = typer.Option("all", "--split", help="cymetric datasets: all, train or val"),
-    batch: int = typer.Option(4096, "--batch", min=1, help="points per evaluation batch"),
-    cpu: bool = typer.Option(False, "--cpu", help="force the CPU backend (or NTKFLOW_CPU=1)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    points: Path = typer.Option(
+        ...,
+        "--points",
+        help="Points .npz: the ntkflow layout ('points') or a cymetric dataset.npz.",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Output .npz with the points, the metric g (and weights, omega_sq)."
+    ),
+    split: str = typer.Option(
+        "all", "--split", help="Rows of a cymetric dataset to use: all, train or val."
+    ),
+    batch: int = typer.Option(4096, "--batch", min=1, help="Points per evaluation batch."),
+    cpu: bool = typer.Option(
+        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Load the final model of run MODEL through its job's build() and evaluate the metric.
+    """Evaluate the metric of a run's model at the given points.
+
+    The final model of run MODEL is loaded through its job's build().
 
     Without a final model (a run not finished yet) the newest checkpoint is used.
     """

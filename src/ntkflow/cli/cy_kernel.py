@@ -11,21 +11,34 @@ from ._common import emit, fail, info, progress_bar
 
 
 def kernel_flow(
-    variety: str = typer.Option("fermat-quintic", help="variety name"),
-    points: int = typer.Option(10_000, help="training points"),
-    test_points: int = typer.Option(2_000, "--test-points", help="held-out points for test σ"),
-    kernel: str = typer.Option("gaussian", help="gaussian | mlp-ntk"),
-    width: float = typer.Option(1.0, help="Gaussian kernel width s on the spectral inputs"),
-    features: int = typer.Option(512, help="random Fourier features (Gaussian kernel)"),
-    mlp_width: int = typer.Option(512, "--mlp-width", help="width of the linearised φ-MLP"),
-    steps: int = typer.Option(200, help="Euler steps of the flow"),
-    eval_every: int = typer.Option(10, "--eval-every"),
-    dt_factor: float = typer.Option(1.0, "--dt-factor", help="dt = dt_factor / λ_max"),
-    seed: int = typer.Option(0),
-    out_dir: Path = typer.Option(Path("ntkflow-out/kernel-flow"), "--out-dir"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    variety: str = typer.Option(
+        "fermat-quintic", help="Variety: a catalogue name (e.g. fermat-quintic)."
+    ),
+    points: int = typer.Option(10_000, help="Training points.", show_default="10 000"),
+    test_points: int = typer.Option(2_000, "--test-points", help="Held-out points for the test σ."),
+    kernel: str = typer.Option("gaussian", help="Kernel: gaussian or mlp-ntk."),
+    width: float = typer.Option(
+        1.0, help="Lengthscale of the Gaussian kernel on the spectral inputs."
+    ),
+    features: int = typer.Option(512, help="Random Fourier features of the Gaussian kernel."),
+    mlp_width: int = typer.Option(512, "--mlp-width", help="Width of the linearised φ-MLP."),
+    steps: int = typer.Option(200, help="Euler steps of the flow."),
+    eval_every: int = typer.Option(10, "--eval-every", help="Measure σ every this many steps."),
+    dt_factor: float = typer.Option(
+        1.0, "--dt-factor", help="Time step as a fraction of 1/λ_max of the kernel."
+    ),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    out_dir: Path = typer.Option(
+        Path("ntkflow-out/kernel-flow"), "--out-dir", help="Folder for the σ plot."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Flow K_FS + φ with a frozen kernel; σ on training and test points vs flow time (PNG)."""
+    """Flow K_FS + φ with a frozen kernel and plot σ against flow time.
+
+    σ is measured on the training and the held-out points (PNG in --out-dir).
+    """
     from ntkflow.cy.kernel_flow import KernelFlowConfig, KernelFlowError, run_kernel_flow
     from ntkflow.cy.variety import VarietyError
 

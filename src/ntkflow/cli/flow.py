@@ -19,7 +19,7 @@ from ..io.config import option
 from ._common import emit, fail, info, progress_bar
 
 app = typer.Typer(
-    help="metric flows: parameter, kernel, linearised, Ricci limit", no_args_is_help=True
+    help="Metric flows: parameter, kernel, linearised, Ricci limit.", no_args_is_help=True
 )
 
 
@@ -87,16 +87,24 @@ def _ricci_limit(manifold, sigmas, t, points_per_sigma, gauge, plot) -> dict[str
 
 @app.command("ricci-limit")
 def ricci_limit_cmd(
-    manifold: str = typer.Option("sphere2", help="sphere2 (exact round solution) or torus2"),
-    sigmas: str = typer.Option("0.4,0.3,0.2", help="kernel widths σ, comma-separated"),
-    t: float = typer.Option(None, help="flow time (default 0.1 on sphere2, 0.25 on torus2)"),
-    points_per_sigma: float = typer.Option(1.5, help="grid points per σ"),
-    gauge: str = typer.Option(None, help="hamilton (default) or perelman"),
-    plot: str = typer.Option(None, help="write distance-vs-σ PNG here"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    manifold: str = typer.Option(
+        "sphere2", help="Manifold: sphere2 (exact round solution) or torus2."
+    ),
+    sigmas: str = typer.Option("0.4,0.3,0.2", help="Kernel lengthscales σ, comma-separated."),
+    t: float = typer.Option(None, help="Flow time.", show_default="0.1 on sphere2, 0.25 on torus2"),
+    points_per_sigma: float = typer.Option(1.5, help="Grid points per σ."),
+    gauge: str = typer.Option(None, help="Gauge: hamilton or perelman.", show_default="hamilton"),
+    plot: str = typer.Option(
+        None, help="Write the PNG of distance against σ here.", show_default="no plot"
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Distance at fixed flow time between the Gaussian-kernel flow and the reference Ricci
-    flow, for each σ (paper §3: the flow tends to Ricci flow as σ → 0)."""
+    """Distance between the Gaussian-kernel flow and Ricci flow for each lengthscale σ.
+
+    Measured at a fixed flow time (paper §3: the flow tends to Ricci flow as σ → 0).
+    """
     out = _ricci_limit(manifold, _floats(sigmas, "--sigmas"), t, points_per_sigma, gauge, plot)
     emit(out, as_json, "ricci limit")
 
@@ -143,14 +151,18 @@ def _linearized_check(points: int, width: int, t: float, seed: int) -> dict[str,
 
 @app.command("linearized-check")
 def linearized_check_cmd(
-    points: int = typer.Option(8, help="collocation points"),
-    width: int = typer.Option(32, help="MLP width"),
-    t: float = typer.Option(3.0, help="flow time"),
-    seed: int = typer.Option(0, help="PRNG seed"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    points: int = typer.Option(8, help="Collocation points."),
+    width: int = typer.Option(32, help="MLP width."),
+    t: float = typer.Option(3.0, help="Flow time."),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Linearised-network gradient flow vs the kernel flow with the empirical NTK at θ0:
-    maximum deviation of the metric along the trajectory (off the collocation points)."""
+    """Linearised-network gradient flow against the empirical-NTK kernel flow.
+
+    Maximum deviation of the metric along the trajectory, off the collocation points.
+    """
     emit(_linearized_check(points, width, t, seed), as_json, "linearized check")
 
 
@@ -174,15 +186,19 @@ def _width_limit(widths, points, t, lr, seed, plot) -> dict[str, Any]:
 
 @app.command("width-limit")
 def width_limit_cmd(
-    widths: str = typer.Option("64,256,1024", help="MLP widths, comma-separated"),
-    points: int = typer.Option(12, help="training points"),
-    t: float = typer.Option(4.0, help="flow time"),
-    lr: float = typer.Option(0.02, help="gradient-descent step"),
-    seed: int = typer.Option(0, help="PRNG seed"),
-    plot: str = typer.Option(None, help="write NTK-change-vs-width PNG here"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    widths: str = typer.Option("64,256,1024", help="MLP widths, comma-separated."),
+    points: int = typer.Option(12, help="Training points."),
+    t: float = typer.Option(4.0, help="Flow time."),
+    lr: float = typer.Option(0.02, help="Gradient-descent step."),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    plot: str = typer.Option(
+        None, help="Write the PNG of NTK change against width here.", show_default="no plot"
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Finite-width gradient descent vs the infinite-width kernel flow (analytic NTK)."""
+    """Finite-width gradient descent against the infinite-width kernel flow (analytic NTK)."""
     ws = [int(v) for v in _floats(widths, "--widths")]
     emit(_width_limit(ws, points, t, lr, seed, plot), as_json, "width limit")
 

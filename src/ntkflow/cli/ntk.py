@@ -23,19 +23,27 @@ def _parse_widths(text: str | None) -> list[int] | None:
 
 @app.command("convergence")
 def convergence(
-    arch: str = typer.Option("mlp", help="mlp | cosnet | gaussnet"),
-    activation: str = typer.Option("relu", help="MLP activation with a closed-form kernel"),
-    depth: int = typer.Option(2, help="MLP hidden layers"),
-    widths: str = typer.Option(None, help="comma-separated widths (default per architecture)"),
-    seeds: int = typer.Option(4, help="random initialisations per width"),
-    points: int = typer.Option(6, help="number of input points"),
-    dim: int = typer.Option(2, help="metric dimension n (inputs in R^n)"),
-    seed: int = typer.Option(0, help="PRNG seed"),
-    plot: str = typer.Option("ntk_convergence.png", help="log-log plot (PNG); '' for none"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    arch: str = typer.Option("mlp", help="Architecture: mlp, cosnet or gaussnet."),
+    activation: str = typer.Option("relu", help="MLP activation with a closed-form kernel."),
+    depth: int = typer.Option(2, help="MLP hidden layers."),
+    widths: str = typer.Option(
+        None, help="Comma-separated widths.", show_default="per architecture"
+    ),
+    seeds: int = typer.Option(4, help="Random initialisations per width."),
+    points: int = typer.Option(6, help="Number of input points."),
+    dim: int = typer.Option(2, help="Metric dimension n (inputs in R^n)."),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    plot: str = typer.Option(
+        "ntk_convergence.png", help="Log-log plot (PNG); an empty name writes none."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Relative Frobenius distance of the empirical metric-NTK to the infinite-width one
-    against width, with the fitted log-log slope (expected −1/2)."""
+    """Distance of the empirical metric-NTK to the infinite-width one against width.
+
+    Relative Frobenius distance, with the fitted log-log slope (expected −1/2).
+    """
     import jax
 
     from ntkflow.kernels.convergence import ARCHS, DEFAULT_WIDTHS, ntk_convergence

@@ -13,19 +13,30 @@ app = typer.Typer(help="Reproduce the paper's experiments.", no_args_is_help=Tru
 
 @app.command("feature-learning")
 def feature_learning(
-    steps: int = typer.Option(300, help="full-batch training steps per regime"),
-    train_points: int = typer.Option(1500, "--train-points"),
-    test_points: int = typer.Option(1000, "--test-points"),
-    ntk_points: int = typer.Option(200, "--ntk-points", help="fixed points for the NTK"),
-    eval_every: int = typer.Option(30, "--eval-every"),
-    width: int = typer.Option(64, help="finite φ-MLP width (depth 3)"),
-    wide_width: int = typer.Option(256, "--wide-width", help="width of the wide NTK φ-MLP"),
-    regimes: str = typer.Option("", help="comma-separated subset (default: all)"),
-    seed: int = typer.Option(0),
-    out_dir: Path = typer.Option(Path("ntkflow-out/feature-learning"), "--out-dir"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    steps: int = typer.Option(300, help="Full-batch training steps per regime."),
+    train_points: int = typer.Option(1500, "--train-points", help="Training points."),
+    test_points: int = typer.Option(1000, "--test-points", help="Held-out points for σ."),
+    ntk_points: int = typer.Option(
+        200, "--ntk-points", help="Fixed points on which the NTK is measured."
+    ),
+    eval_every: int = typer.Option(30, "--eval-every", help="Measure every this many steps."),
+    width: int = typer.Option(64, help="Width of the finite φ-MLP (depth 3)."),
+    wide_width: int = typer.Option(256, "--wide-width", help="Width of the wide NTK φ-MLP."),
+    regimes: str = typer.Option(
+        "", help="Comma-separated subset of the regimes.", show_default="all"
+    ),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    out_dir: Path = typer.Option(
+        Path("ntkflow-out/feature-learning"), "--out-dir", help="Folder for results and plots."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Frozen kernels vs finite-width feature learning: test σ, NTK change, NTK spectra."""
+    """Frozen kernels against finite-width feature learning.
+
+    Test σ, NTK change and NTK spectra of each regime.
+    """
     from ntkflow.experiments.feature_learning import FeatureLearningConfig, run_feature_learning
 
     try:
@@ -63,23 +74,36 @@ def feature_learning(
 
 @app.command("locality")
 def locality(
-    train_points: int = typer.Option(200, "--train-points"),
-    eval_points: int = typer.Option(40, "--eval-points", help="training points to move away from"),
+    train_points: int = typer.Option(200, "--train-points", help="Training points."),
+    eval_points: int = typer.Option(40, "--eval-points", help="Training points to move away from."),
     distances: str = typer.Option(
         ",".join(f"{d:g}" for d in (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0.5)),
-        help="comma-separated FS distances",
+        help="Comma-separated Fubini–Study distances.",
     ),
-    kernels: str = typer.Option("delta,gaussian,relu-ntk", help="comma-separated fixed kernels"),
-    gaussian_width: float = typer.Option(1e-2, "--gaussian-width"),
-    delta_width: float = typer.Option(1e-6, "--delta-width"),
-    flow_steps: int = typer.Option(2000, "--flow-steps", help="Euler steps of each kernel flow"),
-    network: bool = typer.Option(True, "--network/--no-network", help="add a finite network"),
-    net_steps: int = typer.Option(1000, "--net-steps", help="Adam steps of the finite network"),
-    seed: int = typer.Option(0),
-    out_dir: Path = typer.Option(Path("ntkflow-out/locality"), "--out-dir"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    kernels: str = typer.Option("delta,gaussian,relu-ntk", help="Comma-separated fixed kernels."),
+    gaussian_width: float = typer.Option(
+        1e-2, "--gaussian-width", help="Lengthscale of the Gaussian kernel."
+    ),
+    delta_width: float = typer.Option(
+        1e-6, "--delta-width", help="Lengthscale of the δ-like kernel."
+    ),
+    flow_steps: int = typer.Option(2000, "--flow-steps", help="Euler steps of each kernel flow."),
+    network: bool = typer.Option(
+        True, "--network/--no-network", help="Add a finite network to the comparison."
+    ),
+    net_steps: int = typer.Option(1000, "--net-steps", help="Adam steps of the finite network."),
+    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    out_dir: Path = typer.Option(
+        Path("ntkflow-out/locality"), "--out-dir", help="Folder for results and plots."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
-    """Gain in loss vs geodesic distance from the training points for fixed kernels (§6b)."""
+    """Gain in loss against distance from the training points for fixed kernels.
+
+    The paper's §6b: geodesic distance, for each fixed kernel and a finite network.
+    """
     from ntkflow.experiments.locality import LocalityConfig, run_locality
 
     try:

@@ -67,18 +67,20 @@ def _plot(path: str, ts, r_min, r_max, exact, title: str) -> None:
 
 
 def ricci_flow(
-    manifold: str = typer.Option("sphere2", help="sphere2, sphere3, torus2, torus3"),
-    radius: float = typer.Option(1.0, help="initial radius of the round sphere"),
-    t_end: float = typer.Option(0.45, "--t-end", help="final time"),
+    manifold: str = typer.Option("sphere2", help="Manifold: sphere2, sphere3, torus2 or torus3."),
+    radius: float = typer.Option(1.0, help="Initial radius of the round sphere."),
+    t_end: float = typer.Option(0.45, "--t-end", help="Final time of the flow."),
     perturbation: float = typer.Option(
-        0.0, help="amplitude of a random smooth perturbation (tori; spheres: non-round start)"
+        0.0, help="Amplitude of a random smooth perturbation (on spheres, a non-round start)."
     ),
-    seed: int = typer.Option(0, help="PRNG seed of the perturbation"),
-    size: int = typer.Option(32, help="grid points per axis (torus) / polar points (S²)"),
-    normalised: bool = typer.Option(False, help="volume-normalised flow"),
-    saves: int = typer.Option(41, help="number of saved times"),
-    out: str = typer.Option("ricci_flow.png", help="path of the PNG plot"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    seed: int = typer.Option(0, help="Seed of the random perturbation."),
+    size: int = typer.Option(32, help="Grid points per axis (torus) or polar points (S²)."),
+    normalised: bool = typer.Option(False, help="Run the volume-normalised flow."),
+    saves: int = typer.Option(41, help="Number of saved times."),
+    out: str = typer.Option("ricci_flow.png", help="Path of the PNG plot."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+    ),
 ) -> None:
     """Run the reference Ricci flow and plot the scalar curvature over time."""
     import jax.numpy as jnp
