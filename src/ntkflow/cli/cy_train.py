@@ -12,7 +12,7 @@ from ._common import config_option, emit, fail, info
 
 
 def _opt(name: str, *flags: str) -> object:
-    from ntkflow.cy.train_job import TrainConfig
+    from ntkflow.cy.train_config import TrainConfig
 
     return config_option(TrainConfig, name, *flags)
 
@@ -166,6 +166,7 @@ def finish(run_dir: Path, plot: Path | None = None, started: float | None = None
     import json
 
     import ntkflow.io as nio
+    from ntkflow.cy.evaluate import final_measures
     from ntkflow.io.atomic import atomic_write_text
     from ntkflow.io.progress import stage
 
@@ -188,85 +189,6 @@ def finish(run_dir: Path, plot: Path | None = None, started: float | None = None
         summary["plot"] = str(out)
     atomic_write_text(rd.path / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
     return summary
-
-
-def final_measures(run_dir: Path) -> dict:
-    """σ (with MC error), volume, Ricci measure and χ of a run's final model on its test set."""
-    import numpy as np
-
-    from ntkflow.cy import measures
-    from ntkflow.cy.train import det_metric
-
-    job, model = load_trained_model(run_dir)
-    test = to_float64(job.test)
-    det = np.concatenate(
-        [
-            np.asarray(det_metric(model, test.take(slice(i, i + 2000))))
-            for i in range(0, len(test), 2000)
-        ]
-    )
-    sigma, sigma_err = measures.sigma_measure(det, test.omega_sq, test.weights)
-    out = {
-        "sigma_test": sigma,
-        "sigma_error": sigma_err,
-        "volume": measures.volume(det, test.omega_sq, test.weights),
-        "ricci_measure": None,
-        "euler_characteristic": None,
-    }
-    out.update(curvature_measures(job, model))
-    return out
-
-
-def load_trained_model(run_dir):
-    """(job, final model in float64) of a finished `cy train` run: the job is rebuilt from the
-    run's config (it re-samples the run's points) to give the model its structure."""
-    import ntkflow.io as nio
-
-    rd = nio.RunDir.open(run_dir)
-    run = rd.read_run()
-    job = nio.make_job(run["job"], run["config"])
-    # measure in float64 whatever the training precision
-    return job, to_float64(nio.load_model(rd.model, job.build))
-
-
-def to_float64(tree):
-    """Cast every float32/complex64 array of a pytree (model or data) to float64/complex128."""
-    import equinox as eqx
-    import jax
-    import jax.numpy as jnp
-
-    def cast(x):
-        if eqx.is_inexact_array(x):
-            return x.astype(jnp.complex128 if jnp.iscomplexobj(x) else jnp.float64)
-        return x
-
-    return jax.tree.map(cast, tree)
-
-
-def curvature_measures(job, model, n: int = 1000) -> dict:
-    """Ricci measure and χ = ∫c₃ of ``model`` on ``n`` held-out points (third derivatives of
-    the potential by autodiff, :func:`ntkflow.cy.curvature.point_curvature`)."""
-    import jax
-    import numpy as np
-
-    from ntkflow.cy import measures
-    from ntkflow.cy.curvature import euler_characteristic, point_curvature
-
-    pts = job.points.take(slice(len(job.points) - n, len(job.points)))
-    curv = jax.jit(jax.vmap(lambda z, p, e: point_curvature(job.variety, model, z, p, e)))(
-        pts.z, pts.patch, pts.elim
-    )
-    curv = {k: np.asarray(v) for k, v in curv.items()}
-    chi, chi_err = euler_characteristic(
-        curv["euler_density"], pts.omega_sq, pts.weights, job.variety.dim
-    )
-    return {
-        "ricci_measure": measures.ricci_measure(
-            curv["ricci_scalar"], curv["det_g"], pts.omega_sq, pts.weights, job.variety.dim
-        ),
-        "euler_characteristic": chi,
-        "euler_characteristic_error": chi_err,
-    }
 
 
 def plot_sigma(run_dir: Path, out: Path) -> bool:

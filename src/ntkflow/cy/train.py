@@ -170,9 +170,7 @@ def make_step(optimiser: Optimiser, static, kappa: float, p: int):
 
 def check_finite(value, what: str, step: int) -> None:
     if not np.isfinite(np.asarray(value)).all():
-        raise TrainingError(
-            f"step {step}: {what} is not finite; stopping (the last checkpoint is intact)"
-        )
+        raise TrainingError(f"step {step}: {what} is not finite; stopping")
 
 
 def timed(fn, *args) -> tuple[Any, float]:

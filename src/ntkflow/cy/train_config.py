@@ -1,0 +1,122 @@
+"""The configuration of ``ntkflow cy train`` (TOML keys = field names = ``--options``).
+
+Each field carries its help sentence and allowed values (:func:`ntkflow.io.option`), so the
+TOML loader, ``ntkflow cy train --help`` and the docs say the same; :func:`check_config`
+holds the rules that need the variety. Kept apart from the job (:mod:`.train_job`) so the
+command line can describe the options without building anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ntkflow.io.config import option
+
+ANSATZE = ("algebraic", "phi")
+OPTIMISERS = ("lbfgs", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a Calabi–Yau training run (TOML keys = field names).
+
+    Each field carries its help sentence and allowed range (:func:`ntkflow.io.option`); the
+    TOML loader and ``ntkflow cy train --help`` both read them.
+    """
+
+    variety: str = option(
+        "fermat-quintic",
+        "Variety to train on: a catalogue name (fermat-quintic, dwork:psi=0.5, "
+        "quartic-k3, cubic-torus, bicubic, tetraquadric, cicy:P5[3,3]) or a TOML file.",
+    )
+    n_points: int = option(
+        100_000,
+        "Points sampled on the variety, training and test together.",
+        min=2,
+        flag="--points",
+    )
+    n_test: int = option(10_000, "Held-out points on which σ is measured.", min=1)
+    n_fit: int = option(90_000, "Training points in each full-batch L-BFGS step.", min=1)
+    seed: int = option(0, "Seed of the random number generator (sampling and initialisation).")
+    ansatz: str = option(
+        "algebraic",
+        "Kähler potential: algebraic (degree-k sections, started at Donaldson's balanced "
+        "metric) or phi (Fubini–Study plus an MLP).",
+        choices=ANSATZE,
+    )
+    k: int = option(5, "Degree of the sections of the algebraic ansatz.", min=1, max=12)
+    balanced_iterations: int = option(
+        4, "Donaldson T-operator iterations for the starting balanced metric.", min=0
+    )
+    n_balance: int = option(20_000, "Points used for the balanced metric.", min=1)
+    width: int = option(64, "Width of the φ-network's hidden layers.", min=1)
+    depth: int = option(3, "Number of hidden layers of the φ-network.", min=1)
+    activation: str = option(
+        "gelu", "Activation of the φ-network.", choices=("gelu", "tanh", "relu", "softplus")
+    )
+    parameterization: str = option(
+        "standard", "Parameterisation of the φ-network.", choices=("standard", "ntk")
+    )
+    optimizer: str = option(
+        "lbfgs",
+        "Optimiser: lbfgs (full batch, the default) or adam (mini-batches).",
+        choices=OPTIMISERS,
+    )
+    learning_rate: float = option(
+        1e-3, "Adam learning rate.", min=0.0, min_exclusive=True, flag="--lr"
+    )
+    batch_size: int = option(2000, "Adam mini-batch size.", min=1)
+    loss_power: int = option(2, "Power p of the Monge–Ampère loss |1 - η/κ|^p.", choices=(1, 2))
+    steps: int = option(30, "L-BFGS iterations or Adam epochs.", min=1)
+    eval_every: int = option(5, "Measure σ on the test points every this many steps.", min=1)
+    dtype: str = option(
+        "float32",
+        "Training precision, float32 or float64 (final measures are always in float64).",
+        choices=("float32", "float64"),
+    )
+
+    def __post_init__(self):
+        if self.ansatz not in ANSATZE:
+            raise ValueError(f"ansatz must be one of {ANSATZE}, got {self.ansatz!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.n_test < 1 or self.n_points <= self.n_test:
+            raise ValueError(
+                f"n_test must be at least 1 and less than n_points (--points), got "
+                f"n_test = {self.n_test}, n_points = {self.n_points}"
+            )
+        if self.loss_power not in (1, 2):
+            raise ValueError(f"loss_power must be 1 or 2, got {self.loss_power}")
+        if self.optimizer not in OPTIMISERS:
+            raise ValueError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
+
+    @property
+    def description(self) -> str:
+        """Short label of the training stage (progress bars)."""
+        opt = {"lbfgs": "L-BFGS", "adam": "Adam"}.get(self.optimizer, self.optimizer)
+        return f"training ({opt})"
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """The rules of a config that need the variety, checked before any work (sampling):
+    the variety exists, and the balanced metric has more training points than sections.
+    Raises :class:`ntkflow.io.InputError` (a usage error) with what to change."""
+    from ntkflow.cy.sections import section_basis
+    from ntkflow.cy.variety import VarietyError, variety_from_name
+    from ntkflow.io.validate import InputError
+
+    try:
+        variety = variety_from_name(cfg.variety)
+    except VarietyError as e:
+        raise InputError(str(e)) from None
+    if cfg.ansatz == "algebraic":
+        n_k = len(section_basis(variety, cfg.k))
+        n_bal = min(cfg.n_balance, cfg.n_points - cfg.n_test)
+        if n_bal <= n_k:
+            raise InputError(
+                f"degree k = {cfg.k} on {variety.name} has {n_k} sections; its balanced metric "
+                f"needs more training points than that, got {n_bal} (raise --points or lower --k)"
+            )
+
+
+__all__ = ["ANSATZE", "OPTIMISERS", "TrainConfig", "check_config"]
