@@ -9,7 +9,9 @@ from typer.testing import CliRunner
 
 from ntkflow.cli import app
 from ntkflow.cy.donaldson import donaldson, monomial_basis
-from ntkflow.cy.variety import fermat_quintic
+from ntkflow.cy.fubini_study import fs_det
+from ntkflow.cy.points import PointSet
+from ntkflow.cy.variety import cubic_torus, fermat_quintic
 
 
 def test_basis_dimensions():
@@ -26,32 +28,38 @@ def test_sigma_k2():
 
 
 def test_cli_sample_and_bad_file(tmp_path):
+    """`cy sample` writes points on X with Shiffman-Zelditch weights w = vol_FS |Ω|²/det g_FS,
+    distributed as the FS volume form: on the Fermat cubic (symmetric under permuting
+    coordinates) E[|z_i|²/|z|²] = 1/3 and each patch holds a third of the points."""
     runner = CliRunner()
     out = tmp_path / "p.npz"
-    res = runner.invoke(
-        app,
-        [
-            "cy",
-            "sample",
-            "--variety",
-            "cubic-torus",
-            "--points",
-            "200",
-            "--out",
-            str(out),
-            "--json",
-        ],
-    )
+    n = 3000
+    args = ["cy", "sample", "--variety", "cubic-torus", "--points", str(n), "--out", str(out)]
+    res = runner.invoke(app, [*args, "--json"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout.strip().splitlines()[-1])
-    assert payload["points"] == 200 and out.exists()
+    assert payload["points"] == n
+    pts = PointSet.load(out)
+    X = cubic_torus()
+    z = np.asarray(pts.z)
+    assert len(z) == n
+    assert np.abs(z[np.arange(n), np.asarray(pts.patch)] - 1).max() < 1e-14  # patch coordinate 1
+    assert np.abs(np.asarray(jax.vmap(X.polynomial)(pts.z))).max() < 1e-10  # on X
+    w = np.asarray(pts.weights)
+    assert (w > 0).all()
+    det = np.asarray(jax.vmap(lambda z, p, e: fs_det(X, z, p, e))(pts.z, pts.patch, pts.elim))
+    np.testing.assert_allclose(w, 3.0 * np.asarray(pts.omega_sq) / det, rtol=1e-10)
+    u = np.abs(z) ** 2 / (np.abs(z) ** 2).sum(axis=1, keepdims=True)
+    for i in range(3):  # FS-distributed: symmetric means, within 4 standard errors
+        assert abs(u[:, i].mean() - 1 / 3) < 4 * u[:, i].std() / np.sqrt(n)
+        frac = np.mean(np.asarray(pts.patch) == i)
+        assert abs(frac - 1 / 3) < 4 * np.sqrt(2 / 9 / n)
     empty = tmp_path / "e.npz"
     empty.write_bytes(b"")
     res = runner.invoke(app, ["cy", "measure", "--points", str(empty), "--json"])
     assert res.exit_code != 0
     res = runner.invoke(app, ["cy", "sample", "--variety", "dwork:psi=1", "--json"])
-    assert res.exit_code != 0
-    assert np.isfinite(payload["seconds"])
+    assert res.exit_code == 2 and "singular" in res.output
 
 
 @pytest.mark.parametrize("bad", ["sextic"])

@@ -1,0 +1,123 @@
+"""Sections of O(k): the reduced monomial basis is a basis of H⁰(X, O(k)) on every Dwork member,
+the derivatives agree with autodiff, and the balanced metric does not depend on which basis is
+used (the one convention K = log sᴴHs, H ← T⁻¹ is covariant)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntkflow  # noqa: F401  (float64)
+from ntkflow.cy.donaldson import (  # noqa: PLC2701
+    _specs,
+    _step_fn,
+    balanced_hermitian,
+    compile_within_budget,
+    t_chunk_bytes,
+)
+from ntkflow.cy.kahler import pullback_jacobian
+from ntkflow.cy.potential import AlgebraicPotential
+from ntkflow.cy.sampling import sample_points
+from ntkflow.cy.sections import (
+    leading_exponent,
+    monomial_exponents,
+    n_sections,
+    section_basis,
+    section_values,
+    sections,
+)
+from ntkflow.cy.variety import dwork_quintic, fermat_quintic
+from ntkflow.memory import memory_budget
+
+
+def _normalised_singular_values(exps, z):
+    k = int(exps[0].sum())
+    S = np.asarray(jax.vmap(lambda x: section_values(jnp.asarray(exps), x, k))(z))
+    S = S / np.linalg.norm(S, axis=0, keepdims=True)  # scale-free columns
+    s = np.linalg.svd(S, compute_uv=False)
+    return s / s[0]
+
+
+@pytest.mark.parametrize("psi", [0.0, 0.5, 10.0])
+def test_reduced_basis_is_a_basis_on_dwork(psi):
+    """N_k = C(4+k, 4) − C(k−1, 4) (5, 15, 35, 70, 125, 205 for k = 1..6), and on points of X the
+    reduced monomials are independent (full numerical rank) while all degree-k monomials have
+    rank exactly N_k: the quotient by Q·O(k−5) has the dimension of H⁰(X, O(k))."""
+    X = dwork_quintic(psi)
+    # the lexicographic leading term is z0^5 whatever psi: never the product z0 z1 z2 z3 z4
+    assert leading_exponent(X.exponents).tolist() == [5, 0, 0, 0, 0]
+    pts = sample_points(X, 400, jax.random.PRNGKey(7))
+    dims = []
+    for k in range(1, 7):
+        exps = section_basis(X, k)
+        dims.append(len(exps))
+        assert (
+            len(exps)
+            == n_sections(4, 5, k)
+            == math.comb(4 + k, 4) - (math.comb(k - 1, 4) if k >= 5 else 0)
+        )
+        s = _normalised_singular_values(exps, pts.z)
+        assert s[-1] > 1e-9, (psi, k, s[-1])
+        full = _normalised_singular_values(monomial_exponents(5, k), pts.z)
+        assert full[len(exps) - 1] > 1e-9
+        if len(full) > len(exps):  # the relations z^a Q = 0 show as a gap of ~machine precision
+            assert full[len(exps)] < 1e-12, (psi, k, full[len(exps)])
+    assert dims == [5, 15, 35, 70, 125, 205]
+
+
+def test_section_derivatives_match_autodiff():
+    X = dwork_quintic(0.5)
+    exps = jnp.asarray(section_basis(X, 4))
+    z = jnp.array([1.0, 0.3 - 0.2j, -0.5 + 0.1j, 0.7j, 0.2 + 0.4j])
+    s, ds = sections(exps, z, 4)
+    np.testing.assert_allclose(s, section_values(exps, z, 4), rtol=1e-14)
+    auto = jax.jacfwd(lambda x: section_values(exps, x, 4), holomorphic=True)(z)
+    np.testing.assert_allclose(ds, auto, rtol=1e-12, atol=1e-14)
+
+
+def test_balanced_metric_is_basis_independent():
+    """Two different bases of H⁰(X, O(2)) (lex leading term z0^5 vs z4^5, i.e. the coordinates
+    reversed) give the same balanced metric: det g agrees at test points. Complex ψ makes the
+    change of basis complex, so a transposed update (H ← (T⁻¹)ᵀ in this convention) fails."""
+    X = dwork_quintic(0.4 + 0.3j)
+    pts = sample_points(X, 3000, jax.random.PRNGKey(3))
+    train, test = pts.split(20)
+    dets = []
+    for rev in (False, True):
+        perm = np.arange(5)[::-1] if rev else np.arange(5)
+        Xp = type(X)(X.exponents[:, perm], X.coefficients, [4], name="perm", check=False)
+        exps = section_basis(Xp, 2)[:, np.argsort(perm)]  # back to the original coordinates
+        H = balanced_hermitian(exps, train.z, train.weights, 40)
+        m = AlgebraicPotential(exps, H)
+
+        def det(z, p, e, m=m):
+            return jnp.real(jnp.linalg.det(m.pullback_metric(z, pullback_jacobian(X, z, p, e))))
+
+        dets.append(np.asarray(jax.vmap(det)(test.z, test.patch, test.elim)))
+    assert not np.array_equal(
+        section_basis(X, 2), section_basis(Xp, 2)[:, np.argsort(perm)]
+    )  # the bases differ
+    np.testing.assert_allclose(dets[0], dets[1], rtol=1e-6)
+
+
+def test_t_operator_chunk_memory_at_k6_within_budget():
+    """The compiled T-operator chunk for k = 6 (N_k = 205) on the default 10 N_k² + 5·10⁴ points
+    fits half the memory budget (the other half holds the kept section values), and its
+    footprint is linear in the chunk with ≤ 8 real (2 N_k)-vectors per point (X, X·Wᵀ, Y and
+    the gathered section factors)."""
+    exps = section_basis(fermat_quintic(), 6)
+    n_k = len(exps)
+    n = 10 * n_k**2 + 50_000
+    budget = memory_budget() // 2
+    for from_points in (True, False):
+        _, chunk = compile_within_budget(
+            _step_fn(exps, from_points), lambda c, f=from_points: _specs(n_k, 5, c, f), n, budget
+        )
+        assert 1000 < chunk <= n
+        used = t_chunk_bytes(exps, chunk, from_points)
+        assert used <= budget
+        b1, b2 = t_chunk_bytes(exps, 512, from_points), t_chunk_bytes(exps, 1024, from_points)
+        per_point = (b2 - b1) / 512
+        assert per_point <= 8 * 2 * n_k * 8 + 5 * n_k * 16 * from_points
