@@ -209,7 +209,8 @@ def _run_locked(
     def failed(e: BaseException) -> None:
         why = str(e) if isinstance(e, RunError | CheckpointError) else f"{type(e).__name__}: {e}"
         if last_ckpt:
-            left = f"the checkpoint of step {step} is kept"
+            kept_step = int(last_ckpt.stem.split("_")[-1])  # step_<9 digits>.ckpt
+            left = f"the checkpoint of step {kept_step} is kept"
         elif rd.list_checkpoints():
             left = "no intact checkpoint is left"
         else:
