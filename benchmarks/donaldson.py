@@ -1,32 +1,58 @@
-"""σ_k and seconds per degree k for Donaldson's balanced metric on the Fermat quintic,
-against anchors.md: σ_k = 0.273, 0.195, 0.131, 0.092 (k = 2..5), the peer took 204 s for k = 5.
+"""`ntkflow cy donaldson --k K` on the Fermat quintic, one fresh process per k (sampling,
+compilation, T-iterations and σ all counted), beside cyjax's figures on a 2-core machine.
 
-    python benchmarks/donaldson.py [--kmax 6]
+Prints per k: N_k, T-iteration points, σ_k ± its Monte-Carlo error, the reference σ_k
+(anchors.md; Douglas et al.'s fit 3.1/k² − 4.2/k³ beyond k = 5), wall and CPU seconds, peak
+resident memory of the process (from ``wait4``, as ``/usr/bin/time -v`` reports it), and
+cyjax's wall time (anchors.md / the issue: k = 3 7.4 s, k = 4 18.4 s, k = 5 72 s).
+
+    python benchmarks/donaldson.py [--kmin 2] [--kmax 6]
 """
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import time
 
-import jax
+REF = {2: 0.273, 3: 0.194, 4: 0.132, 5: 0.092}
+CYJAX_SECONDS = {3: 7.4, 4: 18.4, 5: 72.0}
 
-from ntkflow.cy.donaldson import default_n_points, donaldson
-from ntkflow.cy.variety import fermat_quintic
 
-REF = {2: 0.273, 3: 0.195, 4: 0.131, 5: 0.092}
-p = argparse.ArgumentParser()
-p.add_argument("--kmin", type=int, default=2)
-p.add_argument("--kmax", type=int, default=6)
-p.add_argument("--test-points", type=int, default=50_000)
-a = p.parse_args()
-v = fermat_quintic()
-cols = ["k", "N_k", "points", "sigma", "±", "ref", "dev %", "s"]
-widths = [2, 4, 7, 8, 7, 6, 6, 7]
-print(" ".join(f"{c:>{w}s}" for c, w in zip(cols, widths, strict=True)))
-for k in range(a.kmin, a.kmax + 1):
-    r = donaldson(v, k, jax.random.PRNGKey(k), n_test=a.test_points)
-    ref = REF.get(k, 3.1 / k**2 - 4.2 / k**3)
-    dev = 100 * (r["sigma"] / ref - 1)
-    print(
-        f"{k:2d} {r['n_basis']:4d} {default_n_points(v, k):7d} {r['sigma']:8.4f} "
-        f"{r['sigma_error']:7.4f} {ref:6.3f} {dev:6.1f} {r['seconds']:7.1f}",
-        flush=True,
-    )
+def run(k: int, extra: list[str]) -> tuple[dict, float, float, float]:
+    entry = "from ntkflow.cli import main; main()"
+    cmd = [sys.executable, "-c", entry, "cy", "donaldson", "--k", str(k), "--json", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = proc.stdout.read()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"k={k}: `{' '.join(cmd)}` failed")
+    result = json.loads(out.strip().splitlines()[-1])
+    return result, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 2**20  # KiB → GiB
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kmin", type=int, default=2)
+    p.add_argument("--kmax", type=int, default=6)
+    a, extra = p.parse_known_args()
+    head = f"{'k':>2} {'N_k':>4} {'σ_k':>7} {'±':>6} {'ref':>6} {'dev%':>5} "
+    head += f"{'wall s':>7} {'cpu s':>7} {'RSS GiB':>7} {'cyjax s':>7}"
+    print(head)
+    for k in range(a.kmin, a.kmax + 1):
+        r, wall, cpu, rss = run(k, extra)
+        ref = REF.get(k, 3.1 / k**2 - 4.2 / k**3)
+        cyjax = CYJAX_SECONDS.get(k)
+        print(
+            f"{k:2d} {r['n_basis']:4d} {r['sigma']:7.4f} {r['sigma_error']:6.4f} {ref:6.3f} "
+            f"{100 * (r['sigma'] / ref - 1):5.1f} {wall:7.1f} {cpu:7.1f} {rss:7.2f} "
+            f"{'' if cyjax is None else f'{cyjax:7.1f}'}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
