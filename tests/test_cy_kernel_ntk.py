@@ -11,6 +11,7 @@ from ntkflow.cy.potential import PhiPotential, complex_hessian_along, n_spectral
 from ntkflow.cy.sampling import sample_points
 from ntkflow.cy.train import TrainingSet
 from ntkflow.cy.variety import variety_from_name
+from ntkflow.kernels import empirical_ntk
 from ntkflow.nets import MLP
 
 
@@ -72,9 +73,9 @@ def test_kernel_vector_product_matches_dense(setup):
     z, J = data.z, data.jac
     v = jax.random.normal(jax.random.PRNGKey(5), (len(z), 9))
     out = kn.metric_kernel_vector_product(pot, z, J, v)
-    Jg = kn.metric_jacobian(pot, z, J)  # (N, 3, 3, P)
-    Jp = jax.vmap(jax.vmap(kn.pack_hermitian, in_axes=-1, out_axes=-1))(Jg)  # (N, 9, P)
-    dense = jnp.einsum("pkI,qlI,ql->pk", Jp, Jp, v)
+    # the dense packed kernel by explicit per-point Jacobians (jacobian strategy)
+    theta = empirical_ntk(kn.MetricOutput(pot.fs), pot.phi, (z, J), strategy="jacobian")
+    dense = jnp.einsum("pqkl,ql->pk", theta, v)
     np.testing.assert_allclose(out, dense, rtol=1e-10, atol=1e-12)
 
 

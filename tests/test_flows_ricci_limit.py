@@ -21,7 +21,7 @@ from ntkflow.flows.ricci_limit import (
 
 def test_gaussian_kernel_is_a_normalised_delta_sequence():
     su = setup("torus2", 0.3)
-    k = GaussianKernel(0.3, 2 * np.pi)
+    k = GaussianKernel(0.3, 2 * np.pi, normalised=True)
     x = jnp.array([1.0, 2.0])
     mass = jnp.sum(su.weights * jax.vmap(lambda y: k(x, y))(su.xs))
     np.testing.assert_allclose(mass, 1.0, rtol=1e-10)  # Σ_a w_a G_σ(x, x_a) = 1
@@ -29,7 +29,7 @@ def test_gaussian_kernel_is_a_normalised_delta_sequence():
 
 def test_jet_matrices_match_autodiff():
     xs = jax.random.uniform(jax.random.key(0), (9, 2)) * 6.0
-    k = GaussianKernel(0.7, 2 * np.pi)
+    k = GaussianKernel(0.7, 2 * np.pi, normalised=True)
     g, d, h = gaussian_jet_matrices(k, xs)
     d_ad = jax.vmap(lambda x: jax.vmap(lambda y: jax.grad(k)(x, y))(xs))(xs)
     h_ad = jax.vmap(lambda x: jax.vmap(lambda y: jax.hessian(k)(x, y))(xs))(xs)
@@ -41,7 +41,7 @@ def test_jet_matrices_match_autodiff():
 def test_covariant_gradient_on_round_sphere_is_twice_the_metric(gauge):
     """At t = 0 on the unit sphere Ric = g₀ and φ = 0: the gradient is 2 w g₀."""
     su = setup("sphere2", 0.5, points_per_sigma=1.0)
-    kern = GaussianKernel(0.5)
+    kern = GaussianKernel(0.5, normalised=True)
     mats = gaussian_jet_matrices(kern, su.xs)
     jets = jax.vmap(lambda x: metric_jet(round_sphere, x))(su.xs)
     grad = RicciLimitGradient(

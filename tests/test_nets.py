@@ -143,8 +143,22 @@ def test_kahler_metric_of_flat_potential():
 
 
 def test_gaussnet_normalisation_is_stable_for_large_inputs():
+    """At |x|² = 48, σ_b = 5, d = 3 the normaliser sqrt(exp[2(σ_c² + σ_b²|x|²/d)]) =
+    e^{401} overflows float64, yet φ(x) ≈ 10⁻¹⁵⁰ is representable: compare with the module
+    docstring's formula evaluated naively in 60-digit decimal arithmetic."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
     net = GaussNet(3, 64, sigma_b=5.0, sigma_c=1.0, key=KEY)
-    assert np.isfinite(eqx.filter_jit(net)(jnp.array([30.0, -20.0, 10.0])))
+    x = jnp.array([4.0, -4.0, 4.0])
+    phi = float(eqx.filter_jit(net)(x))
+    h = np.asarray(net.hidden(x))  # b_i·x + c_i
+    a = np.asarray(jax.vmap(net.readout)(jnp.eye(64)))[:, 0]  # read-out weights a_i
+    norm = (Decimal(2) * (Decimal(1) + Decimal(25) * Decimal(48) / Decimal(3))).exp().sqrt()
+    ref = sum(Decimal(float(ai)) * Decimal(float(hi)).exp() for ai, hi in zip(a, h, strict=True))
+    ref = float(ref / norm)
+    assert 0 < abs(ref) < 1e-100  # the naive float64 route would give 0/inf
+    np.testing.assert_allclose(phi, ref, rtol=1e-10)
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,11 @@ def kernel_flow(
     points: int = typer.Option(10_000, help="Training points.", show_default="10 000"),
     test_points: int = typer.Option(2_000, "--test-points", help="Held-out points for the test σ."),
     kernel: str = typer.Option("gaussian", help="Kernel: gaussian or mlp-ntk."),
-    width: float = typer.Option(
-        1.0, help="Lengthscale of the Gaussian kernel on the spectral inputs."
+    lengthscale: float = typer.Option(
+        1.0,
+        "--lengthscale",
+        "--width",
+        help="Lengthscale of the Gaussian kernel on the spectral inputs (--width: old name).",
     ),
     features: int = typer.Option(512, help="Random Fourier features of the Gaussian kernel."),
     mlp_width: int = typer.Option(512, "--mlp-width", help="Width of the linearised φ-MLP."),
@@ -48,7 +51,7 @@ def kernel_flow(
             n_points=points,
             n_test=test_points,
             kernel=kernel,
-            width=width,
+            lengthscale=lengthscale,
             n_features=features,
             mlp_width=mlp_width,
             steps=steps,

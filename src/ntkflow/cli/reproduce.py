@@ -81,11 +81,17 @@ def locality(
         help="Comma-separated Fubini–Study distances.",
     ),
     kernels: str = typer.Option("delta,gaussian,relu-ntk", help="Comma-separated fixed kernels."),
-    gaussian_width: float = typer.Option(
-        1e-2, "--gaussian-width", help="Lengthscale of the Gaussian kernel."
+    gaussian_lengthscale: float = typer.Option(
+        1e-2,
+        "--gaussian-lengthscale",
+        "--gaussian-width",
+        help="Lengthscale of the Gaussian kernel (--gaussian-width: old name).",
     ),
-    delta_width: float = typer.Option(
-        1e-6, "--delta-width", help="Lengthscale of the δ-like kernel."
+    delta_lengthscale: float = typer.Option(
+        1e-6,
+        "--delta-lengthscale",
+        "--delta-width",
+        help="Lengthscale of the δ-like kernel (--delta-width: old name).",
     ),
     flow_steps: int = typer.Option(2000, "--flow-steps", help="Euler steps of each kernel flow."),
     network: bool = typer.Option(
@@ -114,8 +120,8 @@ def locality(
             n_eval=eval_points,
             distances=dists,
             kernels=kern,
-            gaussian_width=gaussian_width,
-            delta_width=delta_width,
+            gaussian_lengthscale=gaussian_lengthscale,
+            delta_lengthscale=delta_lengthscale,
             flow_steps=flow_steps,
             network=network,
             net_steps=net_steps,

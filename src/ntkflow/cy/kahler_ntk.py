@@ -26,11 +26,21 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Complex, Float
 
-from ntkflow.cy.potential import PhiPotential, complex_hessian_along, spectral_inputs
-from ntkflow.nets.trainable import trainable
+from ntkflow.cy.fubini_study import FubiniStudy
+from ntkflow.cy.potential import (
+    PhiPotential,
+    _float_dtype,
+    complex_hessian_along,
+    spectral_inputs,
+)
+from ntkflow.kernels import (
+    GaussianKernel,
+    RandomFourierFeatures,
+    empirical_ntk,
+    kernel_vector_product,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Hermitian packing and pulled-back jets
@@ -102,67 +112,70 @@ def metric_from_jet(grad_u, hess_u, D, H) -> Complex[Array, "d d"]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _partition(potential: PhiPotential):
+class PotentialOutput(eqx.Module):
+    """fn(φ, z) = φ(u(z)) (as a 1-vector): the part of K = K_FS + φ that depends on θ."""
+
+    fs: FubiniStudy
+
+    def __call__(self, phi, z):
+        u = spectral_inputs(z, self.fs.ambient)
+        return jnp.reshape(phi(u.astype(_float_dtype(phi))), (1,))
+
+
+class MetricOutput(eqx.Module):
+    """fn(φ, (z, J)) = p(g(z)) ∈ R^{d²}: the packed pulled-back metric of K_FS + φ."""
+
+    fs: FubiniStudy
+
+    def __call__(self, phi, point):
+        z, jac = point
+        return pack_hermitian(PhiPotential(phi, self.fs).pullback_metric(z, jac))
+
+
+def _check(potential) -> PhiPotential:
     if not isinstance(potential, PhiPotential):
         raise TypeError(
             f"Kähler NTK: expected a PhiPotential (K_FS + φ), got {type(potential).__name__}"
         )
-    params, static = eqx.partition(potential.phi, trainable(potential.phi))
-    flat, unravel = ravel_pytree(params)
-    return flat, unravel, static
+    return potential
 
 
-@eqx.filter_jit
-def potential_jacobian(potential: PhiPotential, z: Complex[Array, "N n"]) -> Float[Array, "N P"]:
-    """∂K(z_p)/∂θ_I for the trainable leaves of φ (K_FS does not depend on θ)."""
-    flat, unravel, static = _partition(potential)
-    ambient = potential.fs.ambient
-
-    def k_of(theta, zz):
-        phi = eqx.combine(unravel(theta), static)
-        return jnp.reshape(phi(spectral_inputs(zz, ambient).astype(theta.dtype)), ())
-
-    return jax.vmap(lambda zz: jax.grad(k_of)(flat, zz))(z)
-
-
-@eqx.filter_jit
-def metric_jacobian(
-    potential: PhiPotential, z: Complex[Array, "N n"], jac: Complex[Array, "N d n"]
-) -> Complex[Array, "N d d P"]:
-    """∂g_{a b̄}(z_p)/∂θ_I of the pulled-back metric (forward mode over θ)."""
-    flat, unravel, static = _partition(potential)
-
-    def g_of(theta, zz, jj):
-        model = PhiPotential(eqx.combine(unravel(theta), static), potential.fs)
-        return pack_hermitian(model.pullback_metric(zz, jj))
-
-    Jp = jax.vmap(lambda zz, jj: jax.jacfwd(g_of)(flat, zz, jj))(z, jac)  # (N, d², P)
-    d = jac.shape[1]
-    return jax.vmap(jax.vmap(lambda c: unpack_hermitian(c, d), in_axes=1, out_axes=-1))(Jp)
+def _unpack_pair(theta: Float[Array, "N1 N2 dd dd"], d: int) -> Complex[Array, "N1 N2 d d d d"]:
+    """Θ on packed components → Θ_{a b̄ c d̄} (unpacking is real-linear, applied on both sides)."""
+    u = jax.vmap(lambda e: unpack_hermitian(e, d))(jnp.eye(d * d, dtype=theta.dtype))
+    return jnp.einsum("pab,xypq,qcd->xyabcd", u, theta, u)
 
 
 def potential_ntk(potential, z1, z2=None) -> Float[Array, "N1 N2"]:
-    """Θ(z, z') = Σ_I ∂K(z)/∂θ_I ∂K(z')/∂θ_I."""
-    A = potential_jacobian(potential, z1)
-    B = A if z2 is None else potential_jacobian(potential, z2)
-    return A @ B.T
+    """Θ(z, z') = Σ_I ∂K(z)/∂θ_I ∂K(z')/∂θ_I (:func:`ntkflow.kernels.empirical_ntk`)."""
+    fn = PotentialOutput(_check(potential).fs)
+    return empirical_ntk(fn, potential.phi, z1, z2, strategy="jacobian")[:, :, 0, 0]
 
 
 def metric_potential_ntk(potential, z1, z2, jac2) -> Complex[Array, "N1 N2 d d"]:
     """Θ_{a b̄}(z, z') = Σ_I ∂K(z)/∂θ_I ∂g_{a b̄}(z')/∂θ_I."""
-    return jnp.einsum(
-        "pI,qabI->pqab", potential_jacobian(potential, z1), metric_jacobian(potential, z2, jac2)
+    fs = _check(potential).fs
+    th = empirical_ntk(
+        PotentialOutput(fs),
+        potential.phi,
+        z1,
+        (z2, jac2),
+        fn2=MetricOutput(fs),
+        strategy="jacobian",
     )
+    d = jac2.shape[1]
+    u = jax.vmap(lambda e: unpack_hermitian(e, d))(jnp.eye(d * d, dtype=th.dtype))
+    return jnp.einsum("xyq,qcd->xycd", th[:, :, 0], u)
 
 
 def metric_metric_ntk(potential, z1, jac1, z2=None, jac2=None) -> Complex[Array, "N1 N2 d d d d"]:
     """Θ_{a b̄ c d̄}(z, z') = Σ_I ∂g_{a b̄}(z)/∂θ_I ∂g_{c d̄}(z')/∂θ_I."""
-    A = metric_jacobian(potential, z1, jac1)
-    B = A if z2 is None else metric_jacobian(potential, z2, jac2)
-    return jnp.einsum("pabI,qcdI->pqabcd", A, B)
+    fn = MetricOutput(_check(potential).fs)
+    x2 = None if z2 is None else (z2, jac2)
+    th = empirical_ntk(fn, potential.phi, (z1, jac1), x2, strategy="jacobian")
+    return _unpack_pair(th, jac1.shape[1])
 
 
-@eqx.filter_jit
 def metric_kernel_vector_product(
     potential: PhiPotential,
     z: Complex[Array, "N n"],
@@ -171,31 +184,8 @@ def metric_kernel_vector_product(
 ) -> Float[Array, "N dd"]:
     """(Θ v)_p = Σ_q J_p J_qᵀ v_q in the packing of :func:`pack_hermitian`, with
     J_p = ∂p(g(z_p))/∂θ: one vjp (Jᵀ v) and one jvp (J w); the kernel is never formed."""
-    flat, unravel, static = _partition(potential)
-
-    def gs(theta):
-        model = PhiPotential(eqx.combine(unravel(theta), static), potential.fs)
-        return jax.vmap(lambda zz, jj: pack_hermitian(model.pullback_metric(zz, jj)))(z, jac)
-
-    _, vjp = jax.vjp(gs, flat)
-    (w,) = vjp(v)
-    return jax.jvp(gs, (flat,), (w,))[1]
-
-
-def metric_potential_vector_product(
-    potential: PhiPotential, z_eval, z, jac, v: Float[Array, "N dd"]
-) -> Float[Array, " M"]:
-    """Σ_q Σ_I ∂K(z_eval)/∂θ_I ∂p(g(z_q))/∂θ_I · v_q: the change of K under the flow
-    dK/dt = −Θ_{a b̄} δl/δg_{a b̄} when v = −δl/δp(g) (paper.md §5)."""
-    flat, unravel, static = _partition(potential)
-
-    def gs(theta):
-        model = PhiPotential(eqx.combine(unravel(theta), static), potential.fs)
-        return jax.vmap(lambda zz, jj: pack_hermitian(model.pullback_metric(zz, jj)))(z, jac)
-
-    _, vjp = jax.vjp(gs, flat)
-    (w,) = vjp(v)
-    return potential_jacobian(potential, z_eval) @ w
+    fn = MetricOutput(_check(potential).fs)
+    return kernel_vector_product(potential.phi, (z, jac), v, fn=fn)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,19 +193,14 @@ def metric_potential_vector_product(
 # ----------------------------------------------------------------------------------------------
 
 
-def gaussian_potential_kernel(u: Float[Array, " m"], v: Float[Array, " m"], width: float):
-    """k(u, u') = exp(−|u − u'|²/(2 s²)), the infinite-width cos-net NNGP (paper.md §4)."""
-    return jnp.exp(-jnp.sum((u - v) ** 2) / (2.0 * width**2))
-
-
-def gaussian_kernels(z1, jac1, z2, jac2, ambient, width: float) -> tuple[Array, Array, Array]:
+def gaussian_kernels(z1, jac1, z2, jac2, ambient, lengthscale: float) -> tuple[Array, Array, Array]:
     """(Θ, Θ_{a b̄}, Θ_{a b̄ c d̄}) of the Gaussian kernel at all pairs, by autodiff in z'
     then z (nested :func:`complex_hessian_along`; for small point sets and tests)."""
 
+    gauss = GaussianKernel(lengthscale)
+
     def k(za, zb):
-        return gaussian_potential_kernel(
-            spectral_inputs(za, ambient), spectral_inputs(zb, ambient), width
-        )
+        return gauss(spectral_inputs(za, ambient), spectral_inputs(zb, ambient))
 
     def k_ab(za, zb, jb):
         return complex_hessian_along(lambda w: k(za, w), zb, jb)
@@ -235,56 +220,16 @@ def gaussian_kernels(z1, jac1, z2, jac2, ambient, width: float) -> tuple[Array, 
     return th, th_ab, th_abcd
 
 
-class RandomFourierFeatures(eqx.Module):
-    """ψ_r(u) = √(2/R) cos(ω_r·u + b_r), ω_r ~ N(0, s⁻² I), b_r ~ U[0, 2π):
-    Σ_r ψ_r(u) ψ_r(u') → exp(−|u − u'|²/(2 s²)) as R → ∞ (Rahimi & Recht 2007). A cos-net of
-    width R with only its read-out trained (talk ``seeds/001``): its NTK is exactly this
-    rank-R kernel, an unbiased Monte-Carlo estimate of the Gaussian kernel."""
-
-    omega: Float[Array, "R m"]
-    bias: Float[Array, " R"]
-
-    def __init__(self, n_inputs: int, n_features: int, width: float, *, key):
-        if width <= 0 or n_features < 1:
-            raise ValueError(
-                f"RandomFourierFeatures: need width > 0 and n_features >= 1, got {width}, "
-                f"{n_features}"
-            )
-        k1, k2 = jax.random.split(key)
-        self.omega = jax.random.normal(k1, (n_features, n_inputs), jnp.float64) / width
-        self.bias = jax.random.uniform(k2, (n_features,), jnp.float64, 0.0, 2 * jnp.pi)
-
-    @property
-    def scale(self):
-        return jnp.sqrt(2.0 / self.omega.shape[0])
-
-    def __call__(self, u: Float[Array, " m"]) -> Float[Array, " R"]:
-        return self.scale * jnp.cos(self.omega @ u + self.bias)
-
-    def metric_features(self, u, D, H) -> Complex[Array, "R d d"]:
-        """∂_a ∂̄_b ψ_r(u(z)) = −√(2/R)[cos θ_r (ω_r·D_a) conj(ω_r·D_b) + sin θ_r ω_r·H_ab],
-        θ_r = ω_r·u + b_r (:func:`metric_from_jet` for ψ_r)."""
-        th = self.omega @ u + self.bias
-        wd = self.omega @ D  # (R, d)
-        wh = jnp.einsum("rm,mab->rab", self.omega, H)
-        return -self.scale * (
-            jnp.cos(th)[:, None, None] * wd[:, :, None] * wd.conj()[:, None, :]
-            + jnp.sin(th)[:, None, None] * wh
-        )
-
-
 __all__ = [
     "RandomFourierFeatures",
     "gaussian_kernels",
-    "gaussian_potential_kernel",
+    "MetricOutput",
+    "PotentialOutput",
     "metric_from_jet",
-    "metric_jacobian",
     "metric_kernel_vector_product",
     "metric_metric_ntk",
     "metric_potential_ntk",
-    "metric_potential_vector_product",
     "pack_hermitian",
-    "potential_jacobian",
     "potential_ntk",
     "pullback_jet",
     "spectral_jets",

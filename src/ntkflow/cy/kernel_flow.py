@@ -15,15 +15,16 @@ O(N·R·d²) for R features (10⁴ quintic points, R = 512: 0.37 GB).
 
 Kernels (``kind``):
 
-- ``"gaussian"``: k(u, u') = exp(−|u − u'|²/(2 s²)) on the spectral inputs, represented by R
-  random Fourier features (:class:`ntkflow.cy.kahler_ntk.RandomFourierFeatures`; an unbiased
+- ``"gaussian"``: k(u, u') = exp(−|u − u'|²/(2ℓ²)) on the spectral inputs, represented by R
+  random Fourier features (:class:`ntkflow.kernels.RandomFourierFeatures`; an unbiased
   rank-R estimate of the analytic infinite-width kernel, exact as R → ∞);
 - ``"mlp-ntk"``: the NTK of a wide NTK-parameterised φ-MLP frozen at initialisation (the
   linearised network), applied by jvp/vjp through the network.
 
-Time stepping: explicit Euler on C with step dt = ``dt_factor``/λ_max, λ_max the largest
-eigenvalue of the Gauss–Newton operator Ψᵀ ∇²_p l Ψ at t = 0 (power iteration), so the
-discretised flow is stable; flow time t = steps·dt.
+Time stepping: explicit Euler on C (:func:`ntkflow.flows.euler_flow`) with step
+dt = ``dt_factor``/λ_max, λ_max the largest eigenvalue of the Gauss–Newton operator
+Ψᵀ ∇²_p l Ψ at t = 0 (:func:`ntkflow.flows.power_iteration`), so the discretised flow is
+stable; flow time t = steps·dt.
 """
 
 from __future__ import annotations
@@ -37,14 +38,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkflow.cy.fubini_study import FubiniStudy
-from ntkflow.cy.kahler_ntk import (
-    RandomFourierFeatures,
-    pack_hermitian,
-    spectral_jets,
-    unpack_hermitian,
+from ntkflow.cy.kahler_ntk import MetricOutput, pack_hermitian, spectral_jets, unpack_hermitian
+from ntkflow.cy.potential import n_spectral_inputs
+from ntkflow.cy.train import (
+    TrainingSet,
+    eta_from_metrics,
+    fs_kappa,
+    fs_metrics,
+    loss_from_eta,
+    sigma_from_eta,
 )
-from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
-from ntkflow.cy.train import TrainingSet, fs_kappa, sigma_from_eta
+from ntkflow.flows.kernel_flow import euler_flow, power_iteration
+from ntkflow.kernels import RandomFourierFeatures, tangent_maps
 
 KERNELS = ("gaussian", "mlp-ntk")
 
@@ -59,7 +64,7 @@ class KernelFlowConfig:
     n_points: int = 10_000
     n_test: int = 2_000
     kernel: str = "gaussian"
-    width: float = 1.0
+    lengthscale: float = 1.0
     n_features: int = 512
     mlp_width: int = 512
     mlp_depth: int = 2
@@ -73,30 +78,24 @@ class KernelFlowConfig:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
         if self.n_points < 2 or self.n_test < 1:
             raise ValueError(f"need n_points >= 2, n_test >= 1, got {self.n_points}, {self.n_test}")
-        if self.width <= 0:
-            raise ValueError(f"the Gaussian width must be > 0, got {self.width}")
+        if self.lengthscale <= 0:
+            raise ValueError(f"the Gaussian lengthscale must be > 0, got {self.lengthscale}")
         if self.steps < 1 or self.eval_every < 1:
             raise ValueError("steps and eval_every must be >= 1")
 
 
-def fs_metrics(variety, data: TrainingSet):
-    """Pulled-back Fubini–Study metrics J g_FS Jᴴ at all points."""
-    fs = FubiniStudy(variety.ambient)
-    return jax.vmap(lambda z, J: J @ fs.ambient_metric(z).astype(J.dtype) @ J.conj().T)(
-        data.z, data.jac
-    )
+def packed_eta(p: jax.Array, omega_sq: jax.Array, d: int) -> jax.Array:
+    """η = det g/|Ω|² for packed metrics p (N, d²)."""
+    return eta_from_metrics(jax.vmap(lambda q: unpack_hermitian(q, d))(p), omega_sq)
 
 
 def packed_loss(p: jax.Array, data: TrainingSet, kappa: float, d: int) -> jax.Array:
     """l(p) = ⟨|1 − η/κ|² w⟩/⟨w⟩ as a function of the packed metrics p (N, d²)."""
-    g = jax.vmap(lambda q: unpack_hermitian(q, d))(p)
-    e = jnp.real(jnp.linalg.det(g)) / data.omega_sq
-    return jnp.sum(jnp.abs(1.0 - e / kappa) ** 2 * data.weights) / jnp.sum(data.weights)
+    return loss_from_eta(packed_eta(p, data.omega_sq, d), data.weights, kappa, 2)
 
 
 def packed_sigma(p, data: TrainingSet, d: int):
-    g = jax.vmap(lambda q: unpack_hermitian(q, d))(p)
-    return sigma_from_eta(jnp.real(jnp.linalg.det(g)) / data.omega_sq, data.weights)
+    return sigma_from_eta(packed_eta(p, data.omega_sq, d), data.weights)
 
 
 class FeatureKernel(eqx.Module):
@@ -115,9 +114,11 @@ class FeatureKernel(eqx.Module):
         return self.fn_t(self.features[key], v)
 
 
-def gaussian_features(variety, sets: dict, width: float, n_features: int, key) -> FeatureKernel:
+def gaussian_features(
+    variety, sets: dict, lengthscale: float, n_features: int, key
+) -> FeatureKernel:
     """Random-Fourier metric features Ψ_p ∈ R^{R × d²} at every point of each set."""
-    rf = RandomFourierFeatures(n_spectral_inputs(variety.ambient), n_features, width, key=key)
+    rf = RandomFourierFeatures(n_spectral_inputs(variety.ambient), n_features, lengthscale, key=key)
 
     @jax.jit
     def feats(z, J):
@@ -137,27 +138,15 @@ def gaussian_features(variety, sets: dict, width: float, n_features: int, key) -
 
 
 def mlp_ntk_features(variety, sets: dict, width: int, depth: int, key) -> FeatureKernel:
-    """The linearised NTK-parameterised φ-MLP (tangent features at initialisation)."""
-    from jax.flatten_util import ravel_pytree
-
-    from ntkflow.nets import MLP, trainable
+    """The linearised NTK-parameterised φ-MLP: tangent features J = ∂p(g)/∂θ at
+    initialisation (:func:`ntkflow.kernels.tangent_maps`; Θ = J Jᵀ, never formed)."""
+    from ntkflow.nets import MLP
 
     phi = MLP(n_spectral_inputs(variety.ambient), "scalar", width, depth, "gelu", key=key)
-    params, static = eqx.partition(phi, trainable(phi))
-    flat, unravel = ravel_pytree(params)
-    fs = FubiniStudy(variety.ambient)
-
-    def gs(theta, z, J):
-        model = PhiPotential(eqx.combine(unravel(theta), static), fs)
-        return jax.vmap(lambda a, b: pack_hermitian(model.pullback_metric(a, b)))(z, J)
-
-    def fn(s, a):
-        return jax.jvp(lambda t: gs(t, s.z, s.jac), (flat,), (a,))[1]
-
-    def fn_t(s, v):
-        return jax.vjp(lambda t: gs(t, s.z, s.jac), flat)[1](v)[0]
-
-    return FeatureKernel(dict(sets), fn, fn_t, int(flat.shape[0]))
+    out = MetricOutput(FubiniStudy(variety.ambient))
+    maps = {k: tangent_maps(out, phi, (s.z, s.jac)) for k, s in sets.items()}
+    dim = int(maps["train"][0].shape[0])
+    return FeatureKernel(maps, lambda m, a: m[1](a), lambda m, v: m[2](v), dim)
 
 
 def run_kernel_flow(cfg: KernelFlowConfig, on_eval: Callable | None = None, points=None) -> dict:
@@ -177,10 +166,11 @@ def run_kernel_flow(cfg: KernelFlowConfig, on_eval: Callable | None = None, poin
         k: jax.vmap(pack_hermitian)(fs_metrics(X, s)) for k, s in (("train", train), ("test", test))
     }
     fkey = jax.random.fold_in(key, 1)
+    sets = {"train": train, "test": test}
     if cfg.kernel == "gaussian":
-        fk = gaussian_features(X, {"train": train, "test": test}, cfg.width, cfg.n_features, fkey)
+        fk = gaussian_features(X, sets, cfg.lengthscale, cfg.n_features, fkey)
     else:
-        fk = mlp_ntk_features(X, {"train": train, "test": test}, cfg.mlp_width, cfg.mlp_depth, fkey)
+        fk = mlp_ntk_features(X, sets, cfg.mlp_width, cfg.mlp_depth, fkey)
     return flow_features(
         fk, train, test, p0, kappa, d, cfg.steps, cfg.eval_every, cfg.dt_factor, on_eval
     )
@@ -189,28 +179,22 @@ def run_kernel_flow(cfg: KernelFlowConfig, on_eval: Callable | None = None, poin
 def flow_features(fk, train, test, p0, kappa, d, steps, eval_every, dt_factor=1.0, on_eval=None):
     """Euler steps of dC/dt = −δl/δp on the training points, with p = p0 + Ψ(Ψᵀ C)."""
     loss_p = lambda p: packed_loss(p, train, kappa, d)
-    grad_p = jax.jit(jax.grad(loss_p))
+    grad_p = jax.grad(loss_p)
+    kernel = lambda C: fk.apply(fk.transpose(C, "train"), "train")  # J (Jᵀ C)
 
     @jax.jit
     def gn_matvec(w):  # Ψᵀ ∇²_p l Ψ w at C = 0 (Gauss–Newton operator of the flow)
-        hv = jax.jvp(jax.grad(loss_p), (p0["train"],), (fk.apply(w, "train"),))[1]
+        hv = jax.jvp(grad_p, (p0["train"],), (fk.apply(w, "train"),))[1]
         return fk.transpose(hv, "train")
 
-    w = jax.random.normal(jax.random.PRNGKey(0), (fk.dim,), p0["train"].dtype)
-    lam = 0.0
-    for _ in range(20):
-        w = gn_matvec(w)
-        lam = float(jnp.linalg.norm(w))
-        w = w / lam
+    w0 = jax.random.normal(jax.random.PRNGKey(0), (fk.dim,), p0["train"].dtype)
+    lam = float(power_iteration(gn_matvec, w0, 20))
     if not np.isfinite(lam) or lam <= 0:
         raise KernelFlowError(f"kernel flow: the kernel's largest eigenvalue is {lam}")
     dt = dt_factor / lam
-
-    @jax.jit
-    def step(C):
-        a = fk.transpose(C, "train")  # Jᵀ C
-        p = p0["train"] + fk.apply(a, "train")  # J (Jᵀ C)
-        return C - dt * grad_p(p), loss_p(p)
+    advance = jax.jit(
+        lambda C, n: euler_flow(grad_p, kernel, p0["train"], C, dt, n), static_argnums=1
+    )
 
     @jax.jit
     def evaluate(C):
@@ -221,21 +205,19 @@ def flow_features(fk, train, test, p0, kappa, d, steps, eval_every, dt_factor=1.
 
     C = jnp.zeros_like(p0["train"])
     hist = {"time": [], "sigma_train": [], "sigma_test": [], "loss": []}
-    for k in range(steps + 1):
-        if k % eval_every == 0 or k == steps:
-            st, se, lo = (float(x) for x in evaluate(C))
-            if not all(np.isfinite([st, se, lo])):
-                raise KernelFlowError(
-                    f"kernel flow: non-finite σ or loss at step {k} (t={k * dt:.3g})"
-                )
-            for n, v in zip(
-                ("time", "sigma_train", "sigma_test", "loss"), (k * dt, st, se, lo), strict=True
-            ):
-                hist[n].append(v)
-            if on_eval is not None:
-                on_eval(k, hist)
-        if k < steps:
-            C, _ = step(C)
+    done = 0
+    for k in sorted({*range(0, steps + 1, eval_every), steps}):
+        if k > done:
+            C, done = advance(C, k - done), k
+        st, se, lo = (float(x) for x in evaluate(C))
+        if not all(np.isfinite([st, se, lo])):
+            raise KernelFlowError(f"kernel flow: non-finite σ or loss at step {k} (t={k * dt:.3g})")
+        for n, v in zip(
+            ("time", "sigma_train", "sigma_test", "loss"), (k * dt, st, se, lo), strict=True
+        ):
+            hist[n].append(v)
+        if on_eval is not None:
+            on_eval(k, hist)
     hist["dt"] = dt
     hist["lambda_max"] = lam
     hist["coefficients"] = C
@@ -248,9 +230,9 @@ __all__ = [
     "KernelFlowConfig",
     "KernelFlowError",
     "flow_features",
-    "fs_metrics",
     "gaussian_features",
     "mlp_ntk_features",
+    "packed_eta",
     "packed_loss",
     "packed_sigma",
     "run_kernel_flow",

@@ -27,6 +27,7 @@ from jaxtyping import Array, Complex, Float
 
 from ntkflow.cy.kahler import pullback_jacobian
 from ntkflow.cy.points import PointSet
+from ntkflow.flows.optimise import make_step as flow_step
 
 
 class TrainingError(RuntimeError):
@@ -64,8 +65,7 @@ class TrainingSet(eqx.Module):
 
 def det_metric(model, data: TrainingSet) -> Float[Array, " N"]:
     """det g_{a b̄} of the pulled-back metric at every point (real part; g is Hermitian)."""
-    g = jax.vmap(model.pullback_metric)(data.z, data.jac)
-    return jnp.real(jnp.linalg.det(g))
+    return eta_from_metrics(jax.vmap(model.pullback_metric)(data.z, data.jac), 1.0)
 
 
 def eta(model, data: TrainingSet, chunk: int | None = None) -> Float[Array, " N"]:
@@ -80,10 +80,24 @@ def eta(model, data: TrainingSet, chunk: int | None = None) -> Float[Array, " N"
     return out.reshape(-1)[:n]
 
 
+def pointwise_loss(e: Array, kappa: float, p: int = 2) -> Array:
+    """ℓ = |1 − η/κ|^p at each point (the Monge–Ampère residual; module docstring)."""
+    return jnp.abs(1.0 - e / kappa) ** p
+
+
+def loss_from_eta(e: Array, weights: Array, kappa: float, p: int = 2) -> Float[Array, ""]:
+    """l_p = ⟨|1 − η/κ|^p w⟩ / ⟨w⟩ from η at the points (module docstring)."""
+    return jnp.sum(pointwise_loss(e, kappa, p) * weights) / jnp.sum(weights)
+
+
+def eta_from_metrics(g: Complex[Array, "N d d"], omega_sq: Float[Array, " N"]) -> Array:
+    """η = det g / |Ω|² from the pulled-back metrics g_{a b̄} at the points."""
+    return jnp.real(jnp.linalg.det(g)) / omega_sq
+
+
 def monge_ampere_loss(model, data: TrainingSet, kappa: float, p: int = 2) -> Float[Array, ""]:
-    """l_p = ⟨|1 − η/κ|^p w⟩ / ⟨w⟩ (module docstring)."""
-    e = eta(model, data)
-    return jnp.sum(jnp.abs(1.0 - e / kappa) ** p * data.weights) / jnp.sum(data.weights)
+    """l_p = ⟨|1 − η/κ|^p w⟩ / ⟨w⟩ of a potential model (module docstring)."""
+    return loss_from_eta(eta(model, data), data.weights, kappa, p)
 
 
 def sigma_from_eta(e: Array, weights: Array) -> Float[Array, ""]:
@@ -93,16 +107,20 @@ def sigma_from_eta(e: Array, weights: Array) -> Float[Array, ""]:
     return jnp.mean(jnp.abs(1.0 - e * vol_omega / vol_g) * weights) / vol_omega
 
 
-def fs_kappa(variety, data: TrainingSet) -> float:
-    """κ = vol_FS / vol_Ω on the given points (the class of J is that of Fubini–Study)."""
+def fs_metrics(variety, data: TrainingSet) -> Complex[Array, "N d d"]:
+    """Pulled-back Fubini–Study metrics J g_FS Jᴴ at all points."""
     from ntkflow.cy.fubini_study import FubiniStudy
 
     fs = FubiniStudy(variety.ambient)
-    g = jax.vmap(lambda z, J: J @ fs.ambient_metric(z).astype(J.dtype) @ J.conj().T)(
+    return jax.vmap(lambda z, J: J @ fs.ambient_metric(z).astype(J.dtype) @ J.conj().T)(
         data.z, data.jac
     )
-    det = jnp.real(jnp.linalg.det(g))
-    return float(jnp.sum(det / data.omega_sq * data.weights) / jnp.sum(data.weights))
+
+
+def fs_kappa(variety, data: TrainingSet) -> float:
+    """κ = vol_FS / vol_Ω on the given points (the class of J is that of Fubini–Study)."""
+    e = eta_from_metrics(fs_metrics(variety, data), data.omega_sq)
+    return float(jnp.sum(e * data.weights) / jnp.sum(data.weights))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,24 +148,16 @@ class Optimiser:
 
 
 def make_step(optimiser: Optimiser, static, kappa: float, p: int):
-    """A jitted ``(params, opt_state, data, key) -> (params, opt_state, loss)``."""
+    """A jitted ``(params, opt_state, data, key) -> (params, opt_state, loss)``: one
+    :func:`ntkflow.flows.make_step` update (L-BFGS) or one epoch of them (Adam)."""
     tx = optimiser.transform()
 
     def loss_fn(params, data):
         return monge_ampere_loss(eqx.combine(params, static), data, kappa, p)
 
+    one = flow_step(loss_fn, tx, lbfgs=optimiser.kind == "lbfgs")
     if optimiser.kind == "lbfgs":
-
-        @jax.jit
-        def step(params, opt_state, data, key):
-            f = lambda q: loss_fn(q, data)
-            value, grad = optax.value_and_grad_from_state(f)(params, state=opt_state)
-            updates, opt_state = tx.update(
-                grad, opt_state, params, value=value, grad=grad, value_fn=f
-            )
-            return optax.apply_updates(params, updates), opt_state, value
-
-        return tx, step
+        return tx, jax.jit(lambda params, opt_state, data, key: one(params, opt_state, data))
 
     bs = optimiser.batch_size
 
@@ -157,10 +167,8 @@ def make_step(optimiser: Optimiser, static, kappa: float, p: int):
         perm = jax.random.permutation(key, len(data))[: n * bs].reshape(n, bs)
 
         def body(carry, idx):
-            params, opt_state = carry
-            value, grad = jax.value_and_grad(loss_fn)(params, data.take(idx))
-            updates, opt_state = tx.update(grad, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), value
+            params, opt_state, value = one(*carry, data.take(idx))
+            return (params, opt_state), value
 
         (params, opt_state), values = jax.lax.scan(body, (params, opt_state), perm)
         return params, opt_state, jnp.mean(values)
@@ -185,8 +193,12 @@ __all__ = [
     "TrainingSet",
     "det_metric",
     "eta",
+    "eta_from_metrics",
     "fs_kappa",
+    "fs_metrics",
+    "loss_from_eta",
     "make_step",
     "monge_ampere_loss",
+    "pointwise_loss",
     "sigma_from_eta",
 ]

@@ -7,7 +7,7 @@ l = ⟨|1 − η/κ|² w⟩/⟨w⟩ (:func:`ntkflow.cy.train.monge_ampere_loss`,
 training points, full batch:
 
 - ``gaussian-kernel``: φ(u) = a·ψ(u) with R random Fourier features of the Gaussian kernel
-  (:class:`ntkflow.cy.kahler_ntk.RandomFourierFeatures`), trained by gradient descent with step
+  (:class:`ntkflow.kernels.RandomFourierFeatures`), trained by gradient descent with step
   1/λ_max: the Euler-discretised infinite-width (frozen-kernel) flow;
 - ``linearised``: the first-order Taylor expansion of the finite φ-MLP about its
   initialisation, φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ (centred: φ_lin = 0 at δ = 0), trained by Adam;
@@ -44,6 +44,8 @@ from ntkflow.cy import kahler_ntk as kn
 from ntkflow.cy.fubini_study import FubiniStudy
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
 from ntkflow.cy.train import TrainingSet, eta, fs_kappa, monge_ampere_loss, sigma_from_eta
+from ntkflow.flows import make_step, power_iteration
+from ntkflow.kernels import RandomFourierFeatures
 from ntkflow.nets import MLP, trainable
 
 
@@ -89,7 +91,7 @@ class Linearised(eqx.Module):
 class FeaturePhi(eqx.Module):
     """φ(u) = a·ψ(u) with frozen random Fourier features ψ."""
 
-    rf: kn.RandomFourierFeatures
+    rf: RandomFourierFeatures
     a: jax.Array
 
     def __call__(self, u):
@@ -115,7 +117,7 @@ class FeatureLearningConfig:
     depth: int = 3
     learning_rate: float = 2e-3
     wide_width: int = 256
-    gaussian_width: float = 1.0
+    gaussian_lengthscale: float = 1.0
     n_features: int = 512
     seed: int = 0
 
@@ -136,12 +138,7 @@ def _lambda_max(loss, params, iters: int = 20) -> float:
         )[0]
     )
     v = jax.random.normal(jax.random.PRNGKey(1), flat.shape, flat.dtype)
-    lam = 1.0
-    for _ in range(iters):
-        w = hvp(v / jnp.linalg.norm(v))
-        lam = float(jnp.linalg.norm(w))
-        v = w
-    return lam
+    return float(power_iteration(hvp, v, iters))
 
 
 def finite_phi(m: int, width: int, depth: int, key, train: str = "all") -> MLP:
@@ -165,8 +162,8 @@ def _build(cfg: FeatureLearningConfig, variety):
         parameterization="ntk",
         key=jax.random.fold_in(key, 2),
     )
-    rf = kn.RandomFourierFeatures(
-        m, cfg.n_features, cfg.gaussian_width, key=jax.random.fold_in(key, 3)
+    rf = RandomFourierFeatures(
+        m, cfg.n_features, cfg.gaussian_lengthscale, key=jax.random.fold_in(key, 3)
     )
     return {
         "gaussian-kernel": (FeaturePhi(rf, jnp.zeros(cfg.n_features)), "gd", None),
@@ -201,12 +198,7 @@ def train_regime(
     else:
         tx = optax.adam(lr)
     opt = tx.init(params)
-
-    @jax.jit
-    def step(params, opt):
-        value, grad = jax.value_and_grad(loss)(params)
-        upd, opt = tx.update(grad, opt, params)
-        return optax.apply_updates(params, upd), opt, value
+    step = jax.jit(make_step(loss, tx))
 
     sig = jax.jit(lambda p: sigma_from_eta(eta(eqx.combine(p, static), test, 500), test.weights))
     ntk = eqx.filter_jit(lambda p: kn.potential_ntk(eqx.combine(p, static), z_ntk))
@@ -273,7 +265,7 @@ def run_feature_learning(
             }
             for n, h in results.items()
         ],
-        "config": dataclasses.asdict(cfg),
+        "config": dataclasses.asdict(cfg) | {"gaussian_width": cfg.gaussian_lengthscale},
         "wall_seconds": time.perf_counter() - t0,
     }
     if out_dir is not None:

@@ -17,13 +17,13 @@ independent-component construction of paper.md §3(a). With g_t = g_FS + unpack(
 
     dh(z)/dt = −Σ_p k(u(z), u(z_p)) ∂L/∂p(z_p),   L = Σ_p w_p ℓ(z_p) / Σ_p w_p,
 
-integrated by explicit Euler with step 1/λ_max (λ_max of the linearised flow on the training
-points, by power iteration); the coefficients C = −∫∂L/∂p dt give h(z) = Σ_p k(u, u_p) C_p at
-every point. Kernels:
+integrated by explicit Euler (:func:`ntkflow.flows.euler_flow`) with step 1/λ_max (λ_max of the
+linearised flow on the training points, :func:`ntkflow.flows.power_iteration`); the
+coefficients C = −∫∂L/∂p dt give h(z) = Σ_p k(u, u_p) C_p at every point. Kernels:
 
-- ``delta``: the normalised Gaussian in the δ-limit (§4), k = exp(−|u − u'|²/(2s²)) with
-  s = ``delta_width`` (default 10⁻⁶): numerically a δ-function on the training points;
-- ``gaussian``: the same with s = ``gaussian_width`` (default 10⁻²);
+- ``delta``: the Gaussian in the δ-limit (§4), k = exp(−|u − u'|²/(2ℓ²)) with
+  ℓ = ``delta_lengthscale`` (default 10⁻⁶): numerically a δ-function on the training points;
+- ``gaussian``: the same with ℓ = ``gaussian_lengthscale`` (default 10⁻²);
 - ``relu-ntk``: the infinite-width NTK of a ReLU MLP (:func:`ntkflow.kernels.analytic.
   mlp_kernel`, depth ``relu_depth``) on u: non-local.
 
@@ -58,11 +58,14 @@ import optax
 
 from ntkflow.cy.fubini_study import FubiniStudy
 from ntkflow.cy.kahler import local_embedding, omega_squared, pullback, pullback_jacobian
-from ntkflow.cy.kahler_ntk import pack_hermitian, unpack_hermitian
-from ntkflow.cy.kernel_flow import fs_metrics
+from ntkflow.cy.kahler_ntk import pack_hermitian
+from ntkflow.cy.kernel_flow import packed_eta
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs, spectral_inputs
-from ntkflow.cy.train import TrainingSet, fs_kappa, monge_ampere_loss
+from ntkflow.cy.train import TrainingSet, fs_kappa, fs_metrics, monge_ampere_loss
+from ntkflow.cy.train import pointwise_loss as ma_pointwise
 from ntkflow.experiments.feature_learning import finite_phi
+from ntkflow.flows import euler_flow, make_step, power_iteration
+from ntkflow.kernels import gaussian_matrix
 from ntkflow.kernels.analytic import mlp_kernel
 from ntkflow.nets import trainable
 
@@ -77,8 +80,8 @@ class LocalityConfig:
     n_eval: int = 40
     distances: tuple[float, ...] = DEFAULT_DISTANCES
     kernels: tuple[str, ...] = KERNELS
-    delta_width: float = 1e-6
-    gaussian_width: float = 1e-2
+    delta_lengthscale: float = 1e-6
+    gaussian_lengthscale: float = 1e-2
     relu_depth: int = 2
     flow_steps: int = 2000
     network: bool = True
@@ -98,8 +101,8 @@ class LocalityConfig:
         for k in self.kernels:
             if k not in KERNELS:
                 raise ValueError(f"locality: unknown kernel {k!r}; known: {KERNELS}")
-        if self.delta_width <= 0 or self.gaussian_width <= 0:
-            raise ValueError("locality: kernel widths must be > 0")
+        if self.delta_lengthscale <= 0 or self.gaussian_lengthscale <= 0:
+            raise ValueError("locality: kernel lengthscales must be > 0")
         if self.flow_steps < 1 or self.net_steps < 0:
             raise ValueError("locality: flow_steps must be >= 1 and net_steps >= 0")
 
@@ -177,17 +180,15 @@ def _fs_packed(variety, data: TrainingSet):
 
 
 def pointwise_loss(p, omega_sq, kappa, d):
-    """ℓ = |1 − det g/(κ|Ω|²)|² for packed metrics p (N, d²)."""
-    g = jax.vmap(lambda q: unpack_hermitian(q, d))(p)
-    return jnp.abs(1.0 - jnp.real(jnp.linalg.det(g)) / (omega_sq * kappa)) ** 2
+    """ℓ = |1 − η/κ|², η = det g/|Ω|², for packed metrics p (N, d²) (:mod:`ntkflow.cy.train`)."""
+    return ma_pointwise(packed_eta(p, omega_sq, d), kappa, 2)
 
 
 def kernel_matrix(name: str, cfg: LocalityConfig, u1, u2):
     """k(u1_i, u2_j) for one of :data:`KERNELS` (direct differences for the Gaussians)."""
     if name in ("delta", "gaussian"):
-        s = cfg.delta_width if name == "delta" else cfg.gaussian_width
-        sq = jnp.sum((u1[:, None, :] - u2[None, :, :]) ** 2, axis=-1)
-        return jnp.exp(-sq / (2 * s**2))
+        s = cfg.delta_lengthscale if name == "delta" else cfg.gaussian_lengthscale
+        return gaussian_matrix(u1, u2, s)
     if name == "relu-ntk":
         return mlp_kernel(cfg.relu_depth, "relu", W_std=np.sqrt(2.0), b_std=0.1)(u1, u2)[1]
     raise ValueError(f"locality: unknown kernel {name!r}; known: {KERNELS}")
@@ -208,21 +209,11 @@ def _flow(k_tt, p0, wn, omega_sq, kappa, d: int, steps: int):
         return jnp.sum(wn * pointwise_loss(p, omega_sq, kappa, d))
 
     grad = jax.grad(loss)
-
-    def power(_, x):  # the linearised flow operator K ∇²L at p0 (spectrum of K^½ ∇²L K^½)
-        y = k_tt @ jax.jvp(grad, (p0,), (x / jnp.linalg.norm(x),))[1]
-        return y
-
-    x = jax.lax.fori_loop(
-        0, 30, power, jax.random.normal(jax.random.PRNGKey(1), p0.shape, p0.dtype)
-    )
-    lam = jnp.linalg.norm(k_tt @ jax.jvp(grad, (p0,), (x / jnp.linalg.norm(x),))[1])
+    # the linearised flow operator K ∇²L at p0 (spectrum of K^½ ∇²L K^½)
+    x0 = jax.random.normal(jax.random.PRNGKey(1), p0.shape, p0.dtype)
+    lam = power_iteration(lambda x: k_tt @ jax.jvp(grad, (p0,), (x,))[1], x0, 31)
     dt = 1.0 / lam
-
-    def body(c, _):
-        return c - dt * grad(p0 + k_tt @ c), None
-
-    c, _ = jax.lax.scan(body, jnp.zeros_like(p0), None, length=steps)
+    c = euler_flow(grad, lambda c: k_tt @ c, p0, jnp.zeros_like(p0), dt, steps)
     return c, loss(p0 + k_tt @ c), dt
 
 
@@ -297,7 +288,10 @@ def run_locality(
         out["gains"]["network"] = gains(after)
         out["train_loss"]["network"] = final
     out["dropped"] = int((~ok).sum())
-    out["config"] = dataclasses.asdict(cfg)
+    out["config"] = dataclasses.asdict(cfg) | {  # the old key names, kept for readers
+        "delta_width": cfg.delta_lengthscale,
+        "gaussian_width": cfg.gaussian_lengthscale,
+    }
     out["wall_seconds"] = time.perf_counter() - t0
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -316,12 +310,11 @@ def _train_network(cfg, X, train, kappa, z_e, jac_e, osq_e):
     params, static = eqx.partition(pot, trainable(pot))
     loss = lambda p: monge_ampere_loss(eqx.combine(p, static), train, kappa, 2)
     tx = optax.adam(cfg.net_learning_rate)
+    step = make_step(loss, tx)
 
     def body(carry, _):
-        p, s = carry
-        v, g = jax.value_and_grad(loss)(p)
-        upd, s = tx.update(g, s, p)
-        return (optax.apply_updates(p, upd), s), v
+        p, s, v = step(*carry)
+        return (p, s), v
 
     (params, _), _ = jax.jit(
         lambda p: jax.lax.scan(body, (p, tx.init(p)), None, length=cfg.net_steps)

@@ -53,6 +53,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..geometry import ricci_tensor
+from ..kernels.gaussian import GaussianKernel
 from .kernel_flow import KernelMetric, SeparableKernel, kernel_flow
 from .losses import metric_jet, perelman_gradient, taylor_metric
 
@@ -60,34 +61,15 @@ GAUGES = ("perelman", "hamilton")
 MANIFOLDS = ("sphere2", "torus2")
 
 
-class GaussianKernel(eqx.Module):
-    """Normalised scalar Gaussian ``(2πσ²)^{−d/2} exp(−|Δ|²/(2σ²))``, ``Δ = x − x'`` (minimal
-    image when ``period`` is set)."""
-
-    sigma: float
-    period: float | None = eqx.field(static=True, default=None)
-
-    def displacement(self, x, y):
-        d = x - y
-        if self.period is not None:
-            d = d - self.period * jnp.round(d / self.period)
-        return d
-
-    def __call__(self, x, y):
-        d = self.displacement(x, y)
-        s2 = self.sigma**2
-        return (2 * jnp.pi * s2) ** (-x.shape[0] / 2) * jnp.exp(-(d @ d) / (2 * s2))
-
-
-def ricci_kernel(sigma: float, n: int, period: float | None = None) -> SeparableKernel:
-    """``Θ_ijkl = G_σ δ_ik δ_jl`` as a kernel callable."""
-    return SeparableKernel(GaussianKernel(sigma, period), n)
+def ricci_kernel(lengthscale: float, n: int, period: float | None = None) -> SeparableKernel:
+    """``Θ_ijkl = G_ℓ δ_ik δ_jl`` as a kernel callable."""
+    return SeparableKernel(GaussianKernel(lengthscale, period, normalised=True), n)
 
 
 def gaussian_jet_matrices(kern: GaussianKernel, xs: Float[Array, "N d"]):
     """``G[a, b] = G_σ(x_a, x_b)``, ``D[a, b, k] = ∂_k G``, ``H[a, b, k, m] = ∂_k∂_m G`` (x_a
     derivatives): ``∂_k G = −Δ_k/σ² G``, ``∂_k∂_m G = (Δ_kΔ_m/σ⁴ − δ_km/σ²) G``."""
-    s2 = kern.sigma**2
+    s2 = kern.lengthscale**2
     delta = jax.vmap(lambda x: jax.vmap(lambda y: kern.displacement(x, y))(xs))(xs)
     g = jax.vmap(lambda x: jax.vmap(lambda y: kern(x, y))(xs))(xs)
     d = -delta / s2 * g[..., None]
@@ -203,7 +185,7 @@ def gaussian_ricci_flow(
     if gauge not in GAUGES:
         raise ValueError(f"ricci_limit: unknown gauge {gauge!r}; known: {GAUGES}")
     su = setup(manifold, sigma, points_per_sigma)
-    kern = GaussianKernel(sigma, su.period)
+    kern = GaussianKernel(sigma, su.period, normalised=True)
     gmat, dmat, hmat = jax.jit(gaussian_jet_matrices, static_argnums=0)(kern, su.xs)
     g0 = su.g0
     ref_jets = jax.jit(jax.vmap(lambda x: metric_jet(g0, x)))(su.xs)

@@ -10,20 +10,26 @@ from .empirical import (
     metric_ntk,
     metric_ntk_plan,
     scalar_ntk,
+    tangent_maps,
     unpack,
 )
+from .gaussian import GaussianKernel, RandomFourierFeatures, gaussian_matrix
 from .structured import StructureError
 
 __all__ = [
     "DEFAULT_STRATEGY",
     "EmpiricalKernel",
     "STRATEGIES",
+    "GaussianKernel",
+    "RandomFourierFeatures",
     "StructureError",
+    "gaussian_matrix",
     "empirical_ntk",
     "kernel_vector_product",
     "metric_ntk",
     "metric_ntk_plan",
     "scalar_ntk",
+    "tangent_maps",
     "unpack",
 ]
 

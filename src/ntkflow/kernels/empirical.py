@@ -26,6 +26,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
 from ..memory import MemoryBudgetError, memory_budget
@@ -46,14 +47,15 @@ _BLOCKS = {
 }
 
 
-def _split(fn, strategy, model):
-    """(arrays, block of (arrays, x1, x2)): the arrays of (fn, model) travel as arguments, so
-    one compilation serves every model of the same structure."""
-    dyn, st = eqx.partition((fn, model), eqx.is_array)
+def _split(fn, strategy, model, fn2=None):
+    """(arrays, block of (arrays, x1, x2)): the arrays of (fn, fn2, model) travel as arguments,
+    so one compilation serves every model of the same structure."""
+    dyn, st = eqx.partition((fn, fn2, model), eqx.is_array)
 
     def block(dyn, x1, x2):
-        f, m = eqx.combine(dyn, st)
-        return _BLOCKS[strategy](f, m, trainable(m), x1, x2)
+        f, f2, m = eqx.combine(dyn, st)
+        extra = () if f2 is None else (f2,)
+        return _BLOCKS[strategy](f, m, trainable(m), x1, x2, *extra)
 
     return dyn, st, block
 
@@ -85,37 +87,38 @@ def _bytes(compiled) -> int:
     return int(m.temp_size_in_bytes + m.output_size_in_bytes + m.argument_size_in_bytes)
 
 
-def _plan(fn, strategy, model, x1, x2, budget: int | None, chunk: int | None = None):
+def _plan(fn, strategy, model, x1, x2, budget: int | None, chunk: int | None = None, fn2=None):
     """(chunk, compiled block, arrays): the largest square block of points whose compiled
     footprint (XLA memory analysis: temporaries + outputs + arguments) fits the memory budget,
     or the whole kernel in one block (chunk None) when that fits. A given ``chunk`` is used
     as is. Plans are cached per model structure, point shapes and budget."""
     budget = memory_budget() if budget is None else int(budget)
-    dyn, st, block = _split(fn, strategy, model)
+    dyn, st, block = _split(fn, strategy, model, fn2)
     n1 = n_points(x1)
     n2 = None if x2 is None else n_points(x2)
     key, leaves = _plan_key(st, strategy, dyn, x1, x2, n1, n2, (budget, chunk))
+    x2o = x1 if x2 is None else x2
     if key in _PLANS:
         chunk, compiled, _ = _PLANS[key]
         return chunk, compiled, dyn
     if chunk is not None and chunk < max(n1, n2 or 0):
-        plan = (chunk, _compile(block, dyn, x1, x1, chunk, chunk))
+        plan = (chunk, _compile(block, dyn, x1, x2o, chunk, chunk))
     elif chunk is not None or _bytes(whole := _compile(block, dyn, x1, x2, n1, n2)) <= budget:
         plan = (None, whole if chunk is None else _compile(block, dyn, x1, x2, n1, n2))
     else:
         # bytes(c) = a + b c + q c² for c × c blocks (outputs grow as c², Jacobians as c):
         # fit from three probes, solve for the budget, then shrink until the compiled block fits
         probes = (2, 4, 8)
-        used = [_bytes(_compile(block, dyn, x1, x1, c, c)) for c in probes]
+        used = [_bytes(_compile(block, dyn, x1, x2o, c, c)) for c in probes]
         q, b, a = np.polyfit(probes, used, 2)
         q, b = max(q, 0.0), max(b, 1.0)
         room = budget - a
         c = room / b if q == 0 else (-b + np.sqrt(b * b + 4 * q * max(room, 0.0))) / (2 * q)
         c = int(max(1, min(c, max(n1, n2 or 0))))
-        compiled = _compile(block, dyn, x1, x1, c, c)
+        compiled = _compile(block, dyn, x1, x2o, c, c)
         while _bytes(compiled) > budget and c > 1:
             c = max(1, (3 * c) // 4)
-            compiled = _compile(block, dyn, x1, x1, c, c)
+            compiled = _compile(block, dyn, x1, x2o, c, c)
         if _bytes(compiled) > budget:
             raise MemoryBudgetError(
                 f"empirical_ntk: one pair of points needs {_bytes(compiled) / 2**30:.2f} GiB with "
@@ -149,11 +152,15 @@ def _check_points(x: Any, name: str, where: str) -> Any:
     return x
 
 
-def _check_args(x1, x2, strategy, chunk_size, where):
+def _check_args(x1, x2, strategy, chunk_size, where, mixed=False):
     x1 = _check_points(x1, "x1", where)
+    if mixed and (x2 is None or strategy == "structured"):
+        raise ValueError(f"{where}: fn2 needs x2 and strategy 'jacobian' or 'matrix_free'")
     if x2 is not None:
         x2 = _check_points(x2, "x2", where)
-        if jax.tree.map(lambda a: a.shape[1:], x1) != jax.tree.map(lambda a: a.shape[1:], x2):
+        if not mixed and jax.tree.map(lambda a: a.shape[1:], x1) != jax.tree.map(
+            lambda a: a.shape[1:], x2
+        ):
             raise ValueError(f"{where}: x1 and x2 have points of different dimension")
     if strategy not in STRATEGIES:
         raise ValueError(f"{where}: unknown strategy {strategy!r}; known: {STRATEGIES}")
@@ -194,25 +201,29 @@ def empirical_ntk(
     strategy: str = "jacobian",
     chunk_size: int | None = None,
     budget: int | None = None,
+    fn2: Callable[[Any, Any], Array] | None = None,
 ) -> Float[Array, "N1 N2 m m"]:
     """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I for ``f = fn(model, x)`` of shape (m,),
     over the trainable parameters of ``model``. ``x2=None`` means x2 = x1 (and is faster).
 
-    Points are arrays (N, d) or pytrees batched along axis 0. ``chunk_size=None`` sizes square
-    blocks of points from the memory budget (:func:`ntkflow.memory.memory_budget`, or
-    ``budget`` bytes) by the compiled block's memory analysis, so any N fits; under an outer
-    ``jit`` the kernel is one block unless ``chunk_size`` is given.
+    ``fn2`` gives the mixed kernel Σ_I ∂f_m(x)/∂θ_I ∂f'_n(x')/∂θ_I of two outputs (x2 is then
+    required; strategies 'jacobian' and 'matrix_free'). Points are arrays (N, d) or pytrees
+    batched along axis 0 (x1 and x2 may differ in structure when ``fn2`` is given).
+    ``chunk_size=None`` sizes square blocks of points from the memory budget
+    (:func:`ntkflow.memory.memory_budget`, or ``budget`` bytes) by the compiled block's memory
+    analysis, so any N fits; under an outer ``jit`` the kernel is one block unless
+    ``chunk_size`` is given.
 
     ``'structured'`` needs ``fn`` to call the model once and not to differentiate it in x
     (e.g. a Kähler metric ∂∂̄K of the model); use 'jacobian' or 'matrix_free' for those."""
-    x1, x2 = _check_args(x1, x2, strategy, chunk_size, "empirical_ntk")
+    x1, x2 = _check_args(x1, x2, strategy, chunk_size, "empirical_ntk", fn2 is not None)
     same = x2 is None
     x2a = x1 if same else x2
-    if _traced(x1, x2, model, fn):  # inside an outer jit: plain blocks
-        dyn, _, block = _split(fn, strategy, model)
+    if _traced(x1, x2, model, fn, fn2):  # inside an outer jit: plain blocks
+        dyn, _, block = _split(fn, strategy, model, fn2)
         chunk, run = chunk_size, block
     else:
-        chunk, run, dyn = _plan(fn, strategy, model, x1, x2, budget, chunk_size)
+        chunk, run, dyn = _plan(fn, strategy, model, x1, x2, budget, chunk_size, fn2)
     if chunk is None or (chunk >= n_points(x1) and chunk >= n_points(x2a)):
         return run(dyn, x1, x2)
     c1, c2 = _chunks(x1, chunk), _chunks(x2a, chunk)
@@ -315,52 +326,66 @@ class EmpiricalKernel(eqx.Module):
 # ---------------------------------------------------------------- kernel-vector products
 
 
-@eqx.filter_jit
-def _vjp_chunk(model, xs, v):
+def _call(model, x):
+    return model(x)
+
+
+def _outputs(fn, model):
+    """(trainable params, p ↦ [fn(model_p, x) for x in xs])."""
     params, static = eqx.partition(model, trainable(model))
-    _, vjp = jax.vjp(lambda p: jax.vmap(eqx.combine(p, static))(xs), params)
-    return vjp(v)[0]
+    return params, lambda p, xs: jax.vmap(lambda x: fn(eqx.combine(p, static), x))(xs)
 
 
 @eqx.filter_jit
-def _jvp_chunk(model, xs, w):
-    params, static = eqx.partition(model, trainable(model))
-    return jax.jvp(lambda p: jax.vmap(eqx.combine(p, static))(xs), (params,), (w,))[1]
+def _vjp_chunk(fn, model, xs, v):
+    params, f = _outputs(fn, model)
+    return jax.vjp(lambda p: f(p, xs), params)[1](v)[0]
+
+
+@eqx.filter_jit
+def _jvp_chunk(fn, model, xs, w):
+    params, f = _outputs(fn, model)
+    return jax.jvp(lambda p: f(p, xs), (params,), (w,))[1]
+
+
+def tangent_maps(fn: Callable, model: Any, xs: Any) -> tuple[Array, Callable, Callable]:
+    """(θ₀, w ↦ J w, v ↦ Jᵀ v) with J_(a,m),I = ∂fn(model, x_a)_m/∂θ_I over the flattened
+    trainable parameters θ (the tangent features of the linearised model; Θ = J Jᵀ)."""
+    params, f = _outputs(fn, model)
+    flat, unravel = ravel_pytree(params)
+    out = lambda t: f(unravel(t), xs)
+    return flat, lambda w: jax.jvp(out, (flat,), (w,))[1], lambda v: jax.vjp(out, flat)[1](v)[0]
 
 
 def kernel_vector_product(
     model: Any,
-    xs: Float[Array, "N d"],
+    xs: Any,
     v: Array,
     *,
-    x_eval: Float[Array, "M d"] | None = None,
+    x_eval: Any | None = None,
     chunk_size: int | None = None,
+    fn: Callable = _call,
 ) -> Array:
     """(Θ v)(x) = Σ_{x'∈xs} Θ_ijkl(x, x') v_kl(x') for x in ``x_eval`` (default ``xs``),
     computed as J(x) (J(xs)ᵀ v) — one vjp and one jvp per chunk, never forming Θ.
 
-    ``v`` has the model's output shape per point, (N, n, n) for a metric, (N,) for a scalar.
+    ``v`` has the output shape of ``fn(model, x)`` (default ``model(x)``) per point: (N, n, n)
+    for a metric, (N,) for a scalar. Points are arrays (N, d) or pytrees batched on axis 0.
     """
     where = "kernel_vector_product"
     xs = _check_points(xs, "xs", where)
     v = jnp.asarray(v)
-    if v.shape[0] != xs.shape[0]:
-        raise ValueError(f"{where}: v has {v.shape[0]} points but xs has {xs.shape[0]}")
+    if v.shape[0] != n_points(xs):
+        raise ValueError(f"{where}: v has {v.shape[0]} points but xs has {n_points(xs)}")
     x_eval = xs if x_eval is None else _check_points(x_eval, "x_eval", where)
-    if x_eval.shape[1] != xs.shape[1]:
+    if jax.tree.map(lambda a: a.shape[1:], x_eval) != jax.tree.map(lambda a: a.shape[1:], xs):
         raise ValueError(f"{where}: x_eval and xs have points of different dimension")
-    size = xs.shape[0] if chunk_size is None else chunk_size
+    size = n_points(xs) if chunk_size is None else chunk_size
     w = None
-    for s in range(0, xs.shape[0], size):
-        xb, vb = xs[s : s + size], v[s : s + size]
-        if xb.shape[0] < size:  # pad with zero weights so every chunk compiles once
-            pad = size - xb.shape[0]
-            xb = jnp.concatenate([xb, jnp.broadcast_to(xb[:1], (pad, xs.shape[1]))])
-            vb = jnp.concatenate([vb, jnp.zeros((pad,) + vb.shape[1:], vb.dtype)])
-        wb = _vjp_chunk(model, xb, vb)
+    for (xb, k), (vb, _) in zip(_chunks(xs, size), _chunks(v, size), strict=True):
+        vb = vb.at[k:].set(0)  # padded points carry zero weight
+        wb = _vjp_chunk(fn, model, xb, vb)
         w = wb if w is None else jax.tree.map(jnp.add, w, wb)
-    esize = x_eval.shape[0] if chunk_size is None else chunk_size
-    outs = []
-    for blk, k in _chunks(x_eval, esize):
-        outs.append(_jvp_chunk(model, blk, w)[:k])
+    esize = n_points(x_eval) if chunk_size is None else chunk_size
+    outs = [_jvp_chunk(fn, model, blk, w)[:k] for blk, k in _chunks(x_eval, esize)]
     return jnp.concatenate(outs, axis=0)

@@ -25,6 +25,7 @@ from ..nets.gaussnet import GaussNet
 from ..nets.heads import IndependentComponents, ScalarHead, SharedTrunk
 from ..nets.mlp import MLP
 from .analytic import mlp_kernel
+from .gaussian import gaussian_matrix
 
 
 def _pair(x1, x2):
@@ -39,11 +40,10 @@ def _pair(x1, x2):
 
 
 def gaussian_kernel(x1: Array, x2: Array | None, sigma_b: float) -> Float[Array, "N1 N2"]:
-    """G(x, x') = exp(−σ_b² |x − x'|² / (2d)) (width² = d/σ_b²)."""
+    """G(x, x') = exp(−σ_b² |x − x'|² / (2d)) of a net with input weights of std σ_b: the
+    Gaussian kernel (:mod:`ntkflow.kernels.gaussian`) with lengthscale ℓ = √d/σ_b."""
     x1, x2 = _pair(x1, x2)
-    d = x1.shape[1]
-    sq = jnp.sum(x1**2, 1)[:, None] + jnp.sum(x2**2, 1)[None, :] - 2 * x1 @ x2.T
-    return jnp.exp(-(sigma_b**2) * jnp.maximum(sq, 0.0) / (2 * d))
+    return gaussian_matrix(x1, x2, (x1.shape[1] ** 0.5) / sigma_b)
 
 
 def net_kernels(net, x1: Array, x2: Array | None = None) -> tuple[Array, Array]:

@@ -25,18 +25,21 @@ def n_points(x: Any) -> int:
     return jax.tree.leaves(x)[0].shape[0]
 
 
-def jacobian_block(fn: Callable, model: Any, mask: Any, x1: Any, x2: Any | None) -> Array:
-    """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I by explicit Jacobians (N1, N2, m, m)."""
+def jacobian_block(
+    fn: Callable, model: Any, mask: Any, x1: Any, x2: Any | None, fn2: Callable | None = None
+) -> Array:
+    """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f'_n(x')/∂θ_I by explicit Jacobians (N1, N2, m, m'),
+    with f' = ``fn2`` (default f) for the mixed kernels of two outputs."""
     params, static = eqx.partition(model, mask)
 
-    def jac(xs):
+    def jac(xs, f):
         def one(x):
-            return jax.jacrev(lambda p: fn(eqx.combine(p, static), x))(params)
+            return jax.jacrev(lambda p: f(eqx.combine(p, static), x))(params)
 
         return jax.vmap(one)(xs)
 
-    j1 = jac(x1)
-    j2 = j1 if x2 is None else jac(x2)
+    j1 = jac(x1, fn)
+    j2 = j1 if x2 is None and fn2 is None else jac(x1 if x2 is None else x2, fn2 or fn)
     terms = [
         jnp.einsum(
             "amp,bnp->abmn",
@@ -48,21 +51,23 @@ def jacobian_block(fn: Callable, model: Any, mask: Any, x1: Any, x2: Any | None)
     return sum(terms[1:], terms[0])
 
 
-def matrix_free_block(fn: Callable, model: Any, mask: Any, x1: Any, x2: Any | None) -> Array:
-    """Θ by products: v_(b,n) = J(x2)ᵀ e_(b,n) (vjp), then J(x1) v (jvp), (N1, N2, m, m)."""
+def matrix_free_block(
+    fn: Callable, model: Any, mask: Any, x1: Any, x2: Any | None, fn2: Callable | None = None
+) -> Array:
+    """Θ by products: v_(b,n) = J'(x2)ᵀ e_(b,n) (vjp), then J(x1) v (jvp), (N1, N2, m, m')."""
     params, static = eqx.partition(model, mask)
     x2 = x1 if x2 is None else x2
 
-    def f_batch(p, xs):
-        return jax.vmap(lambda x: fn(eqx.combine(p, static), x))(xs)
+    def f_batch(f, p, xs):
+        return jax.vmap(lambda x: f(eqx.combine(p, static), x))(xs)
 
-    out2, vjp2 = jax.vjp(lambda p: f_batch(p, x2), params)
-    n2, m = out2.shape
-    basis = jnp.eye(n2 * m, dtype=out2.dtype).reshape(n2 * m, n2, m)
+    out2, vjp2 = jax.vjp(lambda p: f_batch(fn2 or fn, p, x2), params)
+    n2, m2 = out2.shape
+    basis = jnp.eye(n2 * m2, dtype=out2.dtype).reshape(n2 * m2, n2, m2)
     (vs,) = jax.vmap(vjp2)(basis)
 
     def jvp1(v):
-        return jax.jvp(lambda p: f_batch(p, x1), (params,), (v,))[1]
+        return jax.jvp(lambda p: f_batch(fn, p, x1), (params,), (v,))[1]
 
-    out = jax.vmap(jvp1)(vs)  # (n2*m, N1, m)
-    return out.reshape(n2, m, n_points(x1), m).transpose(2, 0, 3, 1)
+    out = jax.vmap(jvp1)(vs)  # (n2*m2, N1, m)
+    return out.reshape(n2, m2, n_points(x1), -1).transpose(2, 0, 3, 1)
