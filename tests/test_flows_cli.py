@@ -2,9 +2,11 @@
 
 import json
 
+import numpy as np
 from typer.testing import CliRunner
 
 from ntkflow.cli import app
+from ntkflow.flows.width_limit import width_limit
 
 runner = CliRunner()
 
@@ -22,9 +24,18 @@ def test_run_config_and_errors(tmp_path):
     out = _json(
         runner.invoke(app, ["flow", "run", str(cfg), "--out", str(tmp_path / "o"), "--json"])
     )
-    assert out["widths"] == [16, 64] and len(out["distances"]) == 2
+    # the command reports the library's width-limit comparison for the config's values
+    ref = width_limit((16, 64), points=4, t=0.5, lr=0.05)
+    assert out["widths"] == [16, 64] and out["t"] == ref["t"] == 0.5
+    np.testing.assert_allclose(out["distances"], ref["distances"], rtol=1e-12)
+    np.testing.assert_allclose(out["ntk_changes"], ref["ntk_changes"], rtol=1e-12)
+    # finite-width gradient descent approaches the infinite-width kernel flow (Jacot et al.):
+    # distance and NTK change shrink with width, like N^{-1/2} (ratio 1/2 for 4x the width)
+    assert out["distances"][1] < 0.75 * out["distances"][0]
+    assert out["ntk_changes"][1] < 0.75 * out["ntk_changes"][0]
     assert (tmp_path / "o" / "ntk_change.png").exists()
-    assert (tmp_path / "o" / "result.json").exists()
+    saved = json.loads((tmp_path / "o" / "result.json").read_text())
+    np.testing.assert_allclose(saved["distances"], out["distances"], rtol=1e-12)
     bad = tmp_path / "bad.toml"
     bad.write_text('kind = "nope"\n')
     res = runner.invoke(app, ["flow", "run", str(bad), "--out", str(tmp_path / "b"), "--json"])

@@ -4,11 +4,13 @@ the ``ntkflow ntk convergence`` command reports it as one JSON object."""
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from typer.testing import CliRunner
 
 from ntkflow.cli import app
-from ntkflow.kernels.convergence import fit_slope, ntk_convergence
+from ntkflow.kernels import infinite_width_metric_ntk, metric_ntk
+from ntkflow.kernels.convergence import fit_slope, make_trunk, ntk_convergence
 
 
 def test_fit_slope_exact_power_law():
@@ -57,8 +59,26 @@ def test_cli_json(tmp_path):
     assert out.exit_code == 0, out.output
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     res = json.loads(lines[-1])
-    assert {"slope", "widths", "errors"} <= set(res)
-    assert res["widths"] == [32, 128, 512] and len(res["errors"]) == 3
+    assert res["widths"] == [32, 128, 512]
+    # the reported errors, recomputed here by explicit Jacobians (not the structured strategy
+    # the command uses) against the analytic kernel, for the command's seeds (--seed 0)
+    kx, knet = jax.random.split(jax.random.PRNGKey(0))
+    xs = jax.random.normal(kx, (3, 2))
+    bar = infinite_width_metric_ntk(
+        make_trunk("mlp", 1, 2, activation="erf", depth=1, key=knet), xs
+    )
+    for width, err in zip(res["widths"], res["errors"], strict=True):
+        errs = []
+        for s in range(2):
+            k = jax.random.fold_in(knet, 1000 * width + s)
+            head = make_trunk("mlp", width, 2, activation="erf", depth=1, key=k)
+            theta = metric_ntk(head, xs, strategy="jacobian")
+            errs.append(float(jnp.linalg.norm(theta - bar) / jnp.linalg.norm(bar)))
+        np.testing.assert_allclose(err, np.mean(errs), rtol=1e-10)
+    # the slope is the least-squares slope of log error on log width
+    a = np.vstack([np.log(res["widths"]), np.ones(3)]).T
+    slope = np.linalg.lstsq(a, np.log(res["errors"]), rcond=None)[0][0]
+    np.testing.assert_allclose(res["slope"], slope, rtol=1e-12)
     assert -1.0 < res["slope"] < 0.0
     assert png.exists() and png.stat().st_size > 1000
 
