@@ -214,7 +214,7 @@ def test_bad_input_is_one_line_with_its_exit_code_and_writes_nothing(
     assert got == code, f"exit {got}, stderr: {err}"
     assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
     assert lines[0].startswith("error: ") and words in lines[0], lines[0]
-    assert "Traceback" not in err and out == ""
+    assert "Traceback" not in err and "internal error" not in err and out == ""
     assert _listing(tmp_path) == before, "a refused command wrote or removed files"
 
 

@@ -97,6 +97,7 @@ def check(argv: list[str], files: dict[str, str], capsys, monkeypatch) -> None:
         err = capsys.readouterr().err
         assert code in (0, 1, 2), f"{argv}: exit {code}\n{err}"
         assert "Traceback" not in err, f"{argv}:\n{err}"
+        assert "internal error" not in err, f"{argv}: an unexpected exception:\n{err}"
         if code == 0:
             return
         assert "error:" in err, f"{argv}: exit {code} without an error line:\n{err}"
