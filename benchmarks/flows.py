@@ -28,10 +28,11 @@ def case(n: int, path: str, chunk: int) -> dict:
     import ntkflow  # noqa: F401
     from ntkflow.flows.kernel_flow import SeparableKernel, kernel_flow
     from ntkflow.flows.losses import MetricRegression
+    from ntkflow.kernels import GaussianKernel
 
     xs = jax.random.uniform(jax.random.key(0), (n, 2))
     w = jnp.full(n, 1.0 / n)
-    kern = SeparableKernel(lambda x, y: jnp.exp(-jnp.sum((x - y) ** 2) / (2 * 0.04)), 2)
+    kern = SeparableKernel(GaussianKernel(0.2), 2)
     target = lambda x: jnp.array([[2 + jnp.sin(3 * x[0]), 0.3 * x[1]], [0.3 * x[1], 1.5]])
     loss = MetricRegression(target)
     kw = dict(

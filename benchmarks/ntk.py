@@ -6,7 +6,8 @@ Configurations (anchors.md, "Empirical metric-NTK speed to beat"):
       full Θ of shape (N, N, 3, 3, 3, 3); neural-tangents (2 cores, float64): structured
       0.010 s / 0.27 s, Jacobian contraction 1.55 s / 20.0 s, NTK-vector products 0.52 s / 10.2 s.
   (b) 3-hidden-layer width-512 MLP metric at N = 1000 (structured only by default; the other
-      strategies need tens of GB there, chunked they take minutes).
+      strategies need tens of GB there unchunked: they chunk themselves within the memory budget
+      and take minutes).
 
 Run:  python benchmarks/ntk.py [--quick] [--all-b]
 Peak memory is the process's maximum resident set size after each configuration (ru_maxrss,
@@ -24,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 import ntkflow  # noqa: F401  (enables float64)
-from ntkflow.kernels import STRATEGIES, metric_ntk
+from ntkflow.kernels import STRATEGIES, metric_ntk, metric_ntk_plan
 from ntkflow.nets import MLP, SharedTrunk
 
 
@@ -37,8 +38,8 @@ def head(width: int, depth: int, dtype):
     return SharedTrunk(net, 3)
 
 
-def bench(h, xs, strategy, repeats=3, chunk_size=None):
-    f = lambda: metric_ntk(h, xs, strategy=strategy, chunk_size=chunk_size).block_until_ready()
+def bench(h, xs, strategy, repeats=3):
+    f = lambda: metric_ntk(h, xs, strategy=strategy).block_until_ready()
     f()
     best = float("inf")
     for _ in range(repeats):
@@ -78,8 +79,10 @@ def main() -> None:
         h = head(512, 3, dtype)
         xs = jax.random.normal(jax.random.PRNGKey(1), (1000, 3), dtype)
         for strategy in STRATEGIES if args.all_b else ("structured",):
-            chunk = None if strategy == "structured" else 125
-            t = bench(h, xs, strategy, repeats=1 if chunk else 3, chunk_size=chunk)
+            # chunk_size=None: blocks sized from the compiled footprint (NTKFLOW_MEMORY_BUDGET)
+            chunk, nbytes = metric_ntk_plan(h, xs, strategy=strategy)
+            print(f"  {strategy}: block of {chunk or 1000} points, {nbytes / 2**30:.2f} GiB")
+            t = bench(h, xs, strategy, repeats=1 if chunk else 3)
             entries = 1000 * 1000 * 81
             print(
                 f"{'(b) 3x512 MLP metric':<28}{jnp.dtype(dtype).name:<9}{strategy:<13}"

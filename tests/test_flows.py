@@ -18,7 +18,7 @@ from ntkflow.flows.kernel_flow import (
 from ntkflow.flows.linearised import linearised_flow
 from ntkflow.flows.losses import EinsteinLoss, MetricRegression, UserLoss
 from ntkflow.flows.parameter_flow import ParameterFlowError, flow_check, parameter_flow
-from ntkflow.kernels import EmpiricalKernel
+from ntkflow.kernels import EmpiricalKernel, GaussianKernel
 
 
 class TinyMetric(eqx.Module):
@@ -39,7 +39,7 @@ def target(x):
 
 
 def gauss(s2):
-    return SeparableKernel(lambda x, y: jnp.exp(-jnp.sum((x - y) ** 2) / (2 * s2)), 2)
+    return SeparableKernel(GaussianKernel(s2**0.5), 2)
 
 
 def points(n, seed=0):

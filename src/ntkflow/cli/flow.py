@@ -276,6 +276,7 @@ def _kernel_run(cfg: dict, out_dir: str) -> dict[str, Any]:
     from ..flows.kernel_flow import FlowError, SeparableKernel, kernel_flow
     from ..flows.losses import MetricRegression, total_loss
     from ..flows.width_limit import target_metric
+    from ..kernels import GaussianKernel
 
     pts, ell = int(cfg.get("points", 200)), float(cfg.get("lengthscale", 0.5))
     t1, saves = float(cfg.get("t", 5.0)), int(cfg.get("saves", 11))
@@ -283,7 +284,7 @@ def _kernel_run(cfg: dict, out_dir: str) -> dict[str, Any]:
         jax.random.key(int(cfg.get("seed", 0))), (pts, 2), minval=-2.0, maxval=2.0
     )
     w = jnp.full(pts, 1.0 / pts)
-    kern = SeparableKernel(lambda x, y: jnp.exp(-jnp.sum((x - y) ** 2) / (2 * ell**2)), 2)
+    kern = SeparableKernel(GaussianKernel(ell), 2)
     loss = MetricRegression(target_metric)
     ref = lambda x: jnp.eye(2)
     log = open(os.path.join(out_dir, "metrics.jsonl"), "w")  # noqa: SIM115

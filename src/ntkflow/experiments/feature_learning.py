@@ -45,6 +45,7 @@ from ntkflow.cy.fubini_study import FubiniStudy
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
 from ntkflow.cy.train import TrainingSet, eta, fs_kappa, monge_ampere_loss, sigma_from_eta
 from ntkflow.flows import make_step, power_iteration
+from ntkflow.io.atomic import atomic_write_text
 from ntkflow.kernels import RandomFourierFeatures
 from ntkflow.nets import MLP, trainable
 
@@ -273,7 +274,9 @@ def run_feature_learning(
         out_dir.mkdir(parents=True, exist_ok=True)
         summary["figures"] = _figures(results, out_dir)
         summary["report"] = str(_report(summary, results, out_dir))
-        (out_dir / "results.json").write_text(json.dumps(_jsonable(summary, results), indent=1))
+        atomic_write_text(
+            out_dir / "results.json", json.dumps(_jsonable(summary, results), indent=1)
+        )
     return summary
 
 
@@ -361,7 +364,7 @@ def _report(summary, results, out_dir: Path) -> Path:
             "number of full-batch steps; learning rates are not tuned per regime."
         )
     path = out_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -65,6 +65,7 @@ from ntkflow.cy.train import TrainingSet, fs_kappa, fs_metrics, monge_ampere_los
 from ntkflow.cy.train import pointwise_loss as ma_pointwise
 from ntkflow.experiments.feature_learning import finite_phi
 from ntkflow.flows import euler_flow, make_step, power_iteration
+from ntkflow.io.atomic import atomic_write_text
 from ntkflow.kernels import gaussian_matrix
 from ntkflow.kernels.analytic import mlp_kernel
 from ntkflow.nets import trainable
@@ -297,7 +298,7 @@ def run_locality(
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         out["figure"] = str(_figure(out, out_dir / "locality.png"))
-        (out_dir / "results.json").write_text(json.dumps(out, indent=1))
+        atomic_write_text(out_dir / "results.json", json.dumps(out, indent=1))
     return out
 
 

@@ -86,7 +86,7 @@ def parameter_flow(
     xs: Float[Array, "N d"],
     weights: Float[Array, " N"],
     steps: int,
-    optimizer: str | optax.GradientTransformation = "sgd",
+    optimiser: str | optax.GradientTransformation = "sgd",
     lr: float = 1e-2,
     ntk_every: int | None = None,
     ntk_points: Array | None = None,
@@ -100,13 +100,13 @@ def parameter_flow(
     non-finite loss (the last finite model is attached).
     """
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
-    opt = make_optimiser(optimizer, lr)
+    opt = make_optimiser(optimiser, lr)
     params, static = eqx.partition(model, trainable(model))
 
     def value(p):
         return loss_fn(loss, eqx.combine(p, static), xs, weights)
 
-    lbfgs = isinstance(optimizer, str) and optimizer == "lbfgs"
+    lbfgs = isinstance(optimiser, str) and optimiser == "lbfgs"
     step = jax.jit(make_step(value, opt, lbfgs=lbfgs))
 
     probe = xs[: min(16, xs.shape[0])] if ntk_points is None else jnp.asarray(ntk_points)
