@@ -92,12 +92,17 @@ def chunk_size(
 
 
 def map_chunked(
-    fn: Callable, *args: Any, budget: int | None = None, chunk: int | None = None
+    fn: Callable,
+    *args: Any,
+    budget: int | None = None,
+    chunk: int | None = None,
+    progress: Callable[[int], Any] | None = None,
 ) -> Any:
     """``vmap(fn)(*args)`` evaluated in chunks sized from the memory budget.
 
     ``fn`` maps one point (the leading-axis slices of ``args``) to a pytree; all ``args`` are
-    batched along axis 0. Chunks are padded to one size, so one compilation serves all."""
+    batched along axis 0. Chunks are padded to one size, so one compilation serves all.
+    ``progress(k)`` is called after each chunk of k points."""
     n = jax.tree.leaves(args)[0].shape[0]
     batched = jax.jit(jax.vmap(fn))
     if chunk is None:
@@ -108,6 +113,8 @@ def map_chunked(
         k = min(chunk, n - start)
         block = jax.tree.map(functools.partial(_block, start=start, size=chunk), args)
         outs.append(jax.tree.map(functools.partial(_head, k=k), batched(*block)))
+        if progress is not None:
+            progress(k)
     return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *outs)
 
 

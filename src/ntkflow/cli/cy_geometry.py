@@ -85,9 +85,8 @@ def _parse_metric(metric: str):
 def _trained_potential(run_dir: str, variety):
     """The final model of a `cy train` run as a float64 potential, for points on ``variety``."""
     import ntkflow.io as nio
+    from ntkflow.cy.evaluate import load_trained_model
     from ntkflow.cy.variety import VarietyError, variety_from_name
-
-    from .cy_train import load_trained_model
 
     try:
         rd = nio.RunDir.open(run_dir)
@@ -139,13 +138,11 @@ def measure(
     points on the variety), since a wrong index or weight silently gives wrong measures.
     """
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
-    from ntkflow.cy.curvature import euler_characteristic, point_curvature
-    from ntkflow.cy.donaldson import balanced_metric, default_n_points, potential_det
+    from ntkflow.cy.donaldson import balanced_metric, default_n_points
+    from ntkflow.cy.evaluate import metric_measures
     from ntkflow.cy.fubini_study import FubiniStudy
-    from ntkflow.cy.measures import ricci_measure, sigma_measure, volume, volume_error
     from ntkflow.cy.points import PointSet, PointSetError
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import VarietyError
@@ -167,36 +164,10 @@ def measure(
         train = sample_points(v, n_t, jax.random.PRNGKey(seed + 1))
         with progress_bar("T-iterations", 10) as advance:
             pot = balanced_metric(v, k, train, 10, progress=advance)
-    det = np.asarray(potential_det(v, pot, ps.z, ps.patch, ps.elim))
-    sigma, err = sigma_measure(det, ps.omega_sq, ps.weights)
-    vol = volume(det, ps.omega_sq, ps.weights)
     nc = min(curvature_points, len(ps))
-    sub = ps.take(np.arange(nc))
-    curv = jax.jit(jax.vmap(lambda z, p, e: point_curvature(v, pot, z, p, e)))
-    chunks = []
     with progress_bar("curvature", nc) as advance:
-        for a in range(0, nc, 500):
-            b = min(a + 500, nc)
-            out = curv(sub.z[a:b], sub.patch[a:b], sub.elim[a:b])
-            chunks.append({key: np.asarray(val) for key, val in out.items()})
-            advance(b - a)
-    c = {key: np.concatenate([ch[key] for ch in chunks]) for key in chunks[0]}
-    rm = ricci_measure(c["ricci_scalar"], c["det_g"], sub.omega_sq, sub.weights, v.dim)
-    chi, chi_err = euler_characteristic(c["euler_density"], sub.omega_sq, sub.weights, v.dim)
-    result = {
-        "variety": v.name,
-        "metric": metric,
-        "points": len(ps),
-        "sigma": sigma,
-        "sigma_error": err,
-        "volume": vol,
-        "volume_error": volume_error(det, ps.omega_sq, ps.weights),
-        "ricci_measure": rm,
-        "euler_characteristic": chi,
-        "euler_characteristic_error": chi_err,
-        "euler_characteristic_exact": v.euler_characteristic_exact(),
-        "curvature_points": nc,
-    }
+        measured, pointwise = metric_measures(v, pot, ps, curvature_points, progress=advance)
+    result = {"variety": v.name, "metric": metric, "points": len(ps), **measured}
     if plots is not None:
         import matplotlib
 
@@ -204,11 +175,11 @@ def measure(
         import matplotlib.pyplot as plt
 
         plots.mkdir(parents=True, exist_ok=True)
-        eta = det / np.asarray(ps.omega_sq)
+        eta = pointwise["eta"]
         eta = eta / np.mean(eta * np.asarray(ps.weights)) * np.mean(np.asarray(ps.weights))
         for name, data, label in (
             ("eta_hist.png", eta, "η / ⟨η⟩ (1 for the Ricci-flat metric)"),
-            ("ricci_scalar_hist.png", c["ricci_scalar"], "Ricci scalar R"),
+            ("ricci_scalar_hist.png", pointwise["ricci_scalar"], "Ricci scalar R"),
         ):
             fig, ax = plt.subplots(figsize=(5, 3.5))
             ax.hist(data, bins=80)
@@ -219,7 +190,6 @@ def measure(
             fig.savefig(plots / name, dpi=120)
             plt.close(fig)
         result["plots"] = [str(plots / "eta_hist.png"), str(plots / "ricci_scalar_hist.png")]
-    del jnp
     emit(result, as_json, title="cy measure")
 
 

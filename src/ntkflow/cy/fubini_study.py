@@ -17,7 +17,9 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
-from .kahler import pullback, pullback_jacobian
+from ntkflow.geometry.kahler import pullback
+
+from .kahler import pullback_jacobian
 from .variety import _factor_slices, _moduli
 
 
@@ -56,11 +58,17 @@ class FubiniStudy(eqx.Module):
             g = g.at[s, s].set(fs_metric_pn(z[s], tf))
         return g
 
+    def pullback_metric(
+        self, z: Complex[Array, " n"], jac: Complex[Array, "d n"]
+    ) -> Complex[Array, "d d"]:
+        """J g_FS Jᴴ: the closed-form metric pulled back along the rows of ``jac``."""
+        return pullback(self.ambient_metric(z), jac)
+
 
 def fs_metric(variety, z: Complex[Array, " n"], patch, elim, t=None) -> Complex[Array, "d d"]:
     """FS metric pulled back to the variety in the chart (patch, elim): J g_FS Jᴴ."""
     J = pullback_jacobian(variety, z, patch, elim)
-    return pullback(FubiniStudy(variety.ambient, t).ambient_metric(z), J)
+    return FubiniStudy(variety.ambient, t).pullback_metric(z, J)
 
 
 def fs_det(variety, z, patch, elim, t=None) -> Float[Array, ""]:

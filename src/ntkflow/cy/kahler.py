@@ -1,12 +1,7 @@
 """Kähler metrics from potentials, and their pullback to a variety.
 
-Wirtinger derivatives (Griffiths-Harris ch. 0): with z = x + i y,
-∂_a = ½(∂_{x_a} − i ∂_{y_a}) and ∂̄_b = ½(∂_{x_b} + i ∂_{y_b}), so for a real potential K
-
-    g_{a b̄} = ∂_a ∂̄_b K = ¼ (K_{x_a x_b} + K_{y_a y_b} + i (K_{x_a y_b} − K_{y_a x_b})),
-
-computed by real (forward-over-forward) autodiff on the real vector [Re z | Im z]
-(anchors.md, "network inputs [Re z | Im z]").
+The Wirtinger ∂∂̄, ``to_real``/``to_complex`` and the pullback g = J g_amb Jᴴ live in
+:mod:`ntkflow.geometry.kahler` (re-exported here); this module adds what depends on a variety.
 
 Local coordinates on a variety X (anchors.md, "Sampling"): in the patch where the coordinate
 ``patch`` (one per projective factor) equals 1, the eliminated coordinates ``elim`` (one per
@@ -25,33 +20,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float, Int
 
+from ntkflow.geometry.kahler import complex_hessian, pullback, to_complex, to_real
+
 RealPotential = Callable[[Complex[Array, " n"]], Float[Array, ""]]
-
-
-def wirtinger_hessian(f: Callable[[Array], Array], u: Float[Array, " m"]) -> Complex[Array, "n n"]:
-    """∂_a ∂̄_b f at the real point u = [Re z | Im z] (m = 2n) for a real function f(u)."""
-    n = u.shape[0] // 2
-    H = jax.jacfwd(jax.jacfwd(f))(u)
-    hxx, hxy = H[:n, :n], H[:n, n:]
-    hyx, hyy = H[n:, :n], H[n:, n:]
-    return 0.25 * (hxx + hyy + 1j * (hxy - hyx))
-
-
-def to_real(z: Complex[Array, " n"]) -> Float[Array, " 2n"]:
-    """[Re z | Im z]."""
-    return jnp.concatenate([jnp.real(z), jnp.imag(z)])
-
-
-def to_complex(u: Float[Array, " 2n"]) -> Complex[Array, " n"]:
-    n = u.shape[0] // 2
-    return u[:n] + 1j * u[n:]
 
 
 def kahler_metric_ambient(
     potential: RealPotential, z: Complex[Array, " n"]
 ) -> Complex[Array, "n n"]:
     """g_{i j̄} = ∂_i ∂̄_j K(z) in the ambient homogeneous coordinates (one point)."""
-    return wirtinger_hessian(lambda u: jnp.real(potential(to_complex(u))), to_real(z))
+    return complex_hessian(lambda u: jnp.real(potential(to_complex(u))), to_real(z))
 
 
 def _as_index(a) -> Array:
@@ -85,11 +63,6 @@ def pullback_jacobian(variety, z: Complex[Array, " n"], patch, elim) -> Complex[
     return J
 
 
-def pullback(g_amb: Complex[Array, "n n"], J: Complex[Array, "dim n"]) -> Complex[Array, "dim dim"]:
-    """g_{a b̄} = J_{a i} g_{i j̄} conj(J_{b j}) = (J g Jᴴ)_{ab}."""
-    return J @ g_amb @ jnp.conj(J).T
-
-
 def omega_squared(variety, z: Complex[Array, " n"], elim) -> Float[Array, ""]:
     """|Ω|² = 1/|det ∂Q/∂z_elim|² in the patch of z (Poincaré residue, Griffiths-Harris
     p. 147; anchors.md: Ω ∝ 1/(∂Q/∂z_elim))."""
@@ -104,7 +77,8 @@ def local_embedding(variety, z0: Complex[Array, " n"], patch, elim, newton_steps
     z_elim(x) is obtained by ``newton_steps`` Newton steps for Q(z) = 0 started at z0's value
     (held constant): the result agrees with the implicit function to order 2^steps − 1 in
     x − x0, so all derivatives up to that order at x0 are exact (3 steps: order 7; curvature
-    needs order 3). Returns ``(embed, x0)``."""
+    of the potential K(z(x)) needs order 4, curvature of the metric J g_amb(z(x)) Jᴴ order 2).
+    Returns ``(embed, x0)``."""
     elim = _as_index(elim)
     free = free_coordinates(variety, patch, elim)
     z0 = jax.lax.stop_gradient(z0)
@@ -120,10 +94,59 @@ def local_embedding(variety, z0: Complex[Array, " n"], patch, elim, newton_steps
     return embed, x0
 
 
+def embedding_2jet(variety, z0: Complex[Array, " n"], patch, elim):
+    """The 2-jet of the embedding x ↦ z(x) at z0: ``(embed, jac, x0)`` with
+
+        z(x0 + δ) = z0 + δ_a J_a + ½ δ_a δ_b B_{ab},   J(x0 + δ) = ∂z/∂x = J_a + δ_b B_{ab},
+
+    J = :func:`pullback_jacobian` at z0 and B_{ab} = ∂_a ∂_b z from differentiating
+    Q_r(z(x)) = 0 twice: (∂Q/∂z_elim) B_{ab,elim} = −∂_k ∂_l Q_r J_a^k J_b^l (zero on the free
+    and patch coordinates). Exact to order 2 in δ, which is all Kähler curvature sees: the
+    (∂∂̄)² derivatives of K∘z and the ∂∂̄ derivatives of J g(z) Jᴴ at x0 only involve Taylor
+    coefficients of z of order ≤ 2 (z is holomorphic). No polynomial is evaluated inside
+    the returned functions, so derivatives of them are cheap."""
+    elim = _as_index(elim)
+    z0 = jax.lax.stop_gradient(z0)
+    J = pullback_jacobian(variety, z0, patch, elim)  # (d, n)
+    x0 = z0[free_coordinates(variety, patch, elim)]
+    dQ = variety.jacobian(z0)  # (E, n)
+    # second derivatives of Q along J: hq[b, r, k] = Σ_l ∂_k ∂_l Q_r J_b^l (holomorphic jvp)
+    hq = jax.vmap(lambda t: jax.jvp(variety.jacobian, (z0,), (t,))[1])(J.astype(z0.dtype))
+    rhs = -jnp.einsum("brk,ak->rab", hq, J)  # (E, d, d)
+    b_elim = jnp.linalg.solve(dQ[:, elim], rhs.reshape(rhs.shape[0], -1))
+    B = jnp.zeros((variety.n_coords,) + rhs.shape[1:], J.dtype)
+    B = B.at[elim].set(b_elim.reshape(rhs.shape)).transpose(1, 2, 0)  # B[a, b, k]
+
+    def embed(x):
+        dx = x - x0
+        return z0 + dx @ J + 0.5 * jnp.einsum("a,b,abk->k", dx, dx, B)
+
+    def jac(x):
+        return J + jnp.einsum("b,abk->ak", x - x0, B)
+
+    return embed, jac, x0
+
+
 def local_potential(variety, potential: RealPotential, z0, patch, elim):
     """k(u) = K(z(x)) as a real function of u = [Re x | Im x] near z0; returns ``(k, u0)``.
 
-    The pulled-back metric is the Wirtinger Hessian of k (pullback of ∂∂̄K = ∂∂̄ of the
-    pullback, z(x) being holomorphic)."""
-    embed, x0 = local_embedding(variety, z0, patch, elim)
+    z(x) is the 2-jet of the embedding (:func:`embedding_2jet`), exact for everything up to
+    the (∂∂̄)² derivatives at u0. The pulled-back metric is the Wirtinger Hessian of k
+    (pullback of ∂∂̄K = ∂∂̄ of the pullback, z(x) being holomorphic)."""
+    embed, _, x0 = embedding_2jet(variety, z0, patch, elim)
     return (lambda u: jnp.real(potential(embed(to_complex(u))))), to_real(x0)
+
+
+__all__ = [
+    "RealPotential",
+    "embedding_2jet",
+    "free_coordinates",
+    "kahler_metric_ambient",
+    "local_embedding",
+    "local_potential",
+    "omega_squared",
+    "pullback",
+    "pullback_jacobian",
+    "to_complex",
+    "to_real",
+]

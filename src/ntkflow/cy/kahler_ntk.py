@@ -35,6 +35,7 @@ from ntkflow.cy.potential import (
     complex_hessian_along,
     spectral_inputs,
 )
+from ntkflow.geometry.kahler import complex_jet, to_complex, to_real
 from ntkflow.kernels import (
     GaussianKernel,
     RandomFourierFeatures,
@@ -73,27 +74,8 @@ def pullback_jet(f, z: Complex[Array, " n"], jac: Complex[Array, "d n"]):
 
         D_{α a} = ∂_a f_α = J_{a i} ∂f_α/∂z_i,   H_{α a b} = ∂_a ∂̄_b f_α
 
-    (Wirtinger: ∂_v = ½(∂_{Re v} − i ∂_{Im v}) for the real directions e = v, f = i v).
-    """
-
-    def fr(x):
-        n = x.shape[0] // 2
-        return f(x[:n] + 1j * x[n:])
-
-    x = jnp.concatenate([jnp.real(z), jnp.imag(z)])
-    e = jnp.concatenate([jnp.real(jac), jnp.imag(jac)], axis=1)
-    fd = jnp.concatenate([jnp.real(1j * jac), jnp.imag(1j * jac)], axis=1)
-    dirs = jnp.concatenate([e, fd], axis=0).astype(x.dtype)  # (2d, 2n)
-    val = fr(x)
-    grad = jax.jacfwd(fr)(x)  # (m, 2n)
-    hess = jax.hessian(fr)(x)  # (m, 2n, 2n)
-    d = jac.shape[0]
-    gd = grad @ dirs.T  # (m, 2d)
-    D = 0.5 * (gd[:, :d] - 1j * gd[:, d:])
-    Hm = jnp.einsum("ip,mpq,jq->mij", dirs, hess, dirs)
-    ee, ff, ef, fe = Hm[:, :d, :d], Hm[:, d:, d:], Hm[:, :d, d:], Hm[:, d:, :d]
-    H = 0.25 * (ee + ff + 1j * (ef - fe))
-    return val, D, H
+    (:func:`ntkflow.geometry.kahler.complex_jet` along the rows of J)."""
+    return complex_jet(lambda u: f(to_complex(u)), to_real(z), jac)
 
 
 def spectral_jets(z: Complex[Array, " n"], jac: Complex[Array, "d n"], ambient):

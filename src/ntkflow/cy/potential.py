@@ -37,6 +37,7 @@ from ntkflow.cy.sections import (
     section_basis,
     sections,
 )
+from ntkflow.geometry.kahler import complex_hessian, to_complex, to_real
 
 # ----------------------------------------------------------------------------------------------
 # the algebraic ansatz
@@ -138,29 +139,10 @@ def n_spectral_inputs(ambient) -> int:
 
 
 def complex_hessian_along(potential, z: Complex[Array, " n"], jac: Complex[Array, "d n"]):
-    """g_{a b̄} = ∂_{v_a} ∂̄_{v_b} K for the complex directions v_a = J[a] (rows of ``jac``).
-
-    With real directions e_a = v_a and f_a = i v_a in Cⁿ ≅ R²ⁿ and H the real Hessian,
-    ∂_{v_a} ∂̄_{v_b} K = ¼ [H(e_a, e_b) + H(f_a, f_b) + i (H(e_a, f_b) − H(f_a, e_b))]
-    (Wirtinger calculus); needs 2·d Hessian-vector products, not the full 2n × 2n Hessian.
-    """
-
-    def f(x):
-        n = x.shape[0] // 2
-        return potential(x[:n] + 1j * x[n:])
-
-    x = jnp.concatenate([jnp.real(z), jnp.imag(z)])
-    e = jnp.concatenate([jnp.real(jac), jnp.imag(jac)], axis=1)  # (d, 2n)
-    iv = 1j * jac
-    f_dir = jnp.concatenate([jnp.real(iv), jnp.imag(iv)], axis=1)
-    dirs = jnp.concatenate([e, f_dir], axis=0).astype(x.dtype)  # (2d, 2n)
-    grad = jax.grad(f)
-    hv = jax.vmap(lambda v: jax.jvp(grad, (x,), (v,))[1])(dirs)  # (2d, 2n): H v
-    d = jac.shape[0]
-    Hm = dirs @ hv.T  # (2d, 2d) = H(dir_i, dir_j)
-    ee, ff = Hm[:d, :d], Hm[d:, d:]
-    ef, fe = Hm[:d, d:], Hm[d:, :d]
-    return 0.25 * (ee + ff + 1j * (ef - fe))
+    """g_{a b̄} = ∂_{v_a} ∂̄_{v_b} K for the complex directions v_a = J[a] (rows of ``jac``):
+    :func:`ntkflow.geometry.kahler.complex_hessian` along J (2·d real directions, not the full
+    2n × 2n Hessian)."""
+    return complex_hessian(lambda u: potential(to_complex(u)), to_real(z), jac)
 
 
 class PhiPotential(eqx.Module):

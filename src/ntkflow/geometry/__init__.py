@@ -13,6 +13,18 @@ from .curvature import (
 )
 from .deturck import deturck_vector
 from .hessian import covariant_hessian, gradient_norm_sq, laplacian
+from .kahler import (
+    chern_connection,
+    chern_curvature,
+    complex_hessian,
+    complex_jet,
+    curvature_scalars,
+    kahler_ricci_scalar,
+    potential_metric,
+    pullback,
+    ricci_form,
+    top_chern_density,
+)
 from .metric import Metric, MetricError, check_metric, check_metric_values, check_point, metric_at
 from .perelman import perelman_F, perelman_W, torus_quadrature, volume
 from .ricci_flow import (
@@ -47,20 +59,30 @@ __all__ = [
     "check_metric",
     "check_metric_values",
     "check_point",
+    "chern_connection",
+    "chern_curvature",
     "christoffel",
+    "complex_hessian",
+    "complex_jet",
+    "curvature_scalars",
     "covariant_hessian",
     "deturck_vector",
     "gradient_norm_sq",
+    "kahler_ricci_scalar",
     "laplacian",
     "metric_at",
     "metric_derivative",
     "perelman_F",
     "perelman_W",
+    "potential_metric",
+    "pullback",
+    "ricci_form",
     "ricci_scalar",
     "ricci_tensor",
     "riemann",
     "riemann_lower",
     "torus_grid",
+    "top_chern_density",
     "torus_quadrature",
     "volume",
     "volume_density",

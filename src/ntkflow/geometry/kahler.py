@@ -1,0 +1,222 @@
+"""Kähler geometry by automatic differentiation: the one ∂∂̄, pullbacks and curvature.
+
+Points of Cⁿ are handled as real vectors u = [Re z | Im z] (anchors.md, "network inputs
+[Re z | Im z]"). Wirtinger derivatives (Griffiths–Harris ch. 0 §1): with z = x + i y,
+∂_a = ½(∂_{x_a} − i ∂_{y_a}) and ∂̄_b = ½(∂_{x_b} + i ∂_{y_b}), so for a real function K
+
+    g_{a b̄} = ∂_a ∂̄_b K = ¼ (K_{x_a x_b} + K_{y_a y_b} + i (K_{x_a y_b} − K_{y_a x_b}))    (1)
+
+(Griffiths–Harris ch. 0 §7). Along complex directions v_a (the rows of a matrix V) the same
+formula holds with x_a, y_a replaced by the real directions e_a = v_a and f_a = i v_a, which
+gives ∂_{v_a} ∂̄_{v_b} K = (V (∂∂̄K) Vᴴ)_{ab}: the pullback of ∂∂̄K by a holomorphic map with
+Jacobian V, g = J g_amb Jᴴ (anchors.md), without forming the ambient 2n × 2n Hessian.
+
+Curvature of a Kähler metric given as a *metric function* u ↦ G(u), G[a, b] = g_{a b̄}
+Hermitian positive (Griffiths–Harris ch. 0 §5 and p. 77; Kobayashi–Nomizu II ch. IX):
+
+    Γ^a_{c b}    = g^{a ē} ∂_c g_{b ē}                   (Chern connection, Γ = ∂g · g⁻¹)   (2)
+    R^a_{b c d̄}  = −∂̄_d Γ^a_{c b}                        (Θ^a_b = R^a_{b c d̄} dz^c ∧ dz̄^d)  (3)
+    Ric_{c d̄}    = R^a_{a c d̄} = −∂_c ∂̄_d log det g       (Ricci form)                      (4)
+    R            = g^{c d̄} Ric_{c d̄}                      (Ricci scalar)                    (5)
+
+Two derivative levels of the metric (one for Γ, one for R) — for a metric with a closed
+form these are all the derivatives curvature needs; for g = ∂∂̄K they are the third and
+fourth of the potential. Γ is evaluated once per point (the jet of Γ carries Γ itself).
+
+Top Chern form (Chern–Gauss–Bonnet; Griffiths–Harris p. 416), c_n = det((i/2π) Θ).
+Expanding the determinant of commuting 2-forms and using Π_a (i dz^a ∧ dz̄^a) = 2^n d^{2n}x,
+
+    c_n = π^{-n} S d^{2n}x,  S = Σ ε^{b_1..b_n} ε^{c_1..c_n} ε^{d_1..d_n} Π_a R^a_{b_a c_a d̄_a} (6)
+
+Checks (tests/test_kahler_geometry.py): Fubini–Study on Pⁿ (t = 1) has Ric = (n+1) π g and
+∫ c_n = n + 1. Everything is for one point; ``jax.vmap`` for batches.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Complex, Float
+
+#: a Kähler metric as a function of local real coordinates u = [Re x | Im x]
+MetricFunction = Callable[[Float[Array, " 2n"]], Complex[Array, "n n"]]
+
+
+def to_real(z: Complex[Array, "... n"]) -> Float[Array, "... 2n"]:
+    """[Re z | Im z] along the last axis."""
+    return jnp.concatenate([jnp.real(z), jnp.imag(z)], axis=-1)
+
+
+def to_complex(u: Float[Array, "... 2n"]) -> Complex[Array, "... n"]:
+    """Inverse of :func:`to_real`."""
+    n = u.shape[-1] // 2
+    return u[..., :n] + 1j * u[..., n:]
+
+
+def _wirtinger(h: Array, d: int) -> Array:
+    """Eq. (1) from a real Hessian whose last two axes are ordered [e_1..e_d | f_1..f_d]."""
+    ee, ef = h[..., :d, :d], h[..., :d, d:]
+    fe, ff = h[..., d:, :d], h[..., d:, d:]
+    return 0.25 * (ee + ff + 1j * (ef - fe))
+
+
+def _restricted(f: Callable, u: Array, directions: Array | None):
+    """(h, s0, d): h(s) = f(u + s D) with D = [to_real(V); to_real(i V)], s0 = 0 — or f itself
+    at u when ``directions`` is None."""
+    if directions is None:
+        return f, u, u.shape[0] // 2
+    V = jnp.asarray(directions)
+    D = jnp.concatenate([to_real(V), to_real(1j * V)], axis=0).astype(u.dtype)  # (2d, 2n)
+    return (lambda s: f(u + s @ D)), jnp.zeros(D.shape[0], u.dtype), V.shape[0]
+
+
+def complex_hessian(
+    f: Callable[[Float[Array, " 2n"]], Array],
+    u: Float[Array, " 2n"],
+    directions: Complex[Array, "d n"] | None = None,
+) -> Complex[Array, "... d d"]:
+    """∂_a ∂̄_b f at u = [Re z | Im z] for a real f (eq. 1); output axes of f come first.
+
+    With ``directions`` V (d × n complex), the derivatives along v_a = V[a]:
+    ∂_{v_a} ∂̄_{v_b} f = (V (∂∂̄ f) Vᴴ)_{ab} — the pullback by a holomorphic map of Jacobian V
+    (2d real directions, never the 2n × 2n Hessian). Scalar f: forward-over-reverse
+    (one gradient, 2d tangents); vector f: forward-over-forward."""
+    h, s0, d = _restricted(f, u, directions)
+    scalar = jax.eval_shape(h, s0).shape == ()
+    hess = jax.hessian(h)(s0) if scalar else jax.jacfwd(jax.jacfwd(h))(s0)
+    return _wirtinger(hess, d)
+
+
+def complex_jet(
+    f: Callable[[Float[Array, " 2n"]], Array],
+    u: Float[Array, " 2n"],
+    directions: Complex[Array, "d n"] | None = None,
+) -> tuple[Array, Complex[Array, "... d"], Complex[Array, "... d d"]]:
+    """(f, ∂_a f, ∂_a ∂̄_b f) at u for a real f, along ``directions`` as in
+    :func:`complex_hessian`; ∂_{v} = ½(∂_e − i ∂_f) with e = v, f = i v. One forward-over-
+    forward pass gives all three."""
+    h, s0, d = _restricted(f, u, directions)
+
+    def grad_and_value(s):
+        df, val = jax.jacfwd(lambda t: (h(t),) * 2, has_aux=True)(s)
+        return df, (df, val)
+
+    hess, (grad, val) = jax.jacfwd(grad_and_value, has_aux=True)(s0)
+    return val, 0.5 * (grad[..., :d] - 1j * grad[..., d:]), _wirtinger(hess, d)
+
+
+def potential_metric(potential: Callable[[Float[Array, " 2n"]], Float[Array, ""]]):
+    """The metric function u ↦ ∂∂̄K(u) of a real potential K of u = [Re z | Im z]."""
+    return lambda u: complex_hessian(potential, u)
+
+
+def pullback(g: Complex[Array, "n n"], jac: Complex[Array, "d n"]) -> Complex[Array, "d d"]:
+    """g_{a b̄} = J_{a i} g_{i j̄} conj(J_{b j}) = (J g Jᴴ)_{ab}, J[a, i] = ∂z_i/∂x_a."""
+    return jac @ g @ jnp.conj(jac).T
+
+
+# ----------------------------------------------------------------------------------------------
+# curvature of a metric function
+# ----------------------------------------------------------------------------------------------
+
+
+def chern_connection(
+    metric: MetricFunction, u: Float[Array, " 2n"]
+) -> tuple[Complex[Array, "n n n"], Complex[Array, "n n"]]:
+    """(Γ, g) with Γ[c, b, a] = Γ^a_{c b} = Σ_e ∂_c g_{b ē} g^{a ē} (eq. 2)."""
+    n = u.shape[0] // 2
+    du, g = jax.jacfwd(lambda v: (metric(v),) * 2, has_aux=True)(u)
+    dg = 0.5 * (du[..., :n] - 1j * du[..., n:])  # dg[b, e, c] = ∂_c g_{b ē}
+    ginv = jnp.linalg.inv(g)  # ginv[e, a] = g^{a ē}
+    return jnp.einsum("bec,ea->cba", dg, ginv), g
+
+
+def chern_curvature(
+    metric: MetricFunction, u: Float[Array, " 2n"]
+) -> tuple[Complex[Array, "n n"], Complex[Array, "n n n n"]]:
+    """(g, Rm) with Rm[a, b, c, d] = R^a_{b c d̄} = −∂̄_d Γ^a_{c b} (eq. 3); Γ is evaluated
+    once (its jet carries it as the primal)."""
+    n = u.shape[0] // 2
+
+    def gamma(v):
+        gam, g = chern_connection(metric, v)
+        return gam, g
+
+    dgam, g = jax.jacfwd(gamma, has_aux=True)(u)  # dgam[c, b, a, k] = ∂_{u_k} Γ^a_{c b}
+    dbar = 0.5 * (dgam[..., :n] + 1j * dgam[..., n:])
+    return g, -jnp.einsum("cbad->abcd", dbar)
+
+
+def ricci_from_riemann(Rm: Complex[Array, "n n n n"]) -> Complex[Array, "n n"]:
+    """Ric_{c d̄} = R^a_{a c d̄} (eq. 4)."""
+    return jnp.einsum("aacd->cd", Rm)
+
+
+def ricci_form(metric: MetricFunction, u: Float[Array, " 2n"]) -> Complex[Array, "n n"]:
+    """Ric_{c d̄} = −∂_c ∂̄_d log det g (eq. 4, the second form: independent of Γ)."""
+    return complex_hessian(lambda v: -jnp.linalg.slogdet(metric(v))[1], u)
+
+
+def trace_with_metric(g: Complex[Array, "n n"], h: Complex[Array, "n n"]) -> Float[Array, ""]:
+    """g^{c d̄} h_{c d̄} (eq. 5 for h = Ric)."""
+    return jnp.real(jnp.trace(jnp.linalg.solve(g, h)))
+
+
+def kahler_ricci_scalar(metric: MetricFunction, u: Float[Array, " 2n"]) -> Float[Array, ""]:
+    """R = g^{c d̄} Ric_{c d̄} (eq. 5), with Ric from eq. (4)'s second form."""
+    return trace_with_metric(metric(u), ricci_form(metric, u))
+
+
+def levi_civita(n: int) -> np.ndarray:
+    """The Levi-Civita symbol ε of n indices (ε_{0..n-1} = 1)."""
+    eps = np.zeros((n,) * n)
+    for p in itertools.permutations(range(n)):
+        inv = sum(1 for i in range(n) for j in range(i + 1, n) if p[i] > p[j])
+        eps[p] = -1.0 if inv % 2 else 1.0
+    return eps
+
+
+def top_chern_density(Rm: Complex[Array, "n n n n"]) -> Float[Array, ""]:
+    """S with c_n = π^{-n} S d^{2n}x (eq. 6), from Rm[a, b, c, d] = R^a_{b c d̄}."""
+    n = Rm.shape[0]
+    eps = jnp.asarray(levi_civita(n))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    B, C, Dd = letters[:n], letters[n : 2 * n], letters[2 * n : 3 * n]
+    terms = [B, C, Dd] + [B[a] + C[a] + Dd[a] for a in range(n)]
+    expr = ",".join(terms) + "->"
+    return jnp.real(jnp.einsum(expr, eps, eps, eps, *[Rm[a] for a in range(n)]))
+
+
+def curvature_scalars(metric: MetricFunction, u: Float[Array, " 2n"]) -> dict[str, Array]:
+    """det g, the Ricci scalar R (eq. 5) and the Euler density S (eq. 6) at one point, from
+    one evaluation of the curvature tensor (eq. 3)."""
+    g, Rm = chern_curvature(metric, u)
+    return {
+        "det_g": jnp.real(jnp.linalg.det(g)),
+        "ricci_scalar": trace_with_metric(g, ricci_from_riemann(Rm)),
+        "euler_density": top_chern_density(Rm),
+    }
+
+
+__all__ = [
+    "MetricFunction",
+    "chern_connection",
+    "chern_curvature",
+    "complex_hessian",
+    "complex_jet",
+    "curvature_scalars",
+    "kahler_ricci_scalar",
+    "levi_civita",
+    "potential_metric",
+    "pullback",
+    "ricci_form",
+    "ricci_from_riemann",
+    "to_complex",
+    "to_real",
+    "top_chern_density",
+    "trace_with_metric",
+]
