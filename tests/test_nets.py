@@ -181,7 +181,7 @@ def test_gaussnet_normalisation_is_stable_for_large_inputs():
             "net 0 must return a scalar",
         ),
         (lambda: SharedTrunk(MLP(3, 9, 4, 1, key=KEY), 3, form="square"), "form must be one of"),
-        (lambda: SharedTrunk(MLP(2, 9, 4, 1, key=KEY), 3), "MLP: expected an input of shape"),
+        (lambda: SharedTrunk(MLP(2, 9, 4, 1, key=KEY), 3), "MLP: expected one point of shape"),
     ],
 )
 def test_bad_construction(build, match):
@@ -193,5 +193,5 @@ def test_bad_points():
     head = SharedTrunk(MLP(3, 9, 4, 1, key=KEY), 3)
     with pytest.raises(ValueError, match=r"expected one point of shape \(3,\)"):
         head(jnp.ones(2))
-    with pytest.raises(ValueError, match=r"MLP: expected an input of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"MLP: expected one point of shape \(3,\)"):
         MLP(3, 1, 4, 1, key=KEY)(jnp.ones((5, 3)))

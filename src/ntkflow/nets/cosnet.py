@@ -26,22 +26,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .dense import Dense, check_size
-from .trainable import check_train_mode, frozen_mask
+from .features import RandomFeatureNet
 
 
-class CosNet(eqx.Module):
+class CosNet(RandomFeatureNet):
     """One hidden layer of width N with cosine features (see module docstring)."""
-
-    hidden: Dense
-    readout: Dense
-    in_size: int = eqx.field(static=True)
-    out_size: int | Literal["scalar"] = eqx.field(static=True)
-    width: int = eqx.field(static=True)
-    sigma_a: float = eqx.field(static=True)
-    sigma_b: float = eqx.field(static=True)
-    train: str = eqx.field(static=True)
-    train_c: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -56,31 +45,11 @@ class CosNet(eqx.Module):
         key: PRNGKeyArray,
         dtype=jnp.float64,
     ):
-        check_size(in_size, "in_size (d)", "CosNet")
-        check_size(width, "width (N)", "CosNet")
-        if out_size != "scalar":
-            check_size(out_size, "out_size", "CosNet")
-        check_train_mode(train, "CosNet")
         kh, kc, ko = jax.random.split(key, 3)
-        hidden = Dense(in_size, width, W_std=sigma_b, b_std=1.0, key=kh, dtype=dtype)
+        ss = (sigma_a, sigma_b)
+        self._layers(in_size, width, out_size, ss, train, train_c, (kh, ko), dtype, 1.0, sigma_a)
         c = jax.random.uniform(kc, (width,), dtype, minval=-math.pi, maxval=math.pi)
-        self.hidden = eqx.tree_at(lambda d: d.bias, hidden, c)
-        n_out = 1 if out_size == "scalar" else out_size
-        self.readout = Dense(width, n_out, W_std=sigma_a, use_bias=False, key=ko, dtype=dtype)
-        self.in_size, self.out_size, self.width = in_size, out_size, width
-        self.sigma_a, self.sigma_b = float(sigma_a), float(sigma_b)
-        self.train, self.train_c = train, train_c
+        self.hidden = eqx.tree_at(lambda d: d.bias, self.hidden, c)
 
-    def __call__(self, x: Float[Array, " d"]) -> Array:
-        if x.shape != (self.in_size,):
-            raise ValueError(f"CosNet: expected an input of shape ({self.in_size},), got {x.shape}")
-        out = self.readout(jnp.cos(self.hidden(x)))
-        return out[0] if self.out_size == "scalar" else out
-
-    def trainable_mask(self):
-        mask = jax.tree.map(eqx.is_inexact_array, self)
-        if self.train == "last":
-            mask = eqx.tree_at(lambda m: m.hidden, mask, replace=frozen_mask(self.hidden))
-        elif not self.train_c:
-            mask = eqx.tree_at(lambda m: m.hidden.bias, mask, replace=False)
-        return mask
+    def features(self, x: Float[Array, " d"]) -> Float[Array, " N"]:
+        return jnp.cos(self.hidden(x))

@@ -29,6 +29,17 @@ def check_size(value: int, name: str, where: str, minimum: int = 1) -> int:
     return value
 
 
+def check_out_size(out_size: int | str, where: str) -> int:
+    """Number of outputs: 1 for ``"scalar"``, else ``out_size`` checked as a layer size."""
+    return 1 if out_size == "scalar" else check_size(out_size, "out_size", where)
+
+
+def check_point(x: Array, n: int, where: str) -> None:
+    """One point of shape ``(n,)``, or a ``ValueError`` naming ``where``."""
+    if x.shape != (n,):
+        raise ValueError(f"{where}: expected one point of shape ({n},), got {x.shape}")
+
+
 class Dense(eqx.Module):
     """One dense layer ``a ↦ y`` (see the module docstring for the two parameterisations)."""
 
@@ -87,8 +98,7 @@ class Dense(eqx.Module):
         return self.b_std if self.parameterization == "ntk" else 1.0
 
     def __call__(self, a: Float[Array, " in"]) -> Float[Array, " out"]:
-        if a.shape != (self.in_size,):
-            raise ValueError(f"Dense: expected an input of shape ({self.in_size},), got {a.shape}")
+        check_point(a, self.in_size, "Dense")
         y = self.weight_scale * (self.weight @ a)
         if self.bias is not None:
             y = y + self.bias_scale * self.bias

@@ -28,23 +28,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .dense import Dense, check_size
-from .trainable import check_train_mode, frozen_mask
+from .features import RandomFeatureNet
 
 
-class GaussNet(eqx.Module):
+class GaussNet(RandomFeatureNet):
     """One hidden layer of width N with normalised exponential features (module docstring)."""
 
-    hidden: Dense
-    readout: Dense
-    in_size: int = eqx.field(static=True)
-    out_size: int | Literal["scalar"] = eqx.field(static=True)
-    width: int = eqx.field(static=True)
-    sigma_a: float = eqx.field(static=True)
-    sigma_b: float = eqx.field(static=True)
     sigma_c: float = eqx.field(static=True)
-    train: str = eqx.field(static=True)
-    train_c: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -60,35 +50,12 @@ class GaussNet(eqx.Module):
         key: PRNGKeyArray,
         dtype=jnp.float64,
     ):
-        check_size(in_size, "in_size (d)", "GaussNet")
-        check_size(width, "width (N)", "GaussNet")
-        if out_size != "scalar":
-            check_size(out_size, "out_size", "GaussNet")
-        check_train_mode(train, "GaussNet")
-        kh, ko = jax.random.split(key)
-        self.hidden = Dense(in_size, width, W_std=sigma_b, b_std=sigma_c, key=kh, dtype=dtype)
-        n_out = 1 if out_size == "scalar" else out_size
-        self.readout = Dense(
-            width, n_out, W_std=sigma_a / math.sqrt(2.0), use_bias=False, key=ko, dtype=dtype
-        )
-        self.in_size, self.out_size, self.width = in_size, out_size, width
-        self.sigma_a, self.sigma_b, self.sigma_c = float(sigma_a), float(sigma_b), float(sigma_c)
-        self.train, self.train_c = train, train_c
+        ss, a_std = (sigma_a, sigma_b), sigma_a / math.sqrt(2.0)
+        keys = jax.random.split(key)
+        self._layers(in_size, width, out_size, ss, train, train_c, keys, dtype, sigma_c, a_std)
+        self.sigma_c = float(sigma_c)
 
-    def __call__(self, x: Float[Array, " d"]) -> Array:
-        if x.shape != (self.in_size,):
-            raise ValueError(
-                f"GaussNet: expected an input of shape ({self.in_size},), got {x.shape}"
-            )
+    def features(self, x: Float[Array, " d"]) -> Float[Array, " N"]:
         # g_i(x)/sqrt(exp[2(σ_c² + σ_b²|x|²/d)]) = exp(b_i·x + c_i − σ_c² − σ_b²|x|²/d)
         shift = self.sigma_c**2 + self.sigma_b**2 * (x @ x) / self.in_size
-        out = self.readout(jnp.exp(self.hidden(x) - shift))
-        return out[0] if self.out_size == "scalar" else out
-
-    def trainable_mask(self):
-        mask = jax.tree.map(eqx.is_inexact_array, self)
-        if self.train == "last":
-            mask = eqx.tree_at(lambda m: m.hidden, mask, replace=frozen_mask(self.hidden))
-        elif not self.train_c:
-            mask = eqx.tree_at(lambda m: m.hidden.bias, mask, replace=False)
-        return mask
+        return jnp.exp(self.hidden(x) - shift)

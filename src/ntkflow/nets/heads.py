@@ -23,18 +23,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .dense import check_size
+from .dense import check_point, check_size
 from .forms import apply_form, check_form
 from .trainable import frozen_mask, trainable
 
 
 def _out_shape(net, x) -> tuple[int, ...]:
     return jax.eval_shape(net, x).shape
-
-
-def _check_input(x: Array, n: int, where: str) -> None:
-    if x.shape != (n,):
-        raise ValueError(f"{where}: expected one point of shape ({n},), got {x.shape}")
 
 
 def _g_ref_at(g_ref, x, n, where):
@@ -46,13 +41,29 @@ def _g_ref_at(g_ref, x, n, where):
     return g
 
 
-class IndependentComponents(eqx.Module):
+class _Head(eqx.Module):
+    """Shared by the heads: only the network ``self.<_trained>`` trains; a metric head is
+    g = form(raw(x)) about ``g_ref``."""
+
+    _trained = "net"
+
+    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+        g_ref = _g_ref_at(self.g_ref, x, self.n, type(self).__name__)
+        return apply_form(self.form, self.raw(x), g_ref)
+
+    def trainable_mask(self):
+        net = getattr(self, self._trained)
+        return eqx.tree_at(lambda m: getattr(m, self._trained), frozen_mask(self), trainable(net))
+
+
+class IndependentComponents(_Head):
     """g = form(M) with M_ij = M_ji = scale·f_(ij)(x), one scalar net per i ≤ j.
 
     ``nets`` lists the n(n+1)/2 scalar networks in row-major upper-triangle order
     (``jnp.triu_indices(n)``); each takes the point x of shape (n,).
     """
 
+    _trained = "nets"
     nets: tuple
     g_ref: Callable | None
     n: int = eqx.field(static=True)
@@ -94,22 +105,14 @@ class IndependentComponents(eqx.Module):
 
     def raw(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
         """The symmetric raw matrix M(x) (before the form)."""
-        _check_input(x, self.n, "IndependentComponents")
+        check_point(x, self.n, "IndependentComponents")
         v = self.scale * jnp.stack([net(x) for net in self.nets])
         iu = jnp.triu_indices(self.n)
         up = jnp.zeros((self.n, self.n), v.dtype).at[iu].set(v)
         return up + up.T - jnp.diag(jnp.diag(up))
 
-    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
-        g_ref = _g_ref_at(self.g_ref, x, self.n, "IndependentComponents")
-        return apply_form(self.form, self.raw(x), g_ref)
 
-    def trainable_mask(self):
-        mask = frozen_mask(self)
-        return eqx.tree_at(lambda m: m.nets, mask, replace=trainable(self.nets))
-
-
-class SharedTrunk(eqx.Module):
+class SharedTrunk(_Head):
     """g = form(scale·M(x)) with M the n×n matrix output (n² outputs, row-major) of ``net``."""
 
     net: Callable
@@ -138,19 +141,11 @@ class SharedTrunk(eqx.Module):
         self.net, self.g_ref, self.n, self.form, self.scale = net, g_ref, n, form, scale
 
     def raw(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
-        _check_input(x, self.n, "SharedTrunk")
+        check_point(x, self.n, "SharedTrunk")
         return self.scale * self.net(x).reshape(self.n, self.n)
 
-    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
-        g_ref = _g_ref_at(self.g_ref, x, self.n, "SharedTrunk")
-        return apply_form(self.form, self.raw(x), g_ref)
 
-    def trainable_mask(self):
-        mask = frozen_mask(self)
-        return eqx.tree_at(lambda m: m.net, mask, replace=trainable(self.net))
-
-
-class ScalarHead(eqx.Module):
+class ScalarHead(_Head):
     """A scalar potential K(x) = K_ref(x) + scale·f(x) (e.g. a Kähler potential with
     x = [Re z | Im z]; the metric is ∂_i ∂̄_j K, see :func:`ntkflow.nets.kahler_metric`)."""
 
@@ -169,10 +164,6 @@ class ScalarHead(eqx.Module):
         self.net, self.k_ref, self.in_size, self.scale = net, k_ref, in_size, scale
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
-        _check_input(x, self.in_size, "ScalarHead")
+        check_point(x, self.in_size, "ScalarHead")
         k = self.scale * jnp.reshape(self.net(x), ())
         return k if self.k_ref is None else k + self.k_ref(x)
-
-    def trainable_mask(self):
-        mask = frozen_mask(self)
-        return eqx.tree_at(lambda m: m.net, mask, replace=trainable(self.net))

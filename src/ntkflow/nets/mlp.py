@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .activations import get_activation
-from .dense import Dense, check_size
+from .dense import Dense, check_out_size, check_point, check_size
 from .trainable import check_train_mode, frozen_mask
 
 
@@ -55,31 +55,20 @@ class MLP(eqx.Module):
         check_size(in_size, "in_size", "MLP")
         check_size(width, "width", "MLP")
         check_size(depth, "depth", "MLP", minimum=0)
-        if out_size != "scalar":
-            check_size(out_size, "out_size", "MLP")
+        n_out = check_out_size(out_size, "MLP")
         get_activation(activation, "MLP")
         check_train_mode(train, "MLP")
         keys = jax.random.split(key, depth + 1)
-        sizes = [in_size] + [width] * depth + [1 if out_size == "scalar" else out_size]
-        self.layers = tuple(
-            Dense(
-                sizes[i],
-                sizes[i + 1],
-                W_std=W_std,
-                b_std=b_std,
-                parameterization=parameterization,
-                key=keys[i],
-                dtype=dtype,
-            )
-            for i in range(depth + 1)
-        )
+        sizes = [in_size] + [width] * depth + [n_out]
+        kw = dict(W_std=W_std, b_std=b_std, parameterization=parameterization, dtype=dtype)
+        pairs = zip(sizes[:-1], sizes[1:], keys, strict=True)
+        self.layers = tuple(Dense(a, b, key=k, **kw) for a, b, k in pairs)
         self.in_size, self.out_size = in_size, out_size
         self.width, self.depth = width, depth
         self.activation, self.train = activation, train
 
     def __call__(self, x: Float[Array, " d"]) -> Array:
-        if x.shape != (self.in_size,):
-            raise ValueError(f"MLP: expected an input of shape ({self.in_size},), got {x.shape}")
+        check_point(x, self.in_size, "MLP")
         act = get_activation(self.activation)
         h = x
         for layer in self.layers[:-1]:
@@ -90,10 +79,6 @@ class MLP(eqx.Module):
     def trainable_mask(self):
         mask = jax.tree.map(eqx.is_inexact_array, self)
         if self.train == "last":
-            mask = frozen_mask(mask)
-            mask = eqx.tree_at(
-                lambda m: m.layers[-1],
-                mask,
-                replace=jax.tree.map(eqx.is_inexact_array, self.layers[-1]),
-            )
+            last = jax.tree.map(eqx.is_inexact_array, self.layers[-1])
+            mask = eqx.tree_at(lambda m: m.layers[-1], frozen_mask(mask), replace=last)
         return mask
