@@ -15,8 +15,6 @@ and suits L-BFGS; p = 1 is what Adam trains in the peers.
 from __future__ import annotations
 
 import dataclasses
-import time
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -179,12 +177,6 @@ def make_step(optimiser: Optimiser, static, kappa: float, p: int):
 def check_finite(value, what: str, step: int) -> None:
     if not np.isfinite(np.asarray(value)).all():
         raise TrainingError(f"step {step}: {what} is not finite; stopping")
-
-
-def timed(fn, *args) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    return out, time.perf_counter() - t0
 
 
 __all__ = [

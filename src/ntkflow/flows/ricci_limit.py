@@ -61,11 +61,6 @@ GAUGES = ("perelman", "hamilton")
 MANIFOLDS = ("sphere2", "torus2")
 
 
-def ricci_kernel(lengthscale: float, n: int, period: float | None = None) -> SeparableKernel:
-    """``Θ_ijkl = G_ℓ δ_ik δ_jl`` as a kernel callable."""
-    return SeparableKernel(GaussianKernel(lengthscale, period, normalised=True), n)
-
-
 def gaussian_jet_matrices(kern: GaussianKernel, xs: Float[Array, "N d"]):
     """``G[a, b] = G_σ(x_a, x_b)``, ``D[a, b, k] = ∂_k G``, ``H[a, b, k, m] = ∂_k∂_m G`` (x_a
     derivatives): ``∂_k G = −Δ_k/σ² G``, ``∂_k∂_m G = (Δ_kΔ_m/σ⁴ − δ_km/σ²) G``."""
