@@ -19,37 +19,24 @@ K with the last layer only (paper.md §4, "Derived kernels").
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float
 
+from .dense import Dense
 from .features import RandomFeatureNet
 
 
 class CosNet(RandomFeatureNet):
     """One hidden layer of width N with cosine features (see module docstring)."""
 
-    def __init__(
-        self,
-        in_size: int,
-        width: int,
-        *,
-        sigma_a: float = 1.0,
-        sigma_b: float = 1.0,
-        out_size: int | Literal["scalar"] = "scalar",
-        train: str = "all",
-        train_c: bool = True,
-        key: PRNGKeyArray,
-        dtype=jnp.float64,
-    ):
+    def _hidden(self, key, dtype):
         kh, kc, ko = jax.random.split(key, 3)
-        ss = (sigma_a, sigma_b)
-        self._layers(in_size, width, out_size, ss, train, train_c, (kh, ko), dtype, 1.0, sigma_a)
-        c = jax.random.uniform(kc, (width,), dtype, minval=-math.pi, maxval=math.pi)
-        self.hidden = eqx.tree_at(lambda d: d.bias, self.hidden, c)
+        d = Dense(self.in_size, self.width, W_std=self.sigma_b, b_std=1.0, key=kh, dtype=dtype)
+        c = jax.random.uniform(kc, (self.width,), dtype, minval=-math.pi, maxval=math.pi)
+        return eqx.tree_at(lambda d: d.bias, d, c), ko
 
     def features(self, x: Float[Array, " d"]) -> Float[Array, " N"]:
         return jnp.cos(self.hidden(x))

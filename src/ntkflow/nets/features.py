@@ -14,7 +14,8 @@ from typing import Literal
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, Float
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from .dense import Dense, check_out_size, check_point, check_size
 from .trainable import check_train_mode, frozen_mask
@@ -33,19 +34,36 @@ class RandomFeatureNet(eqx.Module):
     train: str = eqx.field(static=True)
     train_c: bool = eqx.field(static=True)
 
-    def _layers(self, in_size, width, out_size, sigmas, train, train_c, keys, dtype, b_std, a_std):
-        """Check the sizes and build ``hidden`` (W_std = σ_b) and ``readout`` (W_std = a_std)."""
+    _readout_divisor = 1.0  # read-out W_std = σ_a / this
+
+    def __init__(
+        self,
+        in_size: int,
+        width: int,
+        *,
+        sigma_a: float = 1.0,
+        sigma_b: float = 1.0,
+        out_size: int | Literal["scalar"] = "scalar",
+        train: str = "all",
+        train_c: bool = True,
+        key: PRNGKeyArray,
+        dtype=jnp.float64,
+    ):
         where = type(self).__name__
         check_size(in_size, "in_size (d)", where)
         check_size(width, "width (N)", where)
         n_out = check_out_size(out_size, where)
         check_train_mode(train, where)
-        kh, ko = keys
-        self.hidden = Dense(in_size, width, W_std=sigmas[1], b_std=b_std, key=kh, dtype=dtype)
-        self.readout = Dense(width, n_out, W_std=a_std, use_bias=False, key=ko, dtype=dtype)
         self.in_size, self.out_size, self.width = in_size, out_size, width
-        self.sigma_a, self.sigma_b = float(sigmas[0]), float(sigmas[1])
+        self.sigma_a, self.sigma_b = float(sigma_a), float(sigma_b)
         self.train, self.train_c = train, train_c
+        self.hidden, ko = self._hidden(key, dtype)
+        a_std = sigma_a / self._readout_divisor
+        self.readout = Dense(width, n_out, W_std=a_std, use_bias=False, key=ko, dtype=dtype)
+
+    @abc.abstractmethod
+    def _hidden(self, key: PRNGKeyArray, dtype) -> tuple[Dense, PRNGKeyArray]:
+        """The hidden layer (b, c) and the key left for the read-out."""
 
     @abc.abstractmethod
     def features(self, x: Float[Array, " d"]) -> Float[Array, " N"]:

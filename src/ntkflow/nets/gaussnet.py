@@ -21,13 +21,13 @@ frozen) and K with the last layer only.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float
 
+from .dense import Dense
 from .features import RandomFeatureNet
 
 
@@ -36,24 +36,17 @@ class GaussNet(RandomFeatureNet):
 
     sigma_c: float = eqx.field(static=True)
 
-    def __init__(
-        self,
-        in_size: int,
-        width: int,
-        *,
-        sigma_a: float = 1.0,
-        sigma_b: float = 1.0,
-        sigma_c: float = 0.0,
-        out_size: int | Literal["scalar"] = "scalar",
-        train: str = "all",
-        train_c: bool = True,
-        key: PRNGKeyArray,
-        dtype=jnp.float64,
-    ):
-        ss, a_std = (sigma_a, sigma_b), sigma_a / math.sqrt(2.0)
-        keys = jax.random.split(key)
-        self._layers(in_size, width, out_size, ss, train, train_c, keys, dtype, sigma_c, a_std)
+    _readout_divisor = math.sqrt(2.0)
+
+    def __init__(self, in_size: int, width: int, *, sigma_c: float = 0.0, **kwargs):
+        """The options of :class:`~ntkflow.nets.CosNet` and the bias scale ``sigma_c``."""
         self.sigma_c = float(sigma_c)
+        super().__init__(in_size, width, **kwargs)
+
+    def _hidden(self, key, dtype):
+        kh, ko = jax.random.split(key)
+        w, b = self.sigma_b, self.sigma_c
+        return Dense(self.in_size, self.width, W_std=w, b_std=b, key=kh, dtype=dtype), ko
 
     def features(self, x: Float[Array, " d"]) -> Float[Array, " N"]:
         # g_i(x)/sqrt(exp[2(σ_c² + σ_b²|x|²/d)]) = exp(b_i·x + c_i − σ_c² − σ_b²|x|²/d)

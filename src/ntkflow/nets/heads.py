@@ -56,7 +56,28 @@ class _Head(eqx.Module):
         return eqx.tree_at(lambda m: getattr(m, self._trained), frozen_mask(self), trainable(net))
 
 
-class IndependentComponents(_Head):
+class _MetricHead(_Head):
+    g_ref: Callable | None
+    n: int = eqx.field(static=True)
+    form: str = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        net,
+        n: int,
+        *,
+        form: str = "additive",
+        g_ref: Callable | None = None,
+        scale: float = 1.0,
+    ):
+        check_size(n, "n (dimension)", type(self).__name__)
+        check_form(form, type(self).__name__)
+        setattr(self, self._trained, self._checked(net, n))
+        self.g_ref, self.n, self.form, self.scale = g_ref, n, form, scale
+
+
+class IndependentComponents(_MetricHead):
     """g = form(M) with M_ij = M_ji = scale·f_(ij)(x), one scalar net per i ≤ j.
 
     ``nets`` lists the n(n+1)/2 scalar networks in row-major upper-triangle order
@@ -65,22 +86,9 @@ class IndependentComponents(_Head):
 
     _trained = "nets"
     nets: tuple
-    g_ref: Callable | None
-    n: int = eqx.field(static=True)
-    form: str = eqx.field(static=True)
-    scale: float = eqx.field(static=True)
 
-    def __init__(
-        self,
-        nets: Sequence[Callable],
-        n: int,
-        *,
-        form: str = "additive",
-        g_ref: Callable | None = None,
-        scale: float = 1.0,
-    ):
-        check_size(n, "n (dimension)", "IndependentComponents")
-        check_form(form, "IndependentComponents")
+    @staticmethod
+    def _checked(nets: Sequence[Callable], n: int) -> tuple:
         m = n * (n + 1) // 2
         if len(nets) != m:
             raise ValueError(
@@ -95,7 +103,7 @@ class IndependentComponents(_Head):
                     f"IndependentComponents: net {c} must return a scalar at a point of "
                     f"dimension {n}, got shape {shape}"
                 )
-        self.nets, self.g_ref, self.n, self.form, self.scale = tuple(nets), g_ref, n, form, scale
+        return tuple(nets)
 
     @classmethod
     def from_factory(cls, factory: Callable, n: int, *, key, **kwargs) -> IndependentComponents:
@@ -112,33 +120,20 @@ class IndependentComponents(_Head):
         return up + up.T - jnp.diag(jnp.diag(up))
 
 
-class SharedTrunk(_Head):
+class SharedTrunk(_MetricHead):
     """g = form(scale·M(x)) with M the n×n matrix output (n² outputs, row-major) of ``net``."""
 
     net: Callable
-    g_ref: Callable | None
-    n: int = eqx.field(static=True)
-    form: str = eqx.field(static=True)
-    scale: float = eqx.field(static=True)
 
-    def __init__(
-        self,
-        net: Callable,
-        n: int,
-        *,
-        form: str = "additive",
-        g_ref: Callable | None = None,
-        scale: float = 1.0,
-    ):
-        check_size(n, "n (dimension)", "SharedTrunk")
-        check_form(form, "SharedTrunk")
+    @staticmethod
+    def _checked(net: Callable, n: int) -> Callable:
         shape = _out_shape(net, jnp.zeros((n,)))
         if shape not in {(n * n,), (n, n)}:
             raise ValueError(
                 f"SharedTrunk: net must return {n * n} = {n}x{n} outputs at a point of "
                 f"dimension {n}, got shape {shape}"
             )
-        self.net, self.g_ref, self.n, self.form, self.scale = net, g_ref, n, form, scale
+        return net
 
     def raw(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
         check_point(x, self.n, "SharedTrunk")
