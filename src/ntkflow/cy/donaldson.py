@@ -38,7 +38,7 @@ from .points import PointSet
 from .potential import AlgebraicPotential
 from .sampling import sample_points
 from .sections import fs_hermitian, section_basis, section_values
-from .variety import Hypersurface, VarietyError
+from .variety import Variety, VarietyError
 
 # ----------------------------------------------------------------------------------------------
 # the T-operator, in chunks
@@ -95,7 +95,7 @@ def _specs(n_sections: int, n_coords: int, chunk: int, from_points: bool) -> tup
 def _step_fn(exponents: np.ndarray, from_points: bool) -> Callable:
     if not from_points:
         return _chunk_gram
-    k = int(np.asarray(exponents)[0].sum())
+    k = int(np.asarray(exponents).max())  # the power table needs the largest exponent
     return functools.partial(_chunk_gram_from_points, jnp.asarray(exponents), k)
 
 
@@ -154,7 +154,7 @@ def balanced_hermitian(
     times, on the points ``z`` with weights ``weights``; returns H (N_k × N_k, complex128) in the
     convention K = (1/πk) log sᴴ H s."""
     exponents = np.asarray(exponents)
-    k = int(exponents[0].sum())
+    k = int(exponents.max())  # the degree per factor (the largest exponent)
     z = np.asarray(z, dtype=np.complex128)
     w = np.asarray(weights, dtype=np.float64)
     n, n_k = z.shape[0], exponents.shape[0]
@@ -199,13 +199,13 @@ def balanced_hermitian(
 # ----------------------------------------------------------------------------------------------
 
 
-def monomial_basis(variety: Hypersurface, k: int) -> np.ndarray:
+def monomial_basis(variety: Variety, k: int) -> np.ndarray:
     """Exponents (N_k, n_coords) of the reduced monomial basis (:func:`section_basis`)."""
     return section_basis(variety, k)
 
 
 def balanced_metric(
-    variety: Hypersurface,
+    variety: Variety,
     k: int,
     points: PointSet,
     n_iter: int = 10,
@@ -215,7 +215,7 @@ def balanced_metric(
     """The balanced algebraic potential of degree k: ``n_iter`` T-iterations on ``points``."""
     exps = section_basis(variety, k)
     H = balanced_hermitian(exps, points.z, points.weights, n_iter, progress)
-    return AlgebraicPotential(exps, H, dtype=dtype)
+    return AlgebraicPotential(exps, H, dtype=dtype, ambient=variety.ambient)
 
 
 def potential_det(variety, potential, z, patch, elim, budget: int | None = None) -> np.ndarray:
@@ -255,7 +255,7 @@ def default_n_points(variety, k: int) -> int:
 
 
 def donaldson(
-    variety: Hypersurface,
+    variety: Variety,
     k: int,
     key,
     n_points: int | None = None,

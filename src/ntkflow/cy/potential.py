@@ -35,6 +35,7 @@ from ntkflow.cy.sections import (
     fs_hermitian,
     monomial_exponents,
     section_basis,
+    section_degree,
     sections,
 )
 from ntkflow.geometry.kahler import complex_hessian, to_complex, to_real
@@ -46,6 +47,11 @@ from ntkflow.geometry.kahler import complex_hessian, to_complex, to_real
 
 class AlgebraicPotential(eqx.Module):
     """K = (1/πk) log s(z)ᴴ H s(z),  H = Rᴴ (1 + ½(D + Dᴴ)) R,  D = A + iB.
+
+    ``exponents`` are a basis of sections of O(k, …, k) on ∏ P^{n_f} (:mod:`.sections`); k is
+    their degree in each factor (the factors from ``ambient``, else inferred from the
+    exponents: :func:`ntkflow.cy.sections.factor_blocks`), so the metric is in the class
+    Σ_f J_f and H = ``fs_hermitian`` on the full basis gives Fubini–Study with t_f = 1.
 
     ``R`` (frozen) whitens the basis at the initial H (e.g. the balanced one, H₀ = RᴴR), so the
     trainable deformation starts at D = 0 with an identity-conditioned problem. With
@@ -60,8 +66,9 @@ class AlgebraicPotential(eqx.Module):
     b: Float[Array, "Nk Nk"]
     k: int = eqx.field(static=True)
 
-    def __init__(self, exponents, h0, dtype=jnp.float64):
+    def __init__(self, exponents, h0, dtype=jnp.float64, ambient=None):
         exponents = np.asarray(exponents)
+        k = section_degree(exponents, ambient)
         n_sections = exponents.shape[0]
         h0 = np.asarray(h0)
         if h0.shape != (n_sections, n_sections):
@@ -78,7 +85,7 @@ class AlgebraicPotential(eqx.Module):
         self.whitening = jnp.asarray(chol.conj().T, dtype=cdtype)
         self.a = jnp.zeros((n_sections, n_sections), dtype)
         self.b = jnp.zeros((n_sections, n_sections), dtype)
-        self.k = int(exponents[0].sum())
+        self.k = k
 
     def trainable_mask(self):
         """Only the deformation (a, b) trains; the whitening R is frozen."""
