@@ -125,10 +125,11 @@ class Setup:
     period: float | None
 
 
-def setup(manifold: str, sigma: float, points_per_sigma: float = 1.5) -> Setup:
+def setup(manifold: str, lengthscale: float, points_per_sigma: float = 1.5) -> Setup:
     """Collocation grid and initial metric for ``sphere2`` or ``torus2`` (see module doc)."""
     if manifold not in MANIFOLDS:
         raise ValueError(f"ricci_limit: unknown manifold {manifold!r}; known: {MANIFOLDS}")
+    sigma = lengthscale  # ℓ of the kernel G_ℓ (the CLI's --sigmas, JSON "sigmas")
     if not sigma > 0 or not points_per_sigma > 0:
         raise ValueError(
             f"ricci_limit: sigma and points_per_sigma must be > 0, got {sigma}, {points_per_sigma}"
@@ -166,7 +167,7 @@ def reference_flow(manifold: str, su: Setup, t: float) -> np.ndarray:
 
 def gaussian_ricci_flow(
     manifold: str,
-    sigma: float,
+    lengthscale: float,
     t: float,
     *,
     gauge: str | None = None,
@@ -179,8 +180,8 @@ def gaussian_ricci_flow(
     gauge = gauge or "hamilton"
     if gauge not in GAUGES:
         raise ValueError(f"ricci_limit: unknown gauge {gauge!r}; known: {GAUGES}")
-    su = setup(manifold, sigma, points_per_sigma)
-    kern = GaussianKernel(sigma, su.period, normalised=True)
+    su = setup(manifold, lengthscale, points_per_sigma)
+    kern = GaussianKernel(lengthscale, su.period, normalised=True)
     gmat, dmat, hmat = jax.jit(gaussian_jet_matrices, static_argnums=0)(kern, su.xs)
     g0 = su.g0
     ref_jets = jax.jit(jax.vmap(lambda x: metric_jet(g0, x)))(su.xs)
