@@ -174,6 +174,9 @@ def test_kernel_vector_product_matches_dense():
     for chunk in (None, 2):
         kvp = kernel_vector_product(head, XS, v, chunk_size=chunk)
         np.testing.assert_allclose(kvp, dense, rtol=1e-11, atol=1e-12)
+    # a budget of a few points' compiled footprint (~0.5 kB each here) forces chunks of < 5
+    kvp = kernel_vector_product(head, XS, v, budget=1400)
+    np.testing.assert_allclose(kvp, dense, rtol=1e-11, atol=1e-12)
     x_eval = XS[:3] - 0.3
     cross = jnp.einsum("abijkl,bkl->aij", metric_ntk(head, x_eval, XS), v)
     kvp = kernel_vector_product(head, XS, v, x_eval=x_eval, chunk_size=2)

@@ -30,6 +30,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
 from ..memory import MemoryBudgetError, memory_budget
+from ..memory import chunk_size as budget_chunk
 from ..nets.trainable import trainable
 from .jacobian import jacobian_block, matrix_free_block, n_points
 from .structured import structured_block
@@ -357,6 +358,21 @@ def tangent_maps(fn: Callable, model: Any, xs: Any) -> tuple[Array, Callable, Ca
     return flat, lambda w: jax.jvp(out, (flat,), (w,))[1], lambda v: jax.vjp(out, flat)[1](v)[0]
 
 
+_KVP: dict = {}
+
+
+def _kvp_chunk(fn, model, xs, v, budget) -> int:
+    n = n_points(xs)
+    if _traced(xs, v, model, fn):
+        return n
+    shapes = [(a.shape, a.dtype) for a in jax.tree.leaves((fn, model, xs, v)) if eqx.is_array(a)]
+    key = (jax.tree.structure((fn, model, xs)), tuple(shapes), budget)
+    if key not in _KVP:
+        per = lambda xb, vb: _vjp_chunk(fn, model, xb, vb)  # noqa: E731
+        _KVP[key] = budget_chunk(per, xs, v, budget=budget, max_chunk=n)
+    return _KVP[key]
+
+
 def kernel_vector_product(
     model: Any,
     xs: Any,
@@ -365,12 +381,15 @@ def kernel_vector_product(
     x_eval: Any | None = None,
     chunk_size: int | None = None,
     fn: Callable = _call,
+    budget: int | None = None,
 ) -> Array:
     """(Θ v)(x) = Σ_{x'∈xs} Θ_ijkl(x, x') v_kl(x') for x in ``x_eval`` (default ``xs``),
     computed as J(x) (J(xs)ᵀ v) — one vjp and one jvp per chunk, never forming Θ.
 
     ``v`` has the output shape of ``fn(model, x)`` (default ``model(x)``) per point: (N, n, n)
     for a metric, (N,) for a scalar. Points are arrays (N, d) or pytrees batched on axis 0.
+    ``chunk_size=None``: chunks from the memory budget (the vjp's compiled footprint per point,
+    :func:`ntkflow.memory.chunk_size`), cached per model structure and shapes.
     """
     where = "kernel_vector_product"
     xs = _check_points(xs, "xs", where)
@@ -380,12 +399,11 @@ def kernel_vector_product(
     x_eval = xs if x_eval is None else _check_points(x_eval, "x_eval", where)
     if jax.tree.map(lambda a: a.shape[1:], x_eval) != jax.tree.map(lambda a: a.shape[1:], xs):
         raise ValueError(f"{where}: x_eval and xs have points of different dimension")
-    size = n_points(xs) if chunk_size is None else chunk_size
+    size = chunk_size or _kvp_chunk(fn, model, xs, v, budget)
     w = None
     for (xb, k), (vb, _) in zip(_chunks(xs, size), _chunks(v, size), strict=True):
         vb = vb.at[k:].set(0)  # padded points carry zero weight
         wb = _vjp_chunk(fn, model, xb, vb)
         w = wb if w is None else jax.tree.map(jnp.add, w, wb)
-    esize = n_points(x_eval) if chunk_size is None else chunk_size
-    outs = [_jvp_chunk(fn, model, blk, w)[:k] for blk, k in _chunks(x_eval, esize)]
+    outs = [_jvp_chunk(fn, model, blk, w)[:k] for blk, k in _chunks(x_eval, size)]
     return jnp.concatenate(outs, axis=0)
