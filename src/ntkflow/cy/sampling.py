@@ -81,6 +81,19 @@ def _newton_line(variety, base, direc, t):
     return jax.vmap(jax.vmap(one, in_axes=(None, None, 0)))(base, direc, t)
 
 
+def _bucket(n: int) -> int:
+    """The smallest m·2^j ≥ n with 8 ≤ m < 16 (at most 1/8 larger than n): batch sizes padded
+    to these few shapes reuse compiled steps across calls and factors."""
+    n = max(int(n), 8)
+    step = 2 ** max(n.bit_length() - 4, 0)
+    return -(-n // step) * step
+
+
+def _pad_rows(a: np.ndarray, size: int) -> np.ndarray:
+    """``a`` padded to ``size`` rows with copies of its first row (results are discarded)."""
+    return np.concatenate([a, np.repeat(a[:1], size - a.shape[0], axis=0)]) if size > len(a) else a
+
+
 def _sample_hypersurface(variety: Hypersurface, n_points: int, key) -> np.ndarray:
     amb = variety.ambient
     F = len(amb)
@@ -107,9 +120,13 @@ def _sample_hypersurface(variety: Hypersurface, n_points: int, key) -> np.ndarra
             base[:, s] = _sphere(k1, (L, amb[g] + 1))
             if g == f:
                 direc[:, s] = _sphere(k2, (L, amb[g] + 1))
+        # one padded line count for all factors: one compilation when the degrees agree
+        size = _bucket(counts.max())
+        base, direc = _pad_rows(base, size), _pad_rows(direc, size)
         c = _line_coefficients(variety, base, direc, degs[f])
         t = _companion_roots(c)
         t = np.asarray(_newton_line(variety, jnp.asarray(base), jnp.asarray(direc), jnp.asarray(t)))
+        base, direc, t = base[:L], direc[:L], t[:L]
         out.append(
             (base[:, None, :] + t[..., None] * direc[:, None, :]).reshape(-1, variety.n_coords)
         )
@@ -239,8 +256,10 @@ def sample_points(variety, n_points: int, key, tol: float = 1e-10) -> PointSet:
         key, sub = jax.random.split(key)
         need = n_points - have
         raw = sampler(variety, need, sub)
+        n_raw = raw.shape[0]
+        padded = jnp.asarray(_pad_rows(raw, _bucket(n_raw)))
         z, patch, elim, omega_sq, det_fs, resid = (
-            np.asarray(a) for a in _finalize(variety, jnp.asarray(raw), combos, fs)
+            np.asarray(a)[:n_raw] for a in _finalize(variety, padded, combos, fs)
         )
         ok = (
             np.isfinite(z).all(axis=1)
