@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover
     import click.exceptions as _cx
 
 from . import cy, demo, flow, ntk, reproduce, ricci, runs
-from ._common import error_line
+from ._common import CPU, error_line
 
 # Flags (--json, --cpu, --help) take no value: show no "<bool>" placeholder in --help.
 _display_type_rich = typer.core.TyperOption.display_type_rich
@@ -48,9 +48,7 @@ app = typer.Typer(
 
 @app.callback()
 def _options(
-    cpu: bool = typer.Option(
-        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
-    ),
+    cpu: bool = CPU,
 ) -> None:
     """Neural-network metric flows, the metric-NTK, and numerical Calabi-Yau metrics."""
     if cpu:

@@ -6,22 +6,33 @@ progress goes to stderr, so ``ntkflow ... --json | jq`` works.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ntkflow.io.progress import err_console, progress_bar, stage, thousands
-
-__all__ = ["emit", "err_console", "fail", "info", "progress_bar", "stage", "thousands", "track"]
+from ntkflow.io.progress import err_console, progress_bar, thousands
 
 out_console = Console()
+
+# Options that many commands share (typer reads these, never changes them).
+JSON = typer.Option(
+    False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
+)
+CPU = typer.Option(False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1).")
+SEED = typer.Option(0, "--seed", help="Seed of the random number generator.")
+VARIETY = typer.Option(
+    "fermat-quintic", help="Variety: a catalogue name (e.g. bicubic) or a TOML file."
+)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -88,8 +99,6 @@ def config_option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
     when not given (so the TOML file or the default applies)."""
     import dataclasses
 
-    import typer
-
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     meta = f.metadata
     default = f.default
@@ -120,7 +129,42 @@ def error_line(message: str) -> None:
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one ``error:`` line on stderr and exit: code 2 for a usage error (an option, a
     config or an input file the user must change), 1 for a runtime failure."""
-    import typer
-
     error_line(message)
     raise typer.Exit(code)
+
+
+def run_errors() -> tuple[type[BaseException], ...]:
+    """The errors that end a run (`cy train`, `resume`, `report`) with one line, exit code 1:
+    every io and variety error is a ``ValueError``; the loop's and training's are not."""
+    from ntkflow.cy.train import TrainingError
+    from ntkflow.io import RunError
+
+    return (ValueError, MemoryError, RunError, TrainingError)
+
+
+@contextlib.contextmanager
+def failing_on(*errors: type[BaseException], code: int = 2) -> Iterator[None]:
+    """Turn ``errors`` raised inside the block into :func:`fail` (one line, exit ``code``)."""
+    try:
+        yield
+    except errors as e:
+        fail(str(e), code)
+
+
+@contextlib.contextmanager
+def figure(path: str | Path, figsize=(5, 3.5), **subplots: Any) -> Iterator[Any]:
+    """A matplotlib figure (Agg, no display) whose axes the block draws on; then written to
+    ``path`` (its folder made) as a 120-dpi PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize, **subplots)
+    try:
+        yield ax
+        fig.tight_layout()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)

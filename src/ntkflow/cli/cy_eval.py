@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit, fail, info, track
+from ._common import CPU, JSON, emit, fail, failing_on, info, track
 
 
 def eval_metric(
@@ -25,12 +25,8 @@ def eval_metric(
         "all", "--split", help="Rows of a cymetric dataset to use: all, train or val."
     ),
     batch: int = typer.Option(4096, "--batch", min=1, help="Points per evaluation batch."),
-    cpu: bool = typer.Option(
-        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    cpu: bool = CPU,
+    as_json: bool = JSON,
 ) -> None:
     """Evaluate the metric of a run's model at the given points.
 
@@ -41,7 +37,6 @@ def eval_metric(
     import numpy as np
 
     import ntkflow.io as nio
-    from ntkflow.io.cymetric import PointsError
     from ntkflow.io.job import require
     from ntkflow.io.loop import skeleton
     from ntkflow.io.points import read_points, write_npz
@@ -49,7 +44,7 @@ def eval_metric(
     if split not in ("all", "train", "val"):
         fail(f"--split must be all, train or val, got {split!r}")
     nio.select_backend(cpu)
-    try:
+    with failing_on(ValueError, code=1):  # every io error is a ValueError
         rd = nio.RunDir.open(model)
         run = rd.read_run()
         kind = run["job"]
@@ -67,8 +62,6 @@ def eval_metric(
             source = str(latest[1])
             info(f"{rd.path}: no final model yet, using the checkpoint of step {step}")
         data = read_points(points, split)  # type: ignore[arg-type]
-    except (PointsError, nio.CheckpointError, nio.ConfigError, nio.JobError, nio.RunDirError) as e:
-        fail(str(e), code=1)
 
     pts = data["points"]
     chunks = [pts[i : i + batch] for i in range(0, len(pts), batch)]

@@ -6,23 +6,19 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit, fail, info, progress_bar
+from ._common import JSON, SEED, VARIETY, emit, fail, failing_on, figure, info, progress_bar
 
 
 def sample(
-    variety: str = typer.Option(
-        "fermat-quintic", help="Variety: a catalogue name (e.g. bicubic) or a TOML file."
-    ),
+    variety: str = VARIETY,
     points: int = typer.Option(
         100_000, "--points", min=1, help="Number of points to sample.", show_default="100 000"
     ),
-    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    seed: int = SEED,
     out: Path = typer.Option(
         Path("points.npz"), "--out", help="Output file (.npz, the ntkflow point-set layout)."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Sample points with Shiffman–Zelditch weights and save them as .npz."""
     import time
@@ -35,11 +31,9 @@ def sample(
     from ntkflow.io import InputError
     from ntkflow.io.validate import check_memory
 
-    try:
+    with failing_on(VarietyError, InputError):
         v = variety_from_name(variety)
         check_memory(f"--points {points}", sampling_bytes(v, points), "ask for fewer --points")
-    except (VarietyError, InputError) as e:
-        fail(str(e))
     try:
         t0 = time.perf_counter()
         with progress_bar(f"sampling {v.name}", None, disable=False) as advance:
@@ -86,9 +80,9 @@ def _trained_potential(run_dir: str, variety):
     """The final model of a `cy train` run as a float64 potential, for points on ``variety``."""
     import ntkflow.io as nio
     from ntkflow.cy.evaluate import load_trained_model
-    from ntkflow.cy.variety import VarietyError, variety_from_name
+    from ntkflow.cy.variety import variety_from_name
 
-    try:
+    with failing_on(ValueError, code=1):  # run, config, job, checkpoint or variety errors
         rd = nio.RunDir.open(run_dir)
         run = rd.read_run()
         trained_on = run["config"].get("variety")
@@ -102,8 +96,6 @@ def _trained_potential(run_dir: str, variety):
             fail(f"{run_dir}: no model.eqx (the run has not finished; `ntkflow resume` it)", 1)
         info(f"rebuilding the run's job to load {rd.model}")
         return load_trained_model(run_dir)[1]
-    except (nio.RunDirError, nio.ConfigError, nio.JobError, nio.CheckpointError, VarietyError) as e:
-        fail(str(e), code=1)
 
 
 def measure(
@@ -128,9 +120,7 @@ def measure(
         help="Directory for histograms of η and of the Ricci scalar (PNG).",
         show_default="no plots",
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """σ, volume, Ricci measure and Euler characteristic of a metric on saved points.
 
@@ -148,12 +138,10 @@ def measure(
     from ntkflow.cy.variety import VarietyError
 
     kind, k = _parse_metric(metric)
-    try:
+    with failing_on(PointSetError, VarietyError):
         ps = PointSet.load(points)
         v = ps.variety()
         ps.check(v, where=str(points))
-    except (PointSetError, VarietyError) as e:
-        fail(str(e))
     if kind == "fubini-study":
         pot = FubiniStudy(v.ambient)
     elif kind == "run":
@@ -169,26 +157,15 @@ def measure(
         measured, pointwise = metric_measures(v, pot, ps, curvature_points, progress=advance)
     result = {"variety": v.name, "metric": metric, "points": len(ps), **measured}
     if plots is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        plots.mkdir(parents=True, exist_ok=True)
         eta = pointwise["eta"]
         eta = eta / np.mean(eta * np.asarray(ps.weights)) * np.mean(np.asarray(ps.weights))
         for name, data, label in (
             ("eta_hist.png", eta, "η / ⟨η⟩ (1 for the Ricci-flat metric)"),
             ("ricci_scalar_hist.png", pointwise["ricci_scalar"], "Ricci scalar R"),
         ):
-            fig, ax = plt.subplots(figsize=(5, 3.5))
-            ax.hist(data, bins=80)
-            ax.set_xlabel(label)
-            ax.set_ylabel("points")
-            ax.set_title(f"{v.name}, {metric}")
-            fig.tight_layout()
-            fig.savefig(plots / name, dpi=120)
-            plt.close(fig)
+            with figure(plots / name) as ax:
+                ax.hist(data, bins=80)
+                ax.set(xlabel=label, ylabel="points", title=f"{v.name}, {metric}")
         result["plots"] = [str(plots / "eta_hist.png"), str(plots / "ricci_scalar_hist.png")]
     emit(result, as_json, title="cy measure")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit, fail, info, progress_bar
+from ._common import JSON, SEED, emit, failing_on, figure, info, progress_bar
 
 
 def kernel_flow(
@@ -30,22 +30,19 @@ def kernel_flow(
     dt_factor: float = typer.Option(
         1.0, "--dt-factor", help="Time step as a fraction of 1/λ_max of the kernel."
     ),
-    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    seed: int = SEED,
     out_dir: Path = typer.Option(
         Path("ntkflow-out/kernel-flow"), "--out-dir", help="Folder for the σ plot."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Flow K_FS + φ with a frozen kernel and plot σ against flow time.
 
     σ is measured on the training and the held-out points (PNG in --out-dir).
     """
     from ntkflow.cy.kernel_flow import KernelFlowConfig, KernelFlowError, run_kernel_flow
-    from ntkflow.cy.variety import VarietyError
 
-    try:
+    with failing_on(ValueError):
         cfg = KernelFlowConfig(
             variety=variety,
             n_points=points,
@@ -59,24 +56,22 @@ def kernel_flow(
             dt_factor=dt_factor,
             seed=seed,
         )
-    except ValueError as e:
-        fail(str(e))
     t0 = time.perf_counter()
     info(f"kernel flow: {kernel} kernel, {points} training points on {variety}")
-    try:
-        with progress_bar("kernel flow", steps) as advance:
-            hist = run_kernel_flow(
-                cfg,
-                on_eval=lambda k, h: advance(
-                    completed=k,
-                    status=f"σ_train {h['sigma_train'][-1]:.4f} σ_test {h['sigma_test'][-1]:.4f}",
-                ),
-            )
-    except (KernelFlowError, VarietyError, ValueError) as e:
-        fail(str(e))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with failing_on(KernelFlowError, ValueError), progress_bar("kernel flow", steps) as advance:
+        hist = run_kernel_flow(
+            cfg,
+            on_eval=lambda k, h: advance(
+                completed=k,
+                status=f"σ_train {h['sigma_train'][-1]:.4f} σ_test {h['sigma_test'][-1]:.4f}",
+            ),
+        )
     png = out_dir / "sigma_vs_time.png"
-    _plot(hist, png, f"{kernel} kernel flow, {points} points")
+    with figure(png) as ax:
+        ax.plot(hist["time"], hist["sigma_train"], label="train σ")
+        ax.plot(hist["time"], hist["sigma_test"], label="test σ")
+        ax.set(xlabel="flow time t", ylabel="σ", title=f"{kernel} kernel flow, {points} points")
+        ax.legend()
     emit(
         {
             "sigma_train": hist["sigma_train"][-1],
@@ -93,24 +88,6 @@ def kernel_flow(
         as_json,
         "kernel flow",
     )
-
-
-def _plot(hist, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(hist["time"], hist["sigma_train"], label="train σ")
-    ax.plot(hist["time"], hist["sigma_test"], label="test σ")
-    ax.set_xlabel("flow time t")
-    ax.set_ylabel("σ")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def register(app) -> None:

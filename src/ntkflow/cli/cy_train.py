@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import config_option, emit, fail, info
+from ._common import CPU, JSON, config_option, emit, fail, figure, info, run_errors
 
 
 def _opt(name: str, *flags: str) -> object:
@@ -50,18 +50,14 @@ def train(
         min=1,
         help="Write a checkpoint every this many steps (and at the end, and on Ctrl-C or SIGTERM).",
     ),
-    cpu: bool = typer.Option(
-        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
-    ),
+    cpu: bool = CPU,
     plot: Path | None = typer.Option(
         None,
         "--plot",
         help="Where to write the PNG of test σ against training time.",
         show_default="RUN_DIR/sigma.png",
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Train a Kähler potential on the Monge–Ampère loss and measure the result.
 
@@ -112,30 +108,12 @@ def train(
             seed=cfg.seed,
             cpu=cpu,
         )
-    except _run_errors() as e:
+    except run_errors() as e:
         fail(run_failure(rd.path, e), code=1)
     if result.status != "completed":
         info(f"interrupted by {result.signal}; continue with `ntkflow resume {rd.path}`")
         raise typer.Exit(128 + int(signal.Signals[result.signal]))
     emit(finish(rd.path, plot, started=start), as_json, title="cy train")
-
-
-def _run_errors() -> tuple[type[BaseException], ...]:
-    """Errors that end a run with one line (exit code 1) instead of a traceback."""
-    import ntkflow.io as nio
-    from ntkflow.cy.train import TrainingError
-    from ntkflow.cy.variety import VarietyError
-
-    return (
-        VarietyError,
-        TrainingError,
-        ValueError,
-        MemoryError,
-        nio.RunDirError,
-        nio.RunError,
-        nio.CheckpointError,
-        nio.JobError,
-    )
 
 
 def run_failure(run_dir: Path, error: BaseException) -> str:
@@ -193,25 +171,15 @@ def finish(run_dir: Path, plot: Path | None = None, started: float | None = None
 
 def plot_sigma(run_dir: Path, out: Path) -> bool:
     """PNG of test σ against training time; False when no σ was logged."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import ntkflow.io as nio
 
     recs = [r for r in nio.RunDir.open(run_dir).read_metrics() if "sigma_test" in r]
     if not recs:
         return False
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy([r["time_s"] for r in recs], [r["sigma_test"] for r in recs], "o-")
-    ax.set_xlabel("training time [s]")
-    ax.set_ylabel("test σ")
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    with figure(out) as ax:
+        ax.semilogy([r["time_s"] for r in recs], [r["sigma_test"] for r in recs], "o-")
+        ax.set(xlabel="training time [s]", ylabel="test σ")
+        ax.grid(alpha=0.3, which="both")
     return True
 
 

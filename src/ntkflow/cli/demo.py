@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit, fail, info, progress_bar
+from ._common import JSON, SEED, emit, failing_on, figure, info, progress_bar
 
 
 def demo(
@@ -20,13 +20,11 @@ def demo(
     ),
     k: int = typer.Option(3, "--k", min=1, help="Degree of the algebraic ansatz."),
     steps: int = typer.Option(10, "--steps", min=1, help="L-BFGS iterations."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random number generator."),
+    seed: int = SEED,
     out: Path = typer.Option(
         Path("demo.png"), "--out", help="Where to write the plot of σ per step and η histograms."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """A small Ricci-flat metric on the Fermat quintic, in about a minute.
 
@@ -53,10 +51,8 @@ def demo(
         "n_balance": points,
         "balanced_iterations": 6,
     }
-    try:
+    with failing_on(InputError):
         check_config(from_dict(TrainConfig, config, "demo options"))
-    except InputError as e:
-        fail(str(e))
     info(f"sampling {points} points on the Fermat quintic and computing the balanced metric")
     job = CYTrainJob(config)
     test = job.test
@@ -98,27 +94,18 @@ def demo(
 
 
 def _plot(out: Path, sigmas, sigma_fs, k, etas: dict, weights) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    a.semilogy(range(len(sigmas)), sigmas, "o-", label="trained (test points)")
-    a.axhline(sigma_fs, color="gray", ls="--", label="Fubini–Study")
-    a.set_xlabel("L-BFGS step (0 = balanced metric)")
-    a.set_ylabel("σ")
-    a.set_title(f"Fermat quintic, algebraic ansatz k={k}")
-    a.legend()
-    a.grid(alpha=0.3, which="both")
     w = np.asarray(weights)
-    for name, e in etas.items():
-        r = e * np.mean(w) / np.mean(e * w)
-        b.hist(r, bins=80, range=(0, 2.5), weights=w, histtype="step", density=True, label=name)
-    b.set_xlabel("η / ⟨η⟩  (1 for the Ricci-flat metric)")
-    b.set_ylabel("density")
-    b.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    with figure(out, figsize=(10, 3.8), ncols=2) as (a, b):
+        a.semilogy(range(len(sigmas)), sigmas, "o-", label="trained (test points)")
+        a.axhline(sigma_fs, color="gray", ls="--", label="Fubini–Study")
+        a.set(xlabel="L-BFGS step (0 = balanced metric)", ylabel="σ")
+        a.set_title(f"Fermat quintic, algebraic ansatz k={k}")
+        a.legend()
+        a.grid(alpha=0.3, which="both")
+        for name, e in etas.items():
+            r = e * np.mean(w) / np.mean(e * w)
+            b.hist(r, bins=80, range=(0, 2.5), weights=w, histtype="step", density=True, label=name)
+        b.set(xlabel="η / ⟨η⟩  (1 for the Ricci-flat metric)", ylabel="density")
+        b.legend()

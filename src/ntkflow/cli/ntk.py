@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import emit, fail, info, progress_bar
+from ._common import JSON, SEED, emit, fail, failing_on, figure, info, progress_bar
 
 app = typer.Typer(help="Metric-NTK at finite and infinite width.", no_args_is_help=True)
 
@@ -32,13 +32,11 @@ def convergence(
     seeds: int = typer.Option(4, help="Random initialisations per width."),
     points: int = typer.Option(6, help="Number of input points."),
     dim: int = typer.Option(2, help="Metric dimension n (inputs in R^n)."),
-    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    seed: int = SEED,
     plot: str = typer.Option(
         "ntk_convergence.png", help="Log-log plot (PNG); an empty name writes none."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Distance of the empirical metric-NTK to the infinite-width one against width.
 
@@ -52,46 +50,29 @@ def convergence(
         fail(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     wl = _parse_widths(widths) or list(DEFAULT_WIDTHS[arch])
     total = len(wl) * seeds
-    try:
-        with progress_bar(f"metric-NTK {arch}", total) as advance:
-            result = ntk_convergence(
-                arch,
-                widths=wl,
-                seeds=seeds,
-                points=points,
-                n=dim,
-                activation=activation,
-                depth=depth,
-                key=jax.random.PRNGKey(seed),
-                callback=lambda w, s, e: advance(status=f"N={w} err={e:.3g}"),
-            )
-    except ValueError as err:
-        fail(str(err))
+    with failing_on(ValueError), progress_bar(f"metric-NTK {arch}", total) as advance:
+        result = ntk_convergence(
+            arch,
+            widths=wl,
+            seeds=seeds,
+            points=points,
+            n=dim,
+            activation=activation,
+            depth=depth,
+            key=jax.random.PRNGKey(seed),
+            callback=lambda w, s, e: advance(status=f"N={w} err={e:.3g}"),
+        )
     if plot:
-        _plot(result, plot)
+        import numpy as np
+
+        w, e = np.asarray(result["widths"], float), np.asarray(result["errors"])
+        with figure(plot, figsize=(5, 4)) as ax:
+            ax.errorbar(w, e, yerr=result["error_std"], fmt="o-", label="empirical vs analytic")
+            ax.plot(w, e[0] * (w / w[0]) ** -0.5, "k--", label=r"$N^{-1/2}$")
+            ax.set(xscale="log", yscale="log", xlabel="width N")
+            ax.set_ylabel(r"$\|\Theta_N-\bar\Theta\|_F/\|\bar\Theta\|_F$")
+            ax.set_title(f"{result['arch']}: slope {result['slope']:.3f}")
+            ax.legend()
         result["plot"] = plot
         info(f"plot written to {plot}")
     emit(result, as_json, title="metric-NTK convergence")
-
-
-def _plot(result: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    w = np.asarray(result["widths"], float)
-    e = np.asarray(result["errors"])
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.errorbar(w, e, yerr=result["error_std"], fmt="o-", label="empirical vs analytic")
-    ax.plot(w, e[0] * (w / w[0]) ** -0.5, "k--", label=r"$N^{-1/2}$")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("width N")
-    ax.set_ylabel(r"$\|\Theta_N-\bar\Theta\|_F/\|\bar\Theta\|_F$")
-    ax.set_title(f"{result['arch']}: slope {result['slope']:.3f}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -6,9 +6,19 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit, fail, info, progress_bar
+from ._common import JSON, SEED, emit, failing_on, info, progress_bar
 
 app = typer.Typer(help="Reproduce the paper's experiments.", no_args_is_help=True)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """``"a, b,"`` -> ``("a", "b")``."""
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _failures():
+    """An experiment that cannot run or diverges: one line, exit code 2."""
+    return failing_on(ValueError, FloatingPointError)
 
 
 @app.command("feature-learning")
@@ -25,13 +35,11 @@ def feature_learning(
     regimes: str = typer.Option(
         "", help="Comma-separated subset of the regimes.", show_default="all"
     ),
-    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    seed: int = SEED,
     out_dir: Path = typer.Option(
         Path("ntkflow-out/feature-learning"), "--out-dir", help="Folder for results and plots."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Frozen kernels against finite-width feature learning.
 
@@ -39,7 +47,7 @@ def feature_learning(
     """
     from ntkflow.experiments.feature_learning import FeatureLearningConfig, run_feature_learning
 
-    try:
+    with failing_on(ValueError):
         cfg = FeatureLearningConfig(
             n_train=train_points,
             n_test=test_points,
@@ -50,25 +58,17 @@ def feature_learning(
             wide_width=wide_width,
             seed=seed,
         )
-    except ValueError as e:
-        fail(str(e))
-    names = tuple(r.strip() for r in regimes.split(",") if r.strip()) or None
+    names = _names(regimes) or None
     n_reg = len(names) if names else 5
     info(f"feature learning: {n_reg} regimes x {steps} steps, writing to {out_dir}")
-    try:
-        with progress_bar("regimes x steps", n_reg * steps) as advance:
-            done: dict[str, int] = {}
+    done: dict[str, int] = {}
+    with _failures(), progress_bar("regimes x steps", n_reg * steps) as advance:
 
-            def progress(name, k, hist):
-                done[name] = k
-                advance(
-                    completed=sum(done.values()),
-                    status=f"{name}: σ {hist['sigma_test'][-1]:.4f}",
-                )
+        def progress(name, k, hist):
+            done[name] = k
+            advance(completed=sum(done.values()), status=f"{name}: σ {hist['sigma_test'][-1]:.4f}")
 
-            summary = run_feature_learning(cfg, out_dir, names, progress)
-    except (ValueError, FloatingPointError) as e:
-        fail(str(e))
+        summary = run_feature_learning(cfg, out_dir, names, progress)
     emit(summary, as_json, "feature learning")
 
 
@@ -98,13 +98,11 @@ def locality(
         True, "--network/--no-network", help="Add a finite network to the comparison."
     ),
     net_steps: int = typer.Option(1000, "--net-steps", help="Adam steps of the finite network."),
-    seed: int = typer.Option(0, help="Seed of the random number generator."),
+    seed: int = SEED,
     out_dir: Path = typer.Option(
         Path("ntkflow-out/locality"), "--out-dir", help="Folder for results and plots."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Gain in loss against distance from the training points for fixed kernels.
 
@@ -112,14 +110,12 @@ def locality(
     """
     from ntkflow.experiments.locality import LocalityConfig, run_locality
 
-    try:
-        dists = tuple(float(x) for x in distances.split(",") if x.strip())
-        kern = tuple(k.strip() for k in kernels.split(",") if k.strip())
+    with failing_on(ValueError):
         cfg = LocalityConfig(
             n_train=train_points,
             n_eval=eval_points,
-            distances=dists,
-            kernels=kern,
+            distances=tuple(float(x) for x in _names(distances)),
+            kernels=_names(kernels),
             gaussian_lengthscale=gaussian_lengthscale,
             delta_lengthscale=delta_lengthscale,
             flow_steps=flow_steps,
@@ -127,12 +123,7 @@ def locality(
             net_steps=net_steps,
             seed=seed,
         )
-    except ValueError as e:
-        fail(str(e))
     n_stages = 1 + len(cfg.kernels) + int(cfg.network)
-    try:
-        with progress_bar("locality", n_stages) as advance:
-            result = run_locality(cfg, out_dir, lambda name: advance(status=name))
-    except (ValueError, FloatingPointError) as e:
-        fail(str(e))
+    with _failures(), progress_bar("locality", n_stages) as advance:
+        result = run_locality(cfg, out_dir, lambda name: advance(status=name))
     emit(result, as_json, "locality")

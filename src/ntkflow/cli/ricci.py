@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import emit, fail, info, progress_bar
+from ._common import JSON, emit, fail, failing_on, figure, info, progress_bar
 
 MANIFOLDS = ("sphere2", "sphere3", "torus2", "torus3")
 
@@ -45,27 +45,6 @@ def _random_torus_metric(n: int, eps: float, seed: int, modes: int = 4):
     return SpectralTorusMetric.from_function(g, n, 8)
 
 
-def _plot(path: str, ts, r_min, r_max, exact, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.fill_between(ts, r_min, r_max, alpha=0.3, label="min–max of R")
-    ax.plot(ts, r_max, lw=1)
-    ax.plot(ts, r_min, lw=1)
-    if exact is not None:
-        ax.plot(ts, exact, "k--", lw=1, label="exact (round)")
-    ax.set_xlabel("t")
-    ax.set_ylabel("scalar curvature R")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def ricci_flow(
     manifold: str = typer.Option("sphere2", help="Manifold: sphere2, sphere3, torus2 or torus3."),
     radius: float = typer.Option(1.0, help="Initial radius of the round sphere."),
@@ -78,9 +57,7 @@ def ricci_flow(
     normalised: bool = typer.Option(False, help="Run the volume-normalised flow."),
     saves: int = typer.Option(41, help="Number of saved times."),
     out: str = typer.Option("ricci_flow.png", help="Path of the PNG plot."),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Run the reference Ricci flow and plot the scalar curvature over time."""
     import jax.numpy as jnp
@@ -94,15 +71,13 @@ def ricci_flow(
         singular_time_round_sphere,
     )
     from ntkflow.geometry import ricci_flow as solve
+    from ntkflow.io.validate import InputError, check_choice, check_number
 
-    if manifold not in MANIFOLDS:
-        fail(f"--manifold must be one of {', '.join(MANIFOLDS)}, got {manifold!r}")
-    if not (t_end > 0 and np.isfinite(t_end)):
-        fail(f"--t-end must be a positive number, got {t_end}")
-    if radius <= 0:
-        fail(f"--radius must be positive, got {radius}")
-    if saves < 2:
-        fail(f"--saves must be at least 2, got {saves}")
+    with failing_on(InputError):
+        check_choice("--manifold", manifold, MANIFOLDS)
+        check_number("--t-end", t_end, min=0.0, min_exclusive=True)
+        check_number("--radius", radius, min=0.0, min_exclusive=True)
+        check_number("--saves", saves, integer=True, min=2)
     n = int(manifold[-1])
     sphere = manifold.startswith("sphere")
     round_start = sphere and perturbation == 0.0
@@ -114,18 +89,12 @@ def ricci_flow(
                 f"{t_sing:.6g} of the round S^{n} of radius {radius}: the sphere has shrunk "
                 "to a point"
             )
+    noise = perturbation * np.random.default_rng(seed).standard_normal(3)
     if manifold == "sphere2":
         u = jnp.zeros(8).at[0].set(np.log(radius))
-        if perturbation:
-            rng = np.random.default_rng(seed)
-            u = u.at[1:4].set(perturbation * rng.standard_normal(3))
-        metric = AxisymmetricS2Metric(u)
+        metric = AxisymmetricS2Metric(u.at[1:4].set(noise) if perturbation else u)
     elif manifold == "sphere3":
-        abc = np.full(3, radius**2 / 4)
-        if perturbation:
-            rng = np.random.default_rng(seed)
-            abc = abc * np.exp(perturbation * rng.standard_normal(3))
-        metric = LeftInvariantS3Metric(jnp.asarray(abc))
+        metric = LeftInvariantS3Metric(jnp.asarray(np.full(3, radius**2 / 4) * np.exp(noise)))
     else:
         metric = _random_torus_metric(n, perturbation, seed)
         if manifold == "torus3":
@@ -133,18 +102,15 @@ def ricci_flow(
 
     ts = np.linspace(0.0, t_end, saves)
     info(f"Ricci flow on {manifold}, t in [0, {t_end}]")
-    try:
-        with progress_bar("ricci-flow", total=t_end) as advance:
-            sol = solve(
-                metric,
-                t_end,
-                size=size,
-                ts=ts,
-                normalised=normalised,
-                progress=lambda t: advance(completed=t, status=f"t = {t:.4g}"),
-            )
-    except RicciFlowError as exc:
-        fail(str(exc))
+    with failing_on(RicciFlowError), progress_bar("ricci-flow", total=t_end) as advance:
+        sol = solve(
+            metric,
+            t_end,
+            size=size,
+            ts=ts,
+            normalised=normalised,
+            progress=lambda t: advance(completed=t, status=f"t = {t:.4g}"),
+        )
     curv = [np.asarray(sol.scalar_curvature(float(t))) for t in ts]
     r_min = np.array([c.min() for c in curv])
     r_max = np.array([c.max() for c in curv])
@@ -172,7 +138,14 @@ def ricci_flow(
         result["radius_exact"] = float(r_exact[-1])
         result["singular_time"] = singular_time_round_sphere(n, radius)
         exact = n * (n - 1) / r_exact**2
-    title = f"Ricci flow on {manifold}" + (" (normalised)" if normalised else "")
-    _plot(out, ts, r_min, r_max, exact, title)
+    with figure(out, figsize=(6, 4)) as ax:
+        ax.fill_between(ts, r_min, r_max, alpha=0.3, label="min–max of R")
+        ax.plot(ts, r_max, lw=1)
+        ax.plot(ts, r_min, lw=1)
+        if exact is not None:
+            ax.plot(ts, exact, "k--", lw=1, label="exact (round)")
+        ax.set(xlabel="t", ylabel="scalar curvature R")
+        ax.set_title(f"Ricci flow on {manifold}" + (" (normalised)" if normalised else ""))
+        ax.legend()
     result["plot"] = out
     emit(result, as_json, title="ricci-flow")

@@ -7,14 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit, fail, info
-
-
-def _run_errors() -> tuple[type[BaseException], ...]:
-    """The errors that mean "this run cannot go on", reported without a traceback."""
-    from ntkflow.io import CheckpointError, ConfigError, JobError, RunDirError, RunError
-
-    return (CheckpointError, ConfigError, JobError, RunDirError, RunError, ValueError, MemoryError)
+from ._common import CPU, JSON, emit, fail, failing_on, info, run_errors
 
 
 def _ends_like_cy_train(run_dir: Path) -> bool:
@@ -36,12 +29,8 @@ def resume(
         help="New total number of steps, at least the step already reached.",
         show_default="the run's own",
     ),
-    cpu: bool = typer.Option(
-        False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1)."
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    cpu: bool = CPU,
+    as_json: bool = JSON,
 ) -> None:
     """Continue a run from its newest intact checkpoint and end it as a fresh run ends.
 
@@ -55,11 +44,8 @@ def resume(
     import ntkflow.io as nio
 
     started = time.perf_counter()
-    try:
-        rd = nio.RunDir.open(run_dir)
-        before = rd.status()
-    except _run_errors() as e:
-        fail(str(e), code=1)
+    with failing_on(*run_errors(), code=1):
+        before = nio.RunDir.open(run_dir).status()
     if before.get("status") == "crashed":
         info(
             f"{run_dir}: status.json said {before.get('recorded')!r}, but no process holds the "
@@ -67,7 +53,7 @@ def resume(
         )
     try:
         result = nio.resume_run(run_dir, n_steps=steps, cpu=cpu, progress=True)
-    except _run_errors() as e:
+    except run_errors() as e:
         from .cy_train import run_failure
 
         fail(run_failure(Path(run_dir), e), code=1)
@@ -85,9 +71,7 @@ def resume(
 
 def report(
     run_dir: Path = typer.Argument(..., help="The run directory to report on."),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (progress stays on stderr)."
-    ),
+    as_json: bool = JSON,
 ) -> None:
     """Write RUN_DIR/report.html (self-contained) and RUN_DIR/figures/*.png.
 
@@ -97,8 +81,6 @@ def report(
     """
     from ntkflow.io.report import write_report
 
-    try:
+    with failing_on(*run_errors(), code=1):
         result = write_report(run_dir)
-    except _run_errors() as e:
-        fail(str(e), code=1)
     emit(result, as_json, title=f"report {run_dir}")
