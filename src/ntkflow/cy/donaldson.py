@@ -22,6 +22,7 @@ Everything is float64/complex128.
 from __future__ import annotations
 
 import functools
+import operator
 import time
 from collections.abc import Callable
 
@@ -177,20 +178,24 @@ def balanced_hermitian(
         X = map_within_budget(lambda x: values(x[None])[0], (jnp.asarray(z),), budget // 2)
         data = _chunks(X, chunk, None)
         del X
-    M = jnp.asarray(np.diag(np.sqrt(np.diag(fs_hermitian(exponents)))), jnp.complex128)
-    W = _real_form_t(M)
+    # the start H = fs (diagonal): M = sqrt(H), W its real form, built in numpy (no compiles)
+    m0 = np.sqrt(np.diag(fs_hermitian(exponents)))
+    M = np.diag(m0).astype(np.complex128)
+    W = jnp.asarray(np.diag(np.concatenate([m0, m0])))
     scale = n_k / w.sum()
     for _ in range(iterations):
-        G = sum(step(d, wc, W) for d, wc in zip(data, w_chunks, strict=True))
+        parts = (step(d, wc, W) for d, wc in zip(data, w_chunks, strict=True))
+        G = functools.reduce(operator.add, parts)
         M, W = _update(G, scale)
-        if not bool(jnp.all(jnp.isfinite(M))):
+        M = np.asarray(M)
+        if not np.isfinite(M).all():
             raise ValueError(
                 "balanced_hermitian: T(H) is not positive definite (too few points for "
                 f"N_k = {n_k} sections, or a basis that is not one)"
             )
         if progress is not None:
             progress()
-    H = np.asarray(M.conj().T @ M)
+    H = M.conj().T @ M
     return 0.5 * (H + H.conj().T)
 
 
