@@ -20,6 +20,7 @@ command line shows the same text and default as the config.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -57,14 +58,6 @@ def option(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def field_help(cls: type, name: str) -> str:
-    """The help sentence of ``cls.name`` declared with :func:`option` (or ``""``)."""
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return f.metadata.get("help", "")
-    raise KeyError(name)
-
-
 def _check_field(f: dataclasses.Field, value: Any, key: str) -> None:
     meta = f.metadata
     try:
@@ -100,6 +93,14 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{path}: is a directory, not a TOML file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+
+
+_SCALARS = {
+    bool: (bool, "true or false"),
+    int: (int, "an integer"),
+    float: (int | float, "a number"),
+    str: (str, "a string"),
+}
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -147,24 +148,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table, got {value!r}")
         return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if value != value or value in (float("inf"), float("-inf")):
+    if tp in _SCALARS:
+        types_, what = _SCALARS[tp]
+        if isinstance(value, bool) is not (tp is bool) or not isinstance(value, types_):
+            raise ConfigError(f"{where}: expected {what}, got {value!r}")
+        if tp is float and not math.isfinite(value):
             raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
+        return float(value) if tp is float else value
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
     return value
@@ -244,11 +234,8 @@ def resolve_config(
         if key in fields:
             f = fields[key]
             name = (flags or {}).get(key) or f.metadata.get("flag") or "--" + key.replace("_", "-")
-            try:
-                value = _convert(value, hints[key], name)
-                _check_field(f, value, name)
-            except ConfigError as e:
-                raise ConfigError(f"{e}") from None
+            value = _convert(value, hints[key], name)
+            _check_field(f, value, name)
         _set_dotted(data, key, value)
         source = f"{path} + command-line flags" if path is not None else "command-line flags"
     return from_dict(cls, data, source)

@@ -154,6 +154,14 @@ def newest_intact_checkpoint(rd: RunDir, like: Any, kind: str) -> tuple[Any, int
     return None
 
 
+def _check_budget(n_steps: int, checkpoint_every: int, log_every: int, keep: int) -> None:
+    if min(n_steps, checkpoint_every, log_every, keep) < 1:
+        raise ValueError(
+            "n_steps, checkpoint_every, log_every and keep must be >= 1, got "
+            f"{n_steps}, {checkpoint_every}, {log_every}, {keep}"
+        )
+
+
 def _prune(rd: RunDir, keep: int) -> None:
     for _, p in rd.list_checkpoints()[:-keep]:
         p.unlink(missing_ok=True)
@@ -175,10 +183,7 @@ def run_loop(
     checkpoint if it has one). ``run_dir`` must exist (see :func:`start_run`)."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     kind = job_kind or rd.read_run().get("job") or type(job).__name__
-    if checkpoint_every < 1 or log_every < 1 or keep < 1:
-        raise ValueError("checkpoint_every, log_every and keep must be >= 1")
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    _check_budget(n_steps, checkpoint_every, log_every, keep)
     with rd.lock():
         return _run_locked(
             rd, job, kind, n_steps, checkpoint_every, log_every, keep, progress, description
@@ -315,8 +320,7 @@ def start_run(
     building the job fails, the directory is removed again: a run that never started leaves
     nothing behind.
     """
-    if n_steps < 1 or checkpoint_every < 1 or log_every < 1 or keep < 1:
-        raise ValueError("n_steps, checkpoint_every, log_every and keep must be >= 1")
+    _check_budget(n_steps, checkpoint_every, log_every, keep)
     select_backend(cpu)
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir.reserve(run_dir)
     with rd.lock():

@@ -37,12 +37,8 @@ BAR_WIDTH = 16
 
 def progress_enabled() -> bool:
     """False when ``NTKFLOW_PROGRESS`` is set to 0/false/no/off."""
-    return os.environ.get("NTKFLOW_PROGRESS", "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    value = os.environ.get("NTKFLOW_PROGRESS", "1").strip().lower()
+    return value not in {"0", "false", "no", "off"}
 
 
 def _columns(counted: bool) -> list[Any]:

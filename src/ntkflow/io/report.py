@@ -211,12 +211,7 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
             f"crashed (status.json still says {status.get('recorded')!r}, but no process holds "
             "the run; `ntkflow resume` continues it)"
         )
-    if status.get("signal"):
-        summary["signal"] = status["signal"]
-    if status.get("error"):
-        summary["error"] = status["error"]
-    if status.get("left"):
-        summary["left"] = status["left"]
+    summary |= {k: status[k] for k in ("signal", "error", "left") if status.get(k)}
     if status.get("checkpoint"):
         summary["last checkpoint"] = Path(status["checkpoint"]).name
     summary_file = rd.path / "summary.json"

@@ -66,37 +66,11 @@ class RunDir:
     """Paths and files of one run directory (see the module docstring for the layout)."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        self.path = p = Path(path)
         self.created = False  # made by this process (reserve/new): discard() removes it
-
-    # -- paths ---------------------------------------------------------------------------
-    @property
-    def run_json(self) -> Path:
-        return self.path / "run.json"
-
-    @property
-    def status_json(self) -> Path:
-        return self.path / "status.json"
-
-    @property
-    def metrics_jsonl(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def model(self) -> Path:
-        return self.path / "model.eqx"
-
-    @property
-    def figures(self) -> Path:
-        return self.path / "figures"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report.html"
+        self.run_json, self.status_json = p / "run.json", p / "status.json"
+        self.metrics_jsonl, self.checkpoints = p / "metrics.jsonl", p / "checkpoints"
+        self.model, self.figures, self.report = p / "model.eqx", p / "figures", p / "report.html"
 
     # -- life cycle ----------------------------------------------------------------------
     @classmethod

@@ -117,14 +117,3 @@ def check_memory(what: str, need_bytes: float, hint: str, fraction: float = 0.9)
             f"{what} needs about {gib(need_bytes)} of memory, but this machine has "
             f"{gib(have)} available; {hint}"
         )
-
-
-__all__ = [
-    "InputError",
-    "check_choice",
-    "check_memory",
-    "check_number",
-    "did_you_mean",
-    "gib",
-    "memory_available",
-]
