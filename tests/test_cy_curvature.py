@@ -95,3 +95,26 @@ def test_curvature_memory_per_point_is_bounded(name):
         fn = jax.vmap(lambda z, p, e, pot=pot: point_curvature(X, pot, z, p, e))
         _, per = per_point_bytes(fn, pts.z, pts.patch, pts.elim)
         assert per < PER_POINT_BOUND[type(pot).__name__], (type(pot).__name__, per)
+
+
+def test_cli_measure_fubini_study_on_the_quintic(tmp_path):
+    """`cy sample` then `cy measure --metric fubini-study`: the volume is ∫J³ = 5 exactly for
+    FS (η w is constant), σ_FS ≈ 0.37 (anchors.md), χ within 3 standard errors of −200."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ntkflow.cli import app
+
+    runner = CliRunner()
+    pts = tmp_path / "q.npz"
+    res = runner.invoke(app, ["cy", "sample", "--points", "3000", "--out", str(pts), "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["cy", "measure", "--points", str(pts), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["volume"] == pytest.approx(5.0, rel=1e-10)
+    assert abs(out["sigma"] - 0.372) < 3 * out["sigma_error"] + 0.01
+    assert out["curvature_points"] == 2000 and out["euler_characteristic_exact"] == -200
+    assert abs(out["euler_characteristic"] + 200) < 3 * out["euler_characteristic_error"]
+    assert out["euler_characteristic_error"] < 40
