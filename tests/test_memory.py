@@ -51,3 +51,14 @@ def test_budget_from_environment(monkeypatch):
     monkeypatch.setenv("NTKFLOW_MEMORY_BUDGET", "lots")
     with pytest.raises(MemoryBudgetError, match="not a number"):
         memory_budget()
+
+
+def test_single_probe_is_conservative_and_exact_without_fixed_cost():
+    m = 30
+    x = jnp.ones((64, m))
+    assert per_point_bytes(jax.vmap(_outer), x, probe=(8,)) == (0.0, 8 * (m + m * m))
+    # a fixed cost (a closed-over table added to every point) is charged to the points
+    table = jnp.ones((1000, m))
+    fixed, per = per_point_bytes(jax.vmap(lambda p: _outer(p) + table[:m, :m].sum()), x)
+    _, per1 = per_point_bytes(jax.vmap(lambda p: _outer(p) + table[:m, :m].sum()), x, probe=(8,))
+    assert per1 >= per

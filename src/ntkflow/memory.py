@@ -66,9 +66,13 @@ def _batched_spec(args: tuple, b: int) -> tuple:
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct((b, *a.shape[1:]), a.dtype), args)
 
 
-def per_point_bytes(batched_fn: Callable, *args: Any, probe: tuple[int, int] = (4, 8)) -> tuple:
+def per_point_bytes(batched_fn: Callable, *args: Any, probe: tuple[int, ...] = (4, 8)) -> tuple:
     """(fixed, per_point) bytes of the compiled ``batched_fn`` on args batched along axis 0,
-    from its memory analysis at two batch sizes (a linear fit)."""
+    from its memory analysis at two batch sizes (a linear fit). With one probe size b the
+    estimate is conservative: fixed = 0 and per_point = bytes(b)/b ≥ the true slope."""
+    if len(probe) == 1:
+        (b,) = probe
+        return 0.0, max(compiled_bytes(batched_fn, *_batched_spec(args, b)) / b, 1.0)
     b1, b2 = probe
     m1 = compiled_bytes(batched_fn, *_batched_spec(args, b1))
     m2 = compiled_bytes(batched_fn, *_batched_spec(args, b2))
@@ -77,11 +81,15 @@ def per_point_bytes(batched_fn: Callable, *args: Any, probe: tuple[int, int] = (
 
 
 def chunk_size(
-    batched_fn: Callable, *args: Any, budget: int | None = None, max_chunk: int = 65536
+    batched_fn: Callable,
+    *args: Any,
+    budget: int | None = None,
+    max_chunk: int = 65536,
+    probe: tuple[int, ...] = (4, 8),
 ) -> int:
     """The largest batch size whose compiled footprint fits ``budget`` bytes (module doc)."""
     budget = memory_budget() if budget is None else int(budget)
-    fixed, per = per_point_bytes(batched_fn, *args)
+    fixed, per = per_point_bytes(batched_fn, *args, probe=probe)
     room = budget - fixed
     if room < per:
         raise MemoryBudgetError(
@@ -101,12 +109,13 @@ def map_chunked(
     """``vmap(fn)(*args)`` evaluated in chunks sized from the memory budget.
 
     ``fn`` maps one point (the leading-axis slices of ``args``) to a pytree; all ``args`` are
-    batched along axis 0. Chunks are padded to one size, so one compilation serves all.
+    batched along axis 0. Chunks are padded to one size, so one compilation serves all; the
+    size comes from one conservative probe compilation (:func:`per_point_bytes`).
     ``progress(k)`` is called after each chunk of k points."""
     n = jax.tree.leaves(args)[0].shape[0]
     batched = jax.jit(jax.vmap(fn))
     if chunk is None:
-        chunk = chunk_size(batched, *args, budget=budget, max_chunk=max(n, 1))
+        chunk = chunk_size(batched, *args, budget=budget, max_chunk=max(n, 1), probe=(8,))
     chunk = max(1, min(chunk, n))
     outs = []
     for start in range(0, n, chunk):
