@@ -211,6 +211,8 @@ def test_factor_blocks_and_degree():
             blocks = factor_blocks(exps)
             assert [b.stop - b.start - 1 for b in blocks] == list(X.ambient)
             assert section_degree(exps) == section_degree(exps, X.ambient) == k
+    # one monomial z0⋯z4 of the quintic is no product of five P⁰'s: degree 5, one block
+    assert section_degree(np.ones((1, 5), dtype=np.int64)) == 5
     with pytest.raises(ValueError, match="one degree k"):
         section_degree(multidegree_monomials([1, 1], [1, 2]), [1, 1])
     with pytest.raises(VarietyError, match="integer"):

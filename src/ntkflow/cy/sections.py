@@ -184,24 +184,26 @@ def standard_monomials(variety, k: int, rtol: float = 1e-9) -> Int[np.ndarray, "
 def factor_blocks(exponents: np.ndarray, ambient: Sequence[int] | None = None) -> list[slice]:
     """The coordinate blocks of the projective factors of a basis of sections of O(k, …, k):
     from ``ambient`` when given, else the finest split of the coordinates into consecutive
-    blocks on each of which every exponent row has the same degree (one block for a basis on
-    one Pⁿ, the factors for a basis on a product)."""
+    blocks of at least two coordinates on each of which every exponent row has the same degree
+    (one block for a basis on one Pⁿ, the factors for a basis on a product; one block when no
+    such split covers all coordinates). Pass ``ambient`` where it is known: a subset of a
+    basis that is degenerate (say one monomial) can look like a product."""
     exponents = np.asarray(exponents)
     n = exponents.shape[1]
     if ambient is not None:
         sizes = [int(a) + 1 for a in ambient]
         if sum(sizes) != n:
             raise ValueError(f"ambient {list(ambient)} has {sum(sizes)} coordinates, not {n}")
-    else:
+    else:  # a factor P^m has m + 1 >= 2 coordinates: blocks of one coordinate are no factor
         sizes, start = [], 0
         partial = np.cumsum(exponents, axis=1)
         for j in range(n):
             prefix = partial[:, j] - (partial[:, start - 1] if start else 0)
-            if np.all(prefix == prefix[0]):
+            if j > start and np.all(prefix == prefix[0]):
                 sizes.append(j + 1 - start)
                 start = j + 1
-        if start != n:
-            sizes.append(n - start)
+        if start != n:  # what is left has no constant degree: not a basis of a product
+            sizes = [n]
     out, start = [], 0
     for s in sizes:
         out.append(slice(start, start + s))
