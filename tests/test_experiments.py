@@ -21,13 +21,14 @@ from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
 from ntkflow.cy.sampling import sample_points
 from ntkflow.cy.train import TrainingSet, eta, fs_kappa, sigma_from_eta
 from ntkflow.cy.variety import fermat_quintic
-from ntkflow.experiments.feature_learning import Centred, Linearised
+from ntkflow.experiments.feature_learning import Centred
 from ntkflow.experiments.locality import (
     LocalityConfig,
     evaluation_points,
     flow_fixed_kernel,
     pointwise_loss,
 )
+from ntkflow.flows import LinearisedMetric
 from ntkflow.nets import MLP, trainable
 
 runner = CliRunner()
@@ -195,7 +196,7 @@ def test_linearised_network_is_first_order_taylor():
     """φ_lin(δ) = φ(θ₀ + δ) − φ(θ₀) + O(|δ|²): halving δ quarters the difference."""
     m = n_spectral_inputs((4,))
     phi = MLP(m, "scalar", 16, 2, "gelu", parameterization="standard", key=jax.random.PRNGKey(0))
-    lin = Linearised(phi)
+    lin = LinearisedMetric.around(phi, centred=True)
     u = jax.random.normal(jax.random.PRNGKey(1), (m,))
     params, static = eqx.partition(phi, trainable(phi))
     direction = jax.tree.map(lambda p: jax.random.normal(jax.random.PRNGKey(2), p.shape), params)

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ntkflow.io.progress import err_console, progress_bar, thousands
+from ntkflow.io.results import figure, to_jsonable  # noqa: F401  (used by the commands)
 
 out_console = Console()
 
@@ -33,29 +31,6 @@ SEED = typer.Option(0, "--seed", help="Seed of the random number generator.")
 VARIETY = typer.Option(
     "fermat-quintic", help="Variety: a catalogue name (e.g. bicubic) or a TOML file."
 )
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy/JAX scalars and arrays (and nested containers) to plain JSON types.
-
-    Non-finite floats become ``None`` so the output stays valid JSON.
-    """
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, "__array__") and not isinstance(obj, str):
-        arr = np.asarray(obj)
-        if arr.ndim == 0:
-            return to_jsonable(arr.item())
-        return [to_jsonable(v) for v in arr.tolist()]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, complex):
-        return {"re": to_jsonable(obj.real), "im": to_jsonable(obj.imag)}
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    return obj
 
 
 def emit(result: dict[str, Any], as_json: bool, title: str = "result") -> None:
@@ -110,6 +85,14 @@ def config_option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
     return typer.Option(None, *flag, help=meta.get("help", ""), show_default=shown, **kwargs)
 
 
+def config_from_flags(cls: type, **flags: Any) -> Any:
+    """``cls`` from command-line flags (``None``: not given), checked like a config file."""
+    from ntkflow.io import InputError, resolve_config
+
+    with failing_on(InputError):
+        return resolve_config(cls, None, flags)
+
+
 def one_line(message: str) -> str:
     """``message`` on one line (newlines and runs of spaces collapsed)."""
     return " ".join(str(message).split())
@@ -149,22 +132,3 @@ def failing_on(*errors: type[BaseException], code: int = 2) -> Iterator[None]:
         yield
     except errors as e:
         fail(str(e), code)
-
-
-@contextlib.contextmanager
-def figure(path: str | Path, figsize=(5, 3.5), **subplots: Any) -> Iterator[Any]:
-    """A matplotlib figure (Agg, no display) whose axes the block draws on; then written to
-    ``path`` (its folder made) as a 120-dpi PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=figsize, **subplots)
-    try:
-        yield ax
-        fig.tight_layout()
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)

@@ -38,29 +38,17 @@ def eval_metric(
 
     import ntkflow.io as nio
     from ntkflow.io.job import require
-    from ntkflow.io.loop import skeleton
+    from ntkflow.io.model import load_run_model
     from ntkflow.io.points import read_points, write_npz
 
     if split not in ("all", "train", "val"):
         fail(f"--split must be all, train or val, got {split!r}")
     nio.select_backend(cpu)
     with failing_on(ValueError, code=1):  # every io error is a ValueError
-        rd = nio.RunDir.open(model)
-        run = rd.read_run()
-        kind = run["job"]
-        job = nio.make_job(kind, run["config"])
+        job, kind, mdl, source, step = load_run_model(model)
         metric = require(job, "metric", kind, "`ntkflow cy eval`")
-        if rd.model.exists():
-            mdl = nio.load_model(rd.model, require(job, "build", kind, "loading model.eqx"))
-            source = str(rd.model)
-        else:
-            latest = rd.latest_checkpoint()
-            if latest is None:
-                fail(f"{rd.path}: no model.eqx and no checkpoint to evaluate", code=1)
-            state, step = nio.load_checkpoint(latest[1], skeleton(job), job=kind)
-            mdl = require(job, "model", kind, "evaluating a checkpoint")(state)
-            source = str(latest[1])
-            info(f"{rd.path}: no final model yet, using the checkpoint of step {step}")
+        if step is not None:
+            info(f"{model}: no final model yet, using the checkpoint of step {step}")
         data = read_points(points, split)  # type: ignore[arg-type]
 
     pts = data["points"]
@@ -75,7 +63,7 @@ def eval_metric(
     emit(
         {
             "out": str(out),
-            "model": source,
+            "model": str(source),
             "n_points": len(pts),
             "metric_shape": list(g.shape[1:]),
             "dtype": str(g.dtype),

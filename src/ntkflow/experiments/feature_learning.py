@@ -29,7 +29,6 @@ n_ntk × n_ntk Gram matrix is what is diagonalised).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +43,9 @@ from ntkflow.cy import kahler_ntk as kn
 from ntkflow.cy.fubini_study import FubiniStudy
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
 from ntkflow.cy.train import TrainingSet, eta, fs_kappa, monge_ampere_loss, sigma_from_eta
-from ntkflow.flows import make_step, power_iteration
+from ntkflow.flows import LinearisedMetric, make_step, power_iteration
 from ntkflow.io.atomic import atomic_write_text
+from ntkflow.io.results import write_json
 from ntkflow.kernels import RandomFourierFeatures
 from ntkflow.nets import MLP, trainable
 
@@ -64,29 +64,6 @@ class Centred(eqx.Module):
 
     def trainable_mask(self):
         return Centred(trainable(self.phi), jax.tree.map(lambda _: False, self.phi0))
-
-
-class Linearised(eqx.Module):
-    """φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ: the linearised network (Lee et al. 2019), centred."""
-
-    phi0: eqx.Module
-    delta: eqx.Module
-
-    def __init__(self, phi0):
-        self.phi0 = phi0
-        params, _ = eqx.partition(phi0, trainable(phi0))
-        self.delta = jax.tree.map(jnp.zeros_like, params)
-
-    def __call__(self, u):
-        params, static = eqx.partition(self.phi0, trainable(self.phi0))
-        f = lambda p: eqx.combine(p, static)(u)
-        return jax.jvp(f, (params,), (self.delta,))[1]
-
-    def trainable_mask(self):
-        mask = jax.tree.map(lambda _: False, self)
-        return eqx.tree_at(
-            lambda m: m.delta, mask, jax.tree.map(lambda x: x is not None, self.delta)
-        )
 
 
 class FeaturePhi(eqx.Module):
@@ -168,7 +145,7 @@ def _build(cfg: FeatureLearningConfig, variety):
     )
     return {
         "gaussian-kernel": (FeaturePhi(rf, jnp.zeros(cfg.n_features)), "gd", None),
-        "linearised": (Linearised(finite), "adam", cfg.learning_rate),
+        "linearised": (LinearisedMetric.around(finite, centred=True), "adam", cfg.learning_rate),
         "wide-ntk": (Centred(wide, wide), "gd", None),
         "last-layer": (last, "adam", cfg.learning_rate),
         "finite": (finite, "adam", cfg.learning_rate),
@@ -274,57 +251,36 @@ def run_feature_learning(
         out_dir.mkdir(parents=True, exist_ok=True)
         summary["figures"] = _figures(results, out_dir)
         summary["report"] = str(_report(summary, results, out_dir))
-        atomic_write_text(
-            out_dir / "results.json", json.dumps(_jsonable(summary, results), indent=1)
-        )
+        write_json(out_dir / "results.json", {**summary, "histories": results}, indent=1)
     return summary
 
 
-def _jsonable(summary, results):
-    out = dict(summary)
-    out["histories"] = {
-        n: {k: (np.asarray(v).tolist() if hasattr(v, "__len__") else v) for k, v in h.items()}
-        for n, h in results.items()
-    }
-    return out
-
-
 def _figures(results, out_dir: Path) -> list[str]:
-    import matplotlib
+    from ntkflow.io.results import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
     for key, ylabel, fname, logy in (
         ("sigma_test", "test σ", "sigma_test.png", True),
         ("ntk_change", "‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F", "ntk_change.png", False),
     ):
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
-        for n, h in results.items():
-            ax.plot(h["step"], h[key], marker="o", ms=3, label=n)
-        ax.set_xlabel("training step (full batch)")
-        ax.set_ylabel(ylabel)
-        if logy:
-            ax.set_yscale("log")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / fname, dpi=120)
-        plt.close(fig)
-        paths.append(str(out_dir / fname))
-    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3), squeeze=False)
-    for ax, (n, h) in zip(axes[0], results.items(), strict=True):
-        for which in ("start", "end"):
-            ev = np.clip(np.asarray(h[f"spectrum_{which}"]), 1e-16, None)
-            ax.hist(np.log10(ev), bins=40, alpha=0.6, label=which)
-        ax.set_title(n, fontsize=9)
-        ax.set_xlabel("log10 eigenvalue of Θ (potential NTK)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "ntk_spectrum.png", dpi=120)
-    plt.close(fig)
-    paths.append(str(out_dir / "ntk_spectrum.png"))
-    return paths
+        with figure(out_dir / fname, figsize=(5.5, 3.8)) as ax:
+            for n, h in results.items():
+                ax.plot(h["step"], h[key], marker="o", ms=3, label=n)
+            ax.set(
+                xlabel="training step (full batch)",
+                ylabel=ylabel,
+                yscale="log" if logy else "linear",
+            )
+            ax.legend(fontsize=8)
+    size = (3.2 * len(results), 3)
+    with figure(out_dir / "ntk_spectrum.png", size, ncols=len(results), squeeze=False) as axes:
+        for ax, (n, h) in zip(axes[0], results.items(), strict=True):
+            for which in ("start", "end"):
+                ev = np.clip(np.asarray(h[f"spectrum_{which}"]), 1e-16, None)
+                ax.hist(np.log10(ev), bins=40, alpha=0.6, label=which)
+            ax.set_title(n, fontsize=9)
+            ax.set_xlabel("log10 eigenvalue of Θ (potential NTK)")
+        axes[0][0].legend(fontsize=8)
+    return [str(out_dir / f) for f in ("sigma_test.png", "ntk_change.png", "ntk_spectrum.png")]
 
 
 def _report(summary, results, out_dir: Path) -> Path:
@@ -372,7 +328,6 @@ __all__ = [
     "Centred",
     "FeatureLearningConfig",
     "FeaturePhi",
-    "Linearised",
     "finite_phi",
     "run_feature_learning",
     "train_regime",

@@ -45,7 +45,6 @@ exceeds 10⁻¹⁰ are dropped (counted in ``dropped``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +64,7 @@ from ntkflow.cy.train import TrainingSet, fs_kappa, fs_metrics, monge_ampere_los
 from ntkflow.cy.train import pointwise_loss as ma_pointwise
 from ntkflow.experiments.feature_learning import finite_phi
 from ntkflow.flows import euler_flow, make_step, power_iteration
-from ntkflow.io.atomic import atomic_write_text
+from ntkflow.io.results import write_json
 from ntkflow.kernels import gaussian_matrix
 from ntkflow.kernels.analytic import mlp_kernel
 from ntkflow.nets import trainable
@@ -298,7 +297,7 @@ def run_locality(
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         out["figure"] = str(_figure(out, out_dir / "locality.png"))
-        atomic_write_text(out_dir / "results.json", json.dumps(out, indent=1))
+        write_json(out_dir / "results.json", out, indent=1)
     return out
 
 
@@ -329,26 +328,17 @@ def _train_network(cfg, X, train, kappa, z_e, jac_e, osq_e):
 
 
 def _figure(out: dict, path: Path) -> Path:
-    import matplotlib
+    from ntkflow.io.results import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, g in out["gains"].items():
-        ax.plot(
-            out["distances"], g, marker="o", ms=3, label=name, ls="--" if name == "network" else "-"
-        )
-    ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("FS distance from the training points")
-    ax.set_ylabel("gain  ℓ_before / ℓ_after")
-    ax.set_title("fixed kernels: gain in loss vs distance", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, figsize=(5.5, 3.8)) as ax:
+        for name, g in out["gains"].items():
+            ls = "--" if name == "network" else "-"
+            ax.plot(out["distances"], g, marker="o", ms=3, label=name, ls=ls)
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="FS distance from the training points")
+        ax.set_ylabel("gain  ℓ_before / ℓ_after")
+        ax.set_title("fixed kernels: gain in loss vs distance", fontsize=10)
+        ax.legend(fontsize=8)
     return path
 
 

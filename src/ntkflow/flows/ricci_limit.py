@@ -134,21 +134,19 @@ def setup(manifold: str, lengthscale: float, points_per_sigma: float = 1.5) -> S
         raise ValueError(
             f"ricci_limit: sigma and points_per_sigma must be > 0, got {sigma}, {points_per_sigma}"
         )
-    h = sigma / points_per_sigma
-    if manifold == "torus2":
-        size = int(np.ceil(2 * np.pi / h))
-        t = np.arange(size) * (2 * np.pi / size)
-        a, b = np.meshgrid(t, t, indexing="ij")
-        xs = np.stack([a.ravel(), b.ravel()], 1)
-        w = np.full(len(xs), (2 * np.pi / size) ** 2)
-        return Setup(jnp.asarray(xs), jnp.asarray(w), np.ones(len(xs), bool), wavy_torus, 2 * np.pi)
-    half = 1.0 + 5.0 * sigma
-    size = int(np.ceil(2 * half / h))
-    t = (np.arange(size) + 0.5) * (2 * half / size) - half
+    torus = manifold == "torus2"
+    length = 2 * np.pi if torus else 2 * (1.0 + 5.0 * sigma)
+    size = int(np.ceil(length / (sigma / points_per_sigma)))
+    if torus:  # [0, 2π)², from 0
+        t = np.arange(size) * (length / size)
+    else:  # the cell centres of [−L, L]²
+        t = (np.arange(size) + 0.5) * (length / size) - length / 2
     a, b = np.meshgrid(t, t, indexing="ij")
     xs = np.stack([a.ravel(), b.ravel()], 1)
-    w = np.full(len(xs), (2 * half / size) ** 2)
-    return Setup(jnp.asarray(xs), jnp.asarray(w), (xs**2).sum(1) <= 1.0, round_sphere, None)
+    w = jnp.asarray(np.full(len(xs), (length / size) ** 2))
+    if torus:
+        return Setup(jnp.asarray(xs), w, np.ones(len(xs), bool), wavy_torus, 2 * np.pi)
+    return Setup(jnp.asarray(xs), w, (xs**2).sum(1) <= 1.0, round_sphere, None)
 
 
 def reference_flow(manifold: str, su: Setup, t: float) -> np.ndarray:

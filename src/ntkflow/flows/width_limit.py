@@ -34,6 +34,11 @@ def target_metric(x):
     )
 
 
+def collocation(key, n: int):
+    """``n`` uniform points in [−2, 2]² and equal weights 1/n (the regression task's data)."""
+    return jax.random.uniform(key, (n, 2), minval=-2.0, maxval=2.0), jnp.full(n, 1.0 / n)
+
+
 def make_head(width: int, key, depth: int = 2, activation: str = "erf", scale: float = 0.3):
     from ..nets import MLP, SharedTrunk
 
@@ -57,8 +62,7 @@ def width_limit(
 
     kx, kn = jax.random.split(jax.random.key(seed))
     kns = jax.random.split(kn, seeds)
-    xs = jax.random.uniform(kx, (points, 2), minval=-2.0, maxval=2.0)
-    w = jnp.full(points, 1.0 / points)
+    xs, w = collocation(kx, points)
     loss = MetricRegression(target_metric)
     steps = int(round(t / lr))
     dists, changes = [], []

@@ -72,6 +72,35 @@ def ricci_flow_round_sphere(n: int, r0: float, t: float | Array) -> Array:
     return jnp.sqrt(r0**2 - 2 * (n - 1) * jnp.asarray(t, dtype=float))
 
 
+def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0, seed: int = 0):
+    """A start for :func:`ricci_flow` on ``sphere2``, ``sphere3``, ``torus2`` or ``torus3``.
+
+    Spheres: round of ``radius``; with ``perturbation`` ε, three N(0, ε²) numbers ξ (numpy,
+    ``seed``) are the cos θ, cos 2θ, cos 3θ coefficients of u on S², log-factors of
+    A_i = r²/4 on S³. Tori: δ + ε h, each component of the symmetric h a sum of 4 waves
+    a cos(k·x + φ), a ~ N(0, 1/4), φ uniform, k ∈ {−2..2}ⁿ (jax, ``seed``).
+    """
+    noise = perturbation * np.random.default_rng(seed).standard_normal(3)
+    if manifold == "sphere2":
+        u = jnp.zeros(8).at[0].set(np.log(radius))
+        return AxisymmetricS2Metric(u.at[1:4].set(noise) if perturbation else u)
+    if manifold == "sphere3":
+        return LeftInvariantS3Metric(jnp.asarray(np.full(3, radius**2 / 4) * np.exp(noise)))
+    n, modes = int(manifold[-1]), 4
+    c, iu = n * (n + 1) // 2, np.triu_indices(n)
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    amp = jax.random.normal(k1, (c, modes)) / np.sqrt(modes)
+    phase = jax.random.uniform(k2, (c, modes), maxval=2 * np.pi)
+    kvec = jax.random.randint(k3, (c, modes, n), -2, 3)
+
+    def g(x):
+        waves = jnp.sum(amp * jnp.cos(jnp.einsum("cmi,i->cm", kvec, x) + phase), axis=1)
+        h = jnp.zeros((n, n)).at[iu].set(waves)
+        return jnp.eye(n) + perturbation * (h + h.T - jnp.diag(jnp.diag(h)))
+
+    return SpectralTorusMetric.from_function(g, n, 8)
+
+
 class _TorusTerm(eqx.Module):
     n: int = eqx.field(static=True)
     length: float = eqx.field(static=True)

@@ -55,3 +55,24 @@ def load_model(path: str | os.PathLike, build: Callable[[dict[str, Any]], Any]) 
             f"({type(e).__name__}: {e})"
         ) from e
     return pytree_file.read(path, like, kind="model")[0]
+
+
+def load_run_model(run_dir: str | os.PathLike) -> tuple[Any, str, Any, Path, int | None]:
+    """``(job, job kind, model, file, step)`` of a run directory: its ``model.eqx`` (through
+    the job's ``build``; step None) or, unfinished, the model in its newest checkpoint."""
+    from .checkpoint import load_checkpoint
+    from .job import make_job, require
+    from .loop import skeleton
+    from .rundir import RunDir, RunDirError
+
+    rd = RunDir.open(run_dir)
+    run = rd.read_run()
+    kind, job = run["job"], make_job(run["job"], run["config"])
+    if rd.model.exists():
+        build = require(job, "build", kind, "loading model.eqx")
+        return job, kind, load_model(rd.model, build), rd.model, None
+    if (latest := rd.latest_checkpoint()) is None:
+        raise RunDirError(f"{rd.path}: no model.eqx and no checkpoint to evaluate")
+    state, step = load_checkpoint(latest[1], skeleton(job), job=kind)
+    model = require(job, "model", kind, "evaluating a checkpoint")(state)
+    return job, kind, model, latest[1], step

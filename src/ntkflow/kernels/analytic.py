@@ -37,15 +37,22 @@ class KernelState(eqx.Module):
     ntk: Float[Array, "N1 N2"]
 
 
-def input_state(x1: Float[Array, "N1 d"], x2: Float[Array, "N2 d"] | None = None) -> KernelState:
-    """Σ⁰ = x·x'/d (neural-tangents' input normalisation), Θ⁰ = 0."""
+def point_pair(x1, x2=None, where: str = "analytic kernels"):
+    """``(x1, x2)`` as arrays (``x2`` = ``x1`` when None), checked to be (N, d) batches of
+    the same d."""
     x1 = jnp.asarray(x1)
     x2 = x1 if x2 is None else jnp.asarray(x2)
     if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
         raise ValueError(
-            f"analytic kernels: x1 and x2 must be (N, d) batches of the same d, got "
+            f"{where}: x1 and x2 must be (N, d) batches of the same d, got "
             f"{x1.shape} and {x2.shape}"
         )
+    return x1, x2
+
+
+def input_state(x1: Float[Array, "N1 d"], x2: Float[Array, "N2 d"] | None = None) -> KernelState:
+    """Σ⁰ = x·x'/d (neural-tangents' input normalisation), Θ⁰ = 0."""
+    x1, x2 = point_pair(x1, x2)
     d = x1.shape[1]
     nngp = x1 @ x2.T / d
     return KernelState(nngp, jnp.sum(x1**2, 1) / d, jnp.sum(x2**2, 1) / d, jnp.zeros_like(nngp))

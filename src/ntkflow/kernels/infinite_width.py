@@ -24,19 +24,12 @@ from ..nets.cosnet import CosNet
 from ..nets.gaussnet import GaussNet
 from ..nets.heads import IndependentComponents, ScalarHead, SharedTrunk
 from ..nets.mlp import MLP
-from .analytic import mlp_kernel
+from .analytic import mlp_kernel, point_pair
 from .gaussian import gaussian_matrix
 
 
 def _pair(x1, x2):
-    x1 = jnp.asarray(x1)
-    x2 = x1 if x2 is None else jnp.asarray(x2)
-    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
-        raise ValueError(
-            f"infinite-width kernels: x1 and x2 must be (N, d) batches of the same d, got "
-            f"{x1.shape} and {x2.shape}"
-        )
-    return x1, x2
+    return point_pair(x1, x2, "infinite-width kernels")
 
 
 def gaussian_kernel(x1: Array, x2: Array | None, sigma_b: float) -> Float[Array, "N1 N2"]:
