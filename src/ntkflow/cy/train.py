@@ -25,6 +25,7 @@ from jaxtyping import Array, Complex, Float
 
 from ntkflow.cy.kahler import pullback_jacobian
 from ntkflow.cy.points import PointSet
+from ntkflow.cy.sections import section_degree, sections
 from ntkflow.flows.optimise import make_step as flow_step
 
 
@@ -34,24 +35,43 @@ class TrainingError(RuntimeError):
 
 class TrainingSet(eqx.Module):
     """What the Monge–Ampère loss needs at each point: z, the embedding Jacobian J,
-    |Ω|² and the integration weight w."""
+    |Ω|² and the integration weight w; for the algebraic ansätze also the section features
+    X = [s | ∂s Jᵀ] (:func:`section_features`), which do not change in training and are
+    computed once (the sections are most of the cost of one evaluation)."""
 
     z: Complex[Array, "N n"]
     jac: Complex[Array, "N d n"]
     omega_sq: Float[Array, " N"]
     weights: Float[Array, " N"]
+    features: Complex[Array, "N Nk d1"] | None = None
 
     @classmethod
-    def from_points(cls, variety, points: PointSet, dtype=jnp.float64) -> TrainingSet:
+    def from_points(
+        cls, variety, points: PointSet, dtype=jnp.float64, exponents=None
+    ) -> TrainingSet:
+        """The training set on ``points``; with ``exponents`` (a section basis) also the
+        section features, in chunks sized by the memory budget."""
+        from ntkflow.memory import map_chunked
+
         cdtype = jnp.complex64 if dtype == jnp.float32 else jnp.complex128
         jac = jax.jit(jax.vmap(lambda z, p, e: pullback_jacobian(variety, z, p, e)))(
             points.z, points.patch, points.elim
         )
+        z = jnp.asarray(points.z, cdtype)
+        jac = jnp.asarray(jac, cdtype)
+        features = None
+        if exponents is not None:
+            exps = jnp.asarray(exponents)
+            k = section_degree(np.asarray(exponents))
+            features = jnp.asarray(
+                map_chunked(lambda a, b: section_features(exps, k, a, b), z, jac), cdtype
+            )
         return cls(
-            z=jnp.asarray(points.z, cdtype),
-            jac=jnp.asarray(jac, cdtype),
+            z=z,
+            jac=jac,
             omega_sq=jnp.asarray(points.omega_sq, dtype),
             weights=jnp.asarray(points.weights, dtype),
+            features=features,
         )
 
     def __len__(self) -> int:
@@ -61,21 +81,94 @@ class TrainingSet(eqx.Module):
         return jax.tree.map(lambda a: a[idx], self)
 
 
+def section_features(exponents, k: int, z: Complex[Array, " n"], jac: Complex[Array, "d n"]):
+    """X = [s | ∂s Jᵀ] of shape (N_k, 1 + d) at one point: the sections and their derivatives
+    along the rows of J, from which every algebraic metric follows (:func:`algebraic_metric`)."""
+    s, ds = sections(exponents, z, k)
+    return jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
+
+
+def algebraic_metric(model, X: Complex[Array, "Nk d1"], gram=None) -> Complex[Array, "d d"]:
+    """g_{a b̄} = (1/πk)[G_ab/A − G_a0 G_0b/A²]ᵀ with G = Xᴴ H X, A = G_00: the pulled-back
+    metric of K = (1/πk) log sᴴHs from the features X (the closed form of
+    :class:`~ntkflow.cy.potential.AlgebraicPotential`). ``gram(X)`` gives G (default: dense H)."""
+    G = gram(X) if gram is not None else X.conj().T @ (model.hermitian @ X)
+    A = jnp.real(G[0, 0])
+    g_ba = G[1:, 1:] / A - G[1:, :1] @ G[:1, 1:] / A**2
+    return g_ba.T / (jnp.pi * model.k)
+
+
+def is_algebraic(model) -> bool:
+    """Whether ``model`` is an algebraic ansatz (full or invariant H)."""
+    from ntkflow.cy.potential import AlgebraicPotential
+    from ntkflow.cy.symmetry import InvariantAlgebraicPotential
+
+    return isinstance(model, AlgebraicPotential | InvariantAlgebraicPotential)
+
+
+def batch_metrics(model, data: TrainingSet) -> Complex[Array, "N d d"]:
+    """The pulled-back metrics at all points of ``data``: from the stored section features
+    for the algebraic ansätze (H formed once per call), else ``model.pullback_metric``."""
+    from ntkflow.cy.corrected import CorrectedPotential
+    from ntkflow.cy.symmetry import InvariantAlgebraicPotential
+
+    if isinstance(model, CorrectedPotential) and data.features is not None:
+        g0 = batch_metrics(model.base, data)
+        dg = jax.vmap(model.correction_metric)(data.z, data.jac)
+        return g0 + dg.astype(g0.dtype)
+    if data.features is not None and is_algebraic(model):
+        X = data.features.astype(model.whitening.dtype)
+        if isinstance(model, InvariantAlgebraicPotential):
+            pattern = model._pattern_values()
+            gram = lambda x: model.gram(x, pattern)
+        else:
+            h = model.hermitian
+            gram = lambda x: x.conj().T @ (h @ x)
+        return jax.vmap(lambda x: algebraic_metric(model, x, gram))(X)
+    return jax.vmap(model.pullback_metric)(data.z, data.jac)
+
+
 def det_metric(model, data: TrainingSet) -> Float[Array, " N"]:
     """det g_{a b̄} of the pulled-back metric at every point (real part; g is Hermitian)."""
-    return eta_from_metrics(jax.vmap(model.pullback_metric)(data.z, data.jac), 1.0)
+    return eta_from_metrics(batch_metrics(model, data), 1.0)
 
 
 def eta(model, data: TrainingSet, chunk: int | None = None) -> Float[Array, " N"]:
-    """η = det g / |Ω|², optionally in chunks of ``chunk`` points to bound memory."""
+    """η = det g / |Ω|², optionally in chunks of ``chunk`` points to bound memory.
+
+    Chunks run under ``lax.map`` with each chunk rematerialised (``jax.checkpoint``), so the
+    gradient of a loss of η also holds one chunk's intermediates at a time, not N points'.
+    """
     if chunk is None or len(data) <= chunk:
         return det_metric(model, data) / data.omega_sq
     n = len(data)
     pad = (-n) % chunk
     padded = jax.tree.map(lambda a: jnp.concatenate([a, a[:pad]]) if pad else a, data)
     blocks = jax.tree.map(lambda a: a.reshape(-1, chunk, *a.shape[1:]), padded)
-    out = jax.lax.map(lambda b: det_metric(model, b) / b.omega_sq, blocks)
+    out = jax.lax.map(jax.checkpoint(lambda b: det_metric(model, b) / b.omega_sq), blocks)
     return out.reshape(-1)[:n]
+
+
+def loss_chunk(model, data: TrainingSet, kappa: float, p: int = 2) -> int:
+    """Points per chunk of the Monge–Ampère loss and its gradient within the memory budget
+    (:func:`ntkflow.memory.chunk_size` on the compiled value-and-gradient of one batch)."""
+    from ntkflow.memory import chunk_size
+
+    params, static = eqx.partition(model, _trainable(model))
+
+    def batched(d):
+        f = lambda q: loss_from_eta(
+            det_metric(eqx.combine(q, static), d) / d.omega_sq, d.weights, kappa, p
+        )
+        return jax.value_and_grad(f)(params)
+
+    return chunk_size(batched, data, max_chunk=len(data))
+
+
+def _trainable(model):
+    from ntkflow.nets.trainable import trainable
+
+    return trainable(model)
 
 
 def pointwise_loss(e: Array, kappa: float, p: int = 2) -> Array:
@@ -90,12 +183,32 @@ def loss_from_eta(e: Array, weights: Array, kappa: float, p: int = 2) -> Float[A
 
 def eta_from_metrics(g: Complex[Array, "N d d"], omega_sq: Float[Array, " N"]) -> Array:
     """η = det g / |Ω|² from the pulled-back metrics g_{a b̄} at the points."""
-    return jnp.real(jnp.linalg.det(g)) / omega_sq
+    return jnp.real(small_det(g)) / omega_sq
 
 
-def monge_ampere_loss(model, data: TrainingSet, kappa: float, p: int = 2) -> Float[Array, ""]:
-    """l_p = ⟨|1 − η/κ|^p w⟩ / ⟨w⟩ of a potential model (module docstring)."""
-    return loss_from_eta(eta(model, data), data.weights, kappa, p)
+def small_det(g: Array) -> Array:
+    """det of a batch of d × d matrices: the Leibniz formula for d ≤ 3 (a few products; the
+    batched LU of ``jnp.linalg.det`` and its gradient cost more than the metric itself on
+    CPU), LU beyond."""
+    d = g.shape[-1]
+    if d == 1:
+        return g[..., 0, 0]
+    if d == 2:
+        return g[..., 0, 0] * g[..., 1, 1] - g[..., 0, 1] * g[..., 1, 0]
+    if d == 3:
+        c0 = g[..., 1, 1] * g[..., 2, 2] - g[..., 1, 2] * g[..., 2, 1]
+        c1 = g[..., 1, 0] * g[..., 2, 2] - g[..., 1, 2] * g[..., 2, 0]
+        c2 = g[..., 1, 0] * g[..., 2, 1] - g[..., 1, 1] * g[..., 2, 0]
+        return g[..., 0, 0] * c0 - g[..., 0, 1] * c1 + g[..., 0, 2] * c2
+    return jnp.linalg.det(g)
+
+
+def monge_ampere_loss(
+    model, data: TrainingSet, kappa: float, p: int = 2, chunk: int | None = None
+) -> Float[Array, ""]:
+    """l_p = ⟨|1 − η/κ|^p w⟩ / ⟨w⟩ of a potential model (module docstring); η in chunks of
+    ``chunk`` points (:func:`eta`)."""
+    return loss_from_eta(eta(model, data, chunk), data.weights, kappa, p)
 
 
 def sigma_from_eta(e: Array, weights: Array) -> Float[Array, ""]:
@@ -145,27 +258,35 @@ class Optimiser:
         return optax.adam(self.learning_rate)
 
 
-def make_step(optimiser: Optimiser, static, kappa: float, p: int):
-    """A jitted ``(params, opt_state, data, key) -> (params, opt_state, loss)``: one
-    :func:`ntkflow.flows.make_step` update (L-BFGS) or one epoch of them (Adam)."""
+def make_step(optimiser: Optimiser, static, kappa: float, p: int, chunk: int | None = None):
+    """A jitted ``(params, opt_state, data, key[, frozen]) -> (params, opt_state, loss)``: one
+    :func:`ntkflow.flows.make_step` update (L-BFGS) or one epoch of them (Adam); the loss and
+    its gradient in chunks of ``chunk`` points (:func:`loss_chunk`)."""
     tx = optimiser.transform()
 
-    def loss_fn(params, data):
-        return monge_ampere_loss(eqx.combine(params, static), data, kappa, p)
+    def loss_fn(params, data, frozen=None):
+        # ``frozen``: arrays of the model that this stage does not train but that change
+        # between stages (e.g. the trained algebraic part under a φ correction)
+        model = (
+            eqx.combine(params, static) if frozen is None else eqx.combine(params, frozen, static)
+        )
+        return monge_ampere_loss(model, data, kappa, p, chunk)
 
     one = flow_step(loss_fn, tx, lbfgs=optimiser.kind == "lbfgs")
     if optimiser.kind == "lbfgs":
-        return tx, jax.jit(lambda params, opt_state, data, key: one(params, opt_state, data))
+        return tx, jax.jit(
+            lambda params, opt_state, data, key, frozen=None: one(params, opt_state, data, frozen)
+        )
 
     bs = optimiser.batch_size
 
     @jax.jit
-    def step(params, opt_state, data, key):
+    def step(params, opt_state, data, key, frozen=None):
         n = len(data) // bs
         perm = jax.random.permutation(key, len(data))[: n * bs].reshape(n, bs)
 
         def body(carry, idx):
-            params, opt_state, value = one(*carry, data.take(idx))
+            params, opt_state, value = one(*carry, data.take(idx), frozen)
             return (params, opt_state), value
 
         (params, opt_state), values = jax.lax.scan(body, (params, opt_state), perm)
@@ -188,6 +309,7 @@ __all__ = [
     "eta_from_metrics",
     "fs_kappa",
     "fs_metrics",
+    "loss_chunk",
     "loss_from_eta",
     "make_step",
     "monge_ampere_loss",

@@ -14,6 +14,7 @@ from ntkflow.io.config import option
 
 ANSATZE = ("algebraic", "phi")
 OPTIMISERS = ("lbfgs", "adam")
+SYMMETRIES = ("auto", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +37,7 @@ class TrainConfig:
         flag="--points",
     )
     n_test: int = option(10_000, "Held-out points on which σ is measured.", min=1)
-    n_fit: int = option(90_000, "Training points in each full-batch L-BFGS step.", min=1)
+    n_fit: int = option(30_000, "Training points in each full-batch L-BFGS step.", min=1)
     seed: int = option(0, "Seed of the random number generator (sampling and initialisation).")
     ansatz: str = option(
         "algebraic",
@@ -44,7 +45,14 @@ class TrainConfig:
         "metric) or phi (Fubini–Study plus an MLP).",
         choices=ANSATZE,
     )
-    k: int = option(5, "Degree of the sections of the algebraic ansatz.", min=1, max=12)
+    k: int = option(7, "Degree of the sections of the algebraic ansatz.", min=1, max=12)
+    symmetry: str = option(
+        "auto",
+        "Restrict H of the algebraic ansatz to the matrices invariant under the variety's "
+        "phase symmetries z_i -> ζ^{a_i} z_i (auto: where the variety has them, e.g. the "
+        "Fermat and Dwork quintics) or not (none).",
+        choices=SYMMETRIES,
+    )
     balanced_iterations: int = option(
         4, "Donaldson T-operator iterations for the starting balanced metric.", min=0
     )
@@ -67,7 +75,20 @@ class TrainConfig:
     )
     batch_size: int = option(2000, "Adam mini-batch size.", min=1)
     loss_power: int = option(2, "Power p of the Monge–Ampère loss |1 - η/κ|^p.", choices=(1, 2))
-    steps: int = option(30, "L-BFGS iterations or Adam epochs.", min=1)
+    steps: int = option(200, "L-BFGS iterations or Adam epochs.", min=1)
+    algebraic_steps: int = option(
+        0,
+        "With the algebraic ansatz: after this many steps freeze it and train a φ-network "
+        "correction K = K_alg + φ(u) (width, depth, activation as for --ansatz phi; φ starts "
+        "at zero) for the remaining steps; 0 for no correction.",
+        min=0,
+    )
+    time_budget: float = option(
+        200.0,
+        "Stop training when its time (seconds, σ measurements included, sampling not) "
+        "reaches this; 0 for no limit.",
+        min=0.0,
+    )
     eval_every: int = option(5, "Measure σ on the test points every this many steps.", min=1)
     dtype: str = option(
         "float32",
@@ -87,6 +108,10 @@ class TrainConfig:
             )
         if self.loss_power not in (1, 2):
             raise ValueError(f"loss_power must be 1 or 2, got {self.loss_power}")
+        if not self.time_budget >= 0:
+            raise ValueError(f"time_budget must be >= 0 seconds, got {self.time_budget}")
+        if self.symmetry not in SYMMETRIES:
+            raise ValueError(f"symmetry must be auto or none, got {self.symmetry!r}")
         if self.optimizer not in OPTIMISERS:
             raise ValueError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
 

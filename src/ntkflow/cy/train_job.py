@@ -9,6 +9,7 @@ full-batch L-BFGS on the p = 2 Monge–Ampère loss over ``n_fit`` points, σ me
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import equinox as eqx
@@ -16,15 +17,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkflow.cy.corrected import CorrectedPotential, zero_readout
 from ntkflow.cy.donaldson import balanced_hermitian
 from ntkflow.cy.potential import AlgebraicPotential, PhiPotential, n_spectral_inputs
 from ntkflow.cy.sections import section_basis
+from ntkflow.cy.symmetry import InvariantAlgebraicPotential, invariant_classes, phase_group
 from ntkflow.cy.train import (
     Optimiser,
     TrainingSet,
     check_finite,
     eta,
     fs_kappa,
+    loss_chunk,
     make_step,
     sigma_from_eta,
 )
@@ -49,20 +53,72 @@ class CYTrainJob:
             points = sample_points(self.variety, cfg.n_points, jax.random.fold_in(key, 0))
         train, test = points.split(cfg.n_test)
         self.points = points
-        self.train = TrainingSet.from_points(self.variety, train, self.dtype)
-        self.test = TrainingSet.from_points(self.variety, test, jnp.float64)
-        self.fit = self.train.take(np.arange(min(cfg.n_fit, len(self.train))))
+        algebraic = cfg.ansatz == "algebraic"
+        exps = section_basis(self.variety, cfg.k) if algebraic else None
+        # the section features (algebraic ansatz) only where the loss is evaluated: on the
+        # L-BFGS fit points, or all training points for Adam; and on the test points
+        lbfgs = cfg.optimizer == "lbfgs"
+        self.train = TrainingSet.from_points(
+            self.variety, train, self.dtype, None if lbfgs else exps
+        )
+        fit = train.take(np.arange(min(cfg.n_fit, len(train))))
+        self.fit = (
+            TrainingSet.from_points(self.variety, fit, self.dtype, exps)
+            if lbfgs
+            else (self.train.take(np.arange(len(fit))))
+        )
+        self.test = TrainingSet.from_points(self.variety, test, jnp.float64, exps)
         self.kappa = fs_kappa(self.variety, self.train)
         # an Adam mini-batch larger than the training set would be empty: use the whole set
         batch = min(cfg.batch_size, len(self.train))
         self.optimiser = Optimiser(cfg.optimizer, cfg.learning_rate, batch)
-        algebraic = cfg.ansatz == "algebraic"
         with stage(f"balanced metric (k = {cfg.k})" if algebraic else "φ-network set-up"):
             self._skeleton = self._initial_model(train)
         params, self.static = eqx.partition(self._skeleton, _trainable(self._skeleton))
         self._params0 = params
-        self.tx, self._step = make_step(self.optimiser, self.static, self.kappa, cfg.loss_power)
-        self._eta_test = jax.jit(lambda m: eta(m, self.test, chunk=2000))
+        chunk = loss_chunk(self._skeleton, self.fit, self.kappa, cfg.loss_power)
+        self.tx, self._step = make_step(
+            self.optimiser, self.static, self.kappa, cfg.loss_power, chunk
+        )
+        # data as arguments, not closed over (XLA would fold them in as constants); chunks no
+        # larger than the loss-and-gradient chunk of the memory budget
+        self._eta = jax.jit(lambda m, d: eta(m, d, chunk=chunk))
+        self.phi_stage = algebraic and 0 < cfg.algebraic_steps < cfg.steps
+        if self.phi_stage:
+            self._init_phi_stage(cfg)
+
+    def _init_phi_stage(self, cfg: TrainConfig) -> None:
+        """K = K_alg + φ (:mod:`ntkflow.cy.corrected`): φ starts at zero, trains after
+        ``algebraic_steps`` steps with the algebraic part frozen."""
+        corrected = CorrectedPotential(self._skeleton, self._phi_network(cfg), self.variety.ambient)
+        phi_params, self.phi_static = eqx.partition(corrected, _trainable(corrected))
+        self._phi0 = phi_params
+        # the algebraic part's trained arrays inside the corrected model (frozen in the stage)
+        self._base_filter = CorrectedPotential(
+            _trainable(self._skeleton),
+            jax.tree.map(lambda _: False, corrected.phi),
+            corrected.ambient,
+        )
+        chunk = loss_chunk(corrected, self.fit, self.kappa, cfg.loss_power)
+        self.phi_tx, self._phi_step = make_step(
+            self.optimiser, self.phi_static, self.kappa, cfg.loss_power, chunk
+        )
+
+    def _phi_network(self, cfg: TrainConfig):
+        """The correction network on the spectral inputs, read-out zero (φ ≡ 0)."""
+        from ntkflow.nets import MLP
+
+        phi = MLP(
+            n_spectral_inputs(self.variety.ambient),
+            "scalar",
+            cfg.width,
+            cfg.depth,
+            cfg.activation,
+            parameterization=cfg.parameterization,
+            key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 3),
+            dtype=self.dtype,
+        )
+        return zero_readout(phi)
 
     # -- model -----------------------------------------------------------------------------
 
@@ -72,8 +128,17 @@ class CYTrainJob:
             exps = section_basis(self.variety, cfg.k)
             nb = min(cfg.n_balance, len(train))
             h0 = balanced_hermitian(exps, train.z[:nb], train.weights[:nb], cfg.balanced_iterations)
-            return AlgebraicPotential(exps, np.asarray(h0), dtype=self.dtype)
+            return self._algebraic(exps, np.asarray(h0), cfg)
         return self.build(self.hyperparameters())
+
+    def _algebraic(self, exps, h0, cfg: TrainConfig):
+        """The algebraic ansatz at H₀: on the invariant pattern when the variety has phase
+        symmetries and ``symmetry = "auto"`` (:mod:`ntkflow.cy.symmetry`), else full H."""
+        group = phase_group(self.variety) if cfg.symmetry == "auto" else None
+        if group is None:
+            return AlgebraicPotential(exps, h0, dtype=self.dtype)
+        labels = invariant_classes(exps, group)
+        return InvariantAlgebraicPotential(exps, h0, labels, dtype=self.dtype)
 
     def hyperparameters(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
@@ -83,9 +148,13 @@ class CYTrainJob:
         cfg = TrainConfig(**hyperparameters)
         if cfg.ansatz == "algebraic":
             if cfg == self.config and hasattr(self, "_skeleton"):
-                return self._skeleton
-            exps = section_basis(self.variety, cfg.k)
-            return AlgebraicPotential(exps, np.eye(len(exps)), dtype=self.dtype)
+                base = self._skeleton
+            else:
+                exps = section_basis(self.variety, cfg.k)
+                base = self._algebraic(exps, np.eye(len(exps)), cfg)
+            if 0 < cfg.algebraic_steps < cfg.steps:
+                return CorrectedPotential(base, self._phi_network(cfg), self.variety.ambient)
+            return base
         from ntkflow.cy.fubini_study import FubiniStudy
         from ntkflow.nets import MLP
 
@@ -103,39 +172,69 @@ class CYTrainJob:
         return PhiPotential(phi, FubiniStudy(self.variety.ambient))
 
     def model(self, state):
-        return eqx.combine(state["params"], self.static)
+        """The model of a state: the algebraic ansatz, or K_alg + φ with a φ stage (φ ≡ 0
+        before it starts, so the metric is the algebraic one exactly)."""
+        base = eqx.combine(state["params"], self.static)
+        if not self.phi_stage:
+            return base
+        corrected = eqx.combine(state["phi"], self.phi_static)
+        return eqx.tree_at(lambda m: m.base, corrected, base)
 
     # -- job protocol ----------------------------------------------------------------------
 
     def init(self):
         params = self._params0
-        return {
+        state = {
             "params": params,
             "opt_state": self.tx.init(params),
             "step": jnp.asarray(0),
             "key": jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 2),
+            "elapsed": jnp.asarray(0.0),
         }
+        if self.phi_stage:
+            state["phi"] = self._phi0
+            state["phi_opt_state"] = self.phi_tx.init(self._phi0)
+        return state
+
+    def finished(self, state) -> bool:
+        """True once the training time carried in the state reaches ``time_budget`` (the
+        loop then ends the run there; a resumed run continues the same count)."""
+        budget = self.config.time_budget
+        return budget > 0 and float(state["elapsed"]) >= budget
 
     def step(self, state):
+        t0 = time.perf_counter()
         step = int(state["step"]) + 1
         data = self.fit if self.optimiser.kind == "lbfgs" else self.train
         key = jax.random.fold_in(state["key"], step)
-        params, opt_state, loss = self._step(state["params"], state["opt_state"], data, key)
+        new = dict(state)
+        if self.phi_stage and step > self.config.algebraic_steps:
+            # the φ stage: the algebraic part is frozen inside the corrected model
+            frozen = eqx.filter(self.model(state), self._base_filter)
+            params, opt_state, loss = self._phi_step(
+                state["phi"], state["phi_opt_state"], data, key, frozen
+            )
+            new["phi"], new["phi_opt_state"] = params, opt_state
+        else:
+            params, opt_state, loss = self._step(state["params"], state["opt_state"], data, key)
+            new["params"], new["opt_state"] = params, opt_state
         check_finite(loss, "the Monge–Ampère loss", step)
         metrics = {"loss": float(loss)}
-        if step % self.config.eval_every == 0 or step in (1, self.config.steps):
-            metrics["sigma_test"] = self.sigma_test(eqx.combine(params, self.static))
+        elapsed = float(state["elapsed"]) + time.perf_counter() - t0
+        last = step == self.config.steps or 0 < self.config.time_budget <= elapsed
+        if step % self.config.eval_every == 0 or step == 1 or last:
+            metrics["sigma_test"] = self.sigma_test(self.model(new))
             check_finite(metrics["sigma_test"], "test σ", step)
-        new = {
-            "params": params,
-            "opt_state": opt_state,
-            "step": jnp.asarray(step),
-            "key": state["key"],
-        }
+            # σ on the points the step was fitted to: σ_test ≈ σ_train says there are enough
+            metrics["sigma_train"] = float(
+                sigma_from_eta(self._eta(self.model(new), self.fit), self.fit.weights)
+            )
+        new["step"] = jnp.asarray(step)
+        new["elapsed"] = jnp.asarray(float(state["elapsed"]) + time.perf_counter() - t0)
         return new, metrics
 
     def sigma_test(self, model) -> float:
-        return float(sigma_from_eta(self._eta_test(model), self.test.weights))
+        return float(sigma_from_eta(self._eta(model, self.test), self.test.weights))
 
     def metric(self, model, points) -> np.ndarray:
         """g_{a b̄} at user points (complex, (N, n_coords)), in the chart the sampler uses."""

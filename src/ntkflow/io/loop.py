@@ -1,6 +1,7 @@
 """The generic training loop: step, log, checkpoint, survive signals, resume.
 
-``run_loop`` drives ``state, metrics = job.step(state)`` for ``n_steps`` steps. It
+``run_loop`` drives ``state, metrics = job.step(state)`` for ``n_steps`` steps (fewer when the
+job has a ``finished(state)`` that turns true, e.g. a time budget carried in the state). It
 
 - appends ``{"step", "time_s", **metrics}`` to ``metrics.jsonl`` every ``log_every`` steps;
 - writes an atomic checkpoint every ``checkpoint_every`` steps, at the end, and when SIGINT
@@ -253,7 +254,7 @@ def _run_locked(
     try:
         with _SignalFlag() as flag, rd.metrics_writer() as log, bar as advance:
             advance(0, completed=step)
-            while step < n_steps and flag.signum is None:
+            while step < n_steps and flag.signum is None and not _finished(job, state):
                 state, metrics = job.step(state)
                 step += 1
                 if step % log_every == 0 or step == n_steps:
@@ -296,6 +297,13 @@ def _run_locked(
     return RunResult(
         rd.path, "completed", step, n_steps, last_metrics, last_ckpt, None, resumed_from
     )
+
+
+def _finished(job: Job, state: Any) -> bool:
+    """A job may end before ``n_steps`` (e.g. on a time budget carried in its state): its
+    optional ``finished(state)``; the run then completes at the current step."""
+    fn = getattr(job, "finished", None)
+    return bool(fn(state)) if callable(fn) else False
 
 
 def start_run(
