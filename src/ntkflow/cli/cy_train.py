@@ -42,6 +42,7 @@ def train(
     optimizer: str | None = _opt("optimizer"),
     lr: float | None = _opt("learning_rate", "--lr"),
     steps: int | None = _opt("steps"),
+    time_budget: float | None = _opt("time_budget"),
     dtype: str | None = _opt("dtype"),
     seed: int | None = _opt("seed"),
     checkpoint_every: int = typer.Option(
@@ -83,6 +84,7 @@ def train(
         "optimizer": optimizer,
         "learning_rate": lr,
         "steps": steps,
+        "time_budget": time_budget,
         "dtype": dtype,
         "seed": seed,
     }
