@@ -77,43 +77,40 @@ def runs(tmp_path_factory):
     return out
 
 
-def test_completed_cy_train_reports_timings_measures_and_plot(tmp_path, capsys, runs):
+def test_completed_and_resumed_cy_train_end_alike_and_render(tmp_path, capsys, runs):
+    """A completed `cy train` reports timings, measures and a plot; resuming the
+    SIGTERM-interrupted run prints and writes what `cy train` does (the same keys, the same
+    final measures — float64 on CPU: the same trajectory — summary.json and the plot); and
+    `ntkflow report` renders both. One test, so the order holds under any test scheduler."""
     run = tmp_path / "run"
     code, stdout, err = run_cli(
         ["cy", "train", *TINY, "--steps", "4", "--run-dir", run, "--json"], capsys
     )
     assert code == 0, err
-    summary = json.loads(stdout)
+    want = json.loads(stdout)
     for key in ("sigma_test", "volume", "euler_characteristic", "train_seconds"):
-        assert summary[key] is not None, key
-    assert summary["wall_seconds"] >= summary["train_seconds"] + summary["measure_seconds"]
-    assert summary["measure_seconds"] > 0 and summary["steps"] == 4
-    assert Path(summary["plot"]).exists() and summary["run_dir"] == str(run)
-    assert json.loads((run / "summary.json").read_text()) == summary
+        assert want[key] is not None, key
+    assert want["wall_seconds"] >= want["train_seconds"] + want["measure_seconds"]
+    assert want["measure_seconds"] > 0 and want["steps"] == 4
+    assert Path(want["plot"]).exists() and want["run_dir"] == str(run)
+    assert json.loads((run / "summary.json").read_text()) == want
     metrics = nio.RunDir(run).read_metrics()
     sigmas = [r["step"] for r in metrics if "sigma_test" in r]
     assert sigmas == [1, 4]  # logged during training (first and last step here)
     # the final σ (float64 measure on the test set) is the σ the job logged at its end
-    np.testing.assert_allclose(summary["sigma_test"], metrics[-1]["sigma_test"], rtol=1e-6)
-    runs["completed"] = run
-    runs["completed_summary"] = summary
+    np.testing.assert_allclose(want["sigma_test"], metrics[-1]["sigma_test"], rtol=1e-6)
 
-
-def test_resume_ends_exactly_as_an_uninterrupted_run(capsys, runs):
-    """Resuming the SIGTERM-interrupted run prints and writes what `cy train` does: the same
-    keys, the same final measures (float64 on CPU: the same trajectory), summary.json and
-    the plot."""
-    if "completed_summary" not in runs:
-        pytest.skip("needs the completed run")
     code, stdout, err = run_cli(["resume", runs["resumed"], "--json"], capsys)
     assert code == 0, err
     got = json.loads(stdout)
-    want = runs["completed_summary"]
     assert set(want) <= set(got)
     for key in ("sigma_test", "sigma_error", "volume", "ricci_measure", "euler_characteristic"):
         np.testing.assert_allclose(got[key], want[key], rtol=1e-9, err_msg=key)
     assert got["status"] == "completed" and got["resumed_from"] == 2
     assert (runs["resumed"] / "summary.json").exists() and Path(got["plot"]).exists()
+
+    _check_report(run, "result sigma_test", tmp_path / "completed", capsys)
+    _check_report(runs["resumed"], "result euler_characteristic", tmp_path / "resumed", capsys)
 
 
 def test_cy_train_sigterm_exits_143_and_resume_hint(tmp_path, capsys):
@@ -165,26 +162,30 @@ def test_crashed_run_is_reported_as_crashed(runs):
         assert nio.RunDir(runs["crashed"]).status()["status"] == "running"
 
 
-@pytest.mark.parametrize("state", ["completed", "resumed", "interrupted", "failed", "crashed"])
-def test_report_renders_every_run_state(state, runs, tmp_path, capsys):
-    if state not in runs:
-        pytest.skip(f"the {state} run was not built")
+def _check_report(run, expect: str, out_dir: Path, capsys) -> None:
+    """`ntkflow report RUN` writes the loss and σ panels, says ``expect`` and renders."""
     browser = _chromium()
-    code, stdout, err = run_cli(["report", runs[state], "--json"], capsys)
+    code, stdout, err = run_cli(["report", run, "--json"], capsys)
     assert code == 0, err
     out = json.loads(stdout)
     names = sorted(Path(f).name for f in out["figures"])
     assert names == ["loss.png", "sigma.png"], names  # loss and σ_test, logged in training
     page = Path(out["report"]).read_text()
-    expect = {
-        "completed": "result sigma_test",
-        "resumed": "result euler_characteristic",
-        "interrupted": "SIGTERM",
-        "failed": "not finite",
-        "crashed": "crashed (status.json still says &#x27;running&#x27;",
-    }[state]
     assert expect in page, expect
-    assert_renders(browser, Path(out["report"]), tmp_path, 2)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    assert_renders(browser, Path(out["report"]), out_dir, 2)
+
+
+@pytest.mark.parametrize(
+    ("state", "expect"),
+    [
+        ("interrupted", "SIGTERM"),
+        ("failed", "not finite"),
+        ("crashed", "crashed (status.json still says &#x27;running&#x27;"),
+    ],
+)
+def test_report_renders_every_run_state(state, expect, runs, tmp_path, capsys):
+    _check_report(runs[state], expect, tmp_path, capsys)
 
 
 def test_run_names_are_unique_under_concurrency(tmp_path):
