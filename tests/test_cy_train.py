@@ -369,3 +369,20 @@ def test_sigma_is_measured_on_points_never_trained_on():
     assert not rows_train & rows_test
     assert {tuple(r) for r in np.asarray(job.fit.z).round(12)} <= rows_train
     assert len(rows_test) == TINY["n_test"]
+
+
+@pytest.mark.parametrize(
+    ("name", "k"), [("fermat-quintic", 7), ("bicubic", 4), ("tetraquadric", 3), ("cicy:P5[3,3]", 5)]
+)
+def test_default_degree_is_the_largest_with_few_sections(name, k):
+    """k = 0 picks the largest k <= 7 whose reduced basis (counted here by the basis itself,
+    not the Koszul count the rule uses) has at most MAX_AUTO_SECTIONS sections."""
+    from ntkflow.cy.sections import section_basis
+    from ntkflow.cy.train_config import MAX_AUTO_SECTIONS, section_degree
+    from ntkflow.cy.variety import variety_from_name
+
+    X = variety_from_name(name)
+    assert section_degree(X, 0) == k and section_degree(X, 2) == 2
+    assert len(section_basis(X, k)) <= MAX_AUTO_SECTIONS
+    if k < 7:
+        assert len(section_basis(X, k + 1)) > MAX_AUTO_SECTIONS

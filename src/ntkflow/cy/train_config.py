@@ -15,6 +15,7 @@ from ntkflow.io.config import option
 ANSATZE = ("algebraic", "phi")
 OPTIMISERS = ("lbfgs", "adam")
 SYMMETRIES = ("auto", "none")
+MAX_AUTO_SECTIONS = 350
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,14 @@ class TrainConfig:
         "metric) or phi (Fubini–Study plus an MLP).",
         choices=ANSATZE,
     )
-    k: int = option(7, "Degree of the sections of the algebraic ansatz.", min=1, max=12)
+    k: int = option(
+        0,
+        "Degree of the sections of the algebraic ansatz; 0 picks the largest k <= 7 with at "
+        f"most {MAX_AUTO_SECTIONS} sections (7 on the quintic, 4 on the bicubic, 3 on the "
+        "tetraquadric, 5 on P5[3,3]).",
+        min=0,
+        max=12,
+    )
     symmetry: str = option(
         "auto",
         "Restrict H of the algebraic ansatz to the matrices invariant under the variety's "
@@ -122,6 +130,22 @@ class TrainConfig:
         return f"training ({opt})"
 
 
+def section_degree(variety, k: int) -> int:
+    """The degree of the algebraic ansatz: ``k`` itself, or for k = 0 the largest k <= 7
+    whose reduced basis has at most MAX_AUTO_SECTIONS sections (the section features of
+    10⁵ points then stay within a few GiB, and the fit points outnumber H's entries)."""
+    from ntkflow.cy.sections import koszul_count
+
+    if k >= 1:
+        return k
+    fits = [
+        d
+        for d in range(1, 8)
+        if koszul_count(variety.ambient, variety.multidegrees, d) <= MAX_AUTO_SECTIONS
+    ]
+    return max(fits, default=1)
+
+
 def check_config(cfg: TrainConfig) -> None:
     """The rules of a config that need the variety, checked before any work (sampling):
     the variety exists, and the balanced metric has more training points than sections.
@@ -135,13 +159,21 @@ def check_config(cfg: TrainConfig) -> None:
     except VarietyError as e:
         raise InputError(str(e)) from None
     if cfg.ansatz == "algebraic":
-        n_k = len(section_basis(variety, cfg.k))
+        k = section_degree(variety, cfg.k)
+        n_k = len(section_basis(variety, k))
         n_bal = min(cfg.n_balance, cfg.n_points - cfg.n_test)
         if n_bal <= n_k:
             raise InputError(
-                f"degree k = {cfg.k} on {variety.name} has {n_k} sections; its balanced metric "
+                f"degree k = {k} on {variety.name} has {n_k} sections; its balanced metric "
                 f"needs more training points than that, got {n_bal} (raise --points or lower --k)"
             )
 
 
-__all__ = ["ANSATZE", "OPTIMISERS", "TrainConfig", "check_config"]
+__all__ = [
+    "ANSATZE",
+    "MAX_AUTO_SECTIONS",
+    "OPTIMISERS",
+    "TrainConfig",
+    "check_config",
+    "section_degree",
+]

@@ -32,7 +32,7 @@ from ntkflow.cy.train import (
     make_step,
     sigma_from_eta,
 )
-from ntkflow.cy.train_config import ANSATZE, TrainConfig, check_config
+from ntkflow.cy.train_config import ANSATZE, TrainConfig, check_config, section_degree
 from ntkflow.io.progress import stage, thousands
 
 
@@ -48,13 +48,14 @@ class CYTrainJob:
         self.description = cfg.description
         self.dtype = jnp.float32 if cfg.dtype == "float32" else jnp.float64
         self.variety = variety_from_name(cfg.variety)
+        self.k = section_degree(self.variety, cfg.k)  # the degree of the algebraic ansatz
         key = jax.random.PRNGKey(cfg.seed)
         with stage(f"sampling {thousands(cfg.n_points)} points on {self.variety.name}"):
             points = sample_points(self.variety, cfg.n_points, jax.random.fold_in(key, 0))
         train, test = points.split(cfg.n_test)
         self.points = points
         algebraic = cfg.ansatz == "algebraic"
-        exps = section_basis(self.variety, cfg.k) if algebraic else None
+        exps = section_basis(self.variety, self.k) if algebraic else None
         # the section features (algebraic ansatz) only where the loss is evaluated: on the
         # L-BFGS fit points, or all training points for Adam; and on the test points
         lbfgs = cfg.optimizer == "lbfgs"
@@ -72,7 +73,7 @@ class CYTrainJob:
         # an Adam mini-batch larger than the training set would be empty: use the whole set
         batch = min(cfg.batch_size, len(self.train))
         self.optimiser = Optimiser(cfg.optimizer, cfg.learning_rate, batch)
-        with stage(f"balanced metric (k = {cfg.k})" if algebraic else "φ-network set-up"):
+        with stage(f"balanced metric (k = {self.k})" if algebraic else "φ-network set-up"):
             self._skeleton = self._initial_model(train)
         params, self.static = eqx.partition(self._skeleton, _trainable(self._skeleton))
         self._params0 = params
@@ -125,7 +126,7 @@ class CYTrainJob:
     def _initial_model(self, train):
         cfg = self.config
         if cfg.ansatz == "algebraic":
-            exps = section_basis(self.variety, cfg.k)
+            exps = section_basis(self.variety, self.k)
             nb = min(cfg.n_balance, len(train))
             h0 = balanced_hermitian(exps, train.z[:nb], train.weights[:nb], cfg.balanced_iterations)
             return self._algebraic(exps, np.asarray(h0), cfg)
@@ -150,7 +151,7 @@ class CYTrainJob:
             if cfg == self.config and hasattr(self, "_skeleton"):
                 base = self._skeleton
             else:
-                exps = section_basis(self.variety, cfg.k)
+                exps = section_basis(self.variety, section_degree(self.variety, cfg.k))
                 base = self._algebraic(exps, np.eye(len(exps)), cfg)
             if 0 < cfg.algebraic_steps < cfg.steps:
                 return CorrectedPotential(base, self._phi_network(cfg), self.variety.ambient)
