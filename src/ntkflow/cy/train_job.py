@@ -105,21 +105,24 @@ class CYTrainJob:
             self.optimiser, self.phi_static, self.kappa, cfg.loss_power, chunk
         )
 
-    def _phi_network(self, cfg: TrainConfig):
-        """The correction network on the spectral inputs, read-out zero (φ ≡ 0)."""
+    def _phi_mlp(self, cfg: TrainConfig, stream: int):
+        """The φ-MLP on the spectral inputs, initialised from the seed's ``stream``."""
         from ntkflow.nets import MLP
 
-        phi = MLP(
+        return MLP(
             n_spectral_inputs(self.variety.ambient),
             "scalar",
             cfg.width,
             cfg.depth,
             cfg.activation,
             parameterization=cfg.parameterization,
-            key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 3),
+            key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), stream),
             dtype=self.dtype,
         )
-        return zero_readout(phi)
+
+    def _phi_network(self, cfg: TrainConfig):
+        """The correction network on the spectral inputs, read-out zero (φ ≡ 0)."""
+        return zero_readout(self._phi_mlp(cfg, 3))
 
     # -- model -----------------------------------------------------------------------------
 
@@ -157,19 +160,8 @@ class CYTrainJob:
                 return CorrectedPotential(base, self._phi_network(cfg), self.variety.ambient)
             return base
         from ntkflow.cy.fubini_study import FubiniStudy
-        from ntkflow.nets import MLP
 
-        phi = MLP(
-            n_spectral_inputs(self.variety.ambient),
-            "scalar",
-            cfg.width,
-            cfg.depth,
-            cfg.activation,
-            parameterization=cfg.parameterization,
-            key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1),
-            dtype=self.dtype,
-        )
-        phi = _scale_readout(phi, 1e-3)
+        phi = _scale_readout(self._phi_mlp(cfg, 1), 1e-3)
         return PhiPotential(phi, FubiniStudy(self.variety.ambient))
 
     def model(self, state):
