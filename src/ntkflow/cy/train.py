@@ -108,7 +108,8 @@ def is_algebraic(model) -> bool:
 
 def batch_metrics(model, data: TrainingSet) -> Complex[Array, "N d d"]:
     """The pulled-back metrics at all points of ``data``: from the stored section features
-    for the algebraic ansätze (H formed once per call), else ``model.pullback_metric``."""
+    for an algebraic ansatz on the same sections (H formed once per call), else
+    ``model.pullback_metric`` (e.g. Fubini–Study measured on a degree-k training set)."""
     from ntkflow.cy.corrected import CorrectedPotential
     from ntkflow.cy.symmetry import InvariantAlgebraicPotential
 
@@ -116,7 +117,11 @@ def batch_metrics(model, data: TrainingSet) -> Complex[Array, "N d d"]:
         g0 = batch_metrics(model.base, data)
         dg = jax.vmap(model.correction_metric)(data.z, data.jac)
         return g0 + dg.astype(g0.dtype)
-    if data.features is not None and is_algebraic(model):
+    if (
+        data.features is not None
+        and is_algebraic(model)
+        and data.features.shape[-2] == model.exponents.shape[0]  # features of its sections
+    ):
         X = data.features.astype(model.whitening.dtype)
         if isinstance(model, InvariantAlgebraicPotential):
             pattern = model._pattern_values()
