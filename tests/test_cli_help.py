@@ -49,8 +49,17 @@ def test_help_page_has_no_bool_placeholder_and_no_cut_first_line(path):
 def test_cy_train_help_shows_the_defaults():
     res = runner.invoke(app, ["cy", "train", "--help"], env={"COLUMNS": "200"}, terminal_width=200)
     text = " ".join(res.output.split())
-    for shown in ("100 000", "(5)", "(30)", "float32", "(fermat-quintic)", "(lbfgs)"):
-        assert shown in text, shown
+    # the defaults of TrainConfig: points, k (0 = by section count), steps, time budget, …
+    for shown in (
+        "(100 000)",
+        "(0)",
+        "(200)",
+        "(200.0)",
+        "(float32)",
+        "(fermat-quintic)",
+        "(lbfgs)",
+    ):
+        assert f"[default: {shown}]" in text, shown
     assert re.search(r"--seed\s+<int>\s+Seed of the random number generator", res.output)
 
 
