@@ -89,7 +89,7 @@ CASES = [
     ("train-lr", ["cy", "train", "--lr", "-1"], 2, "--lr must be greater than 0"),
     ("train-lr-nan", ["cy", "train", "--lr", "nan"], 2, "--lr: expected a finite number"),
     ("train-dtype", ["cy", "train", "--dtype", "float16"], 2, "--dtype must be one of"),
-    ("train-k", ["cy", "train", "--k", "0"], 2, "--k must be at least 1"),
+    ("train-k", ["cy", "train", "--k", "-1"], 2, "--k must be at least 0"),
     ("train-variety", ["cy", "train", "--variety", "fermat-quintik"], 2, "unknown variety"),
     ("train-n-test", ["cy", "train", "--points", "10", "--n-test", "20"], 2, "n_test must be"),
     ("train-few-points", ["cy", "train", "--points", "50", "--n-test", "10"], 2, "sections"),
