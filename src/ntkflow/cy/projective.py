@@ -141,11 +141,6 @@ class _VarietyBase(eqx.Module):
     def factor_slices(self) -> list[slice]:
         return _factor_slices(self.ambient)
 
-    @property
-    def factor_index(self) -> np.ndarray:
-        """For each coordinate, the projective factor it belongs to."""
-        return np.repeat(np.arange(self.n_factors), [n + 1 for n in self.ambient])
-
     def fs_volume(self, t: Sequence[float] | float | None = None) -> float:
         """∫_X J^dim with J = sum_f t_f J_f the Fubini-Study class (t_f = 1 by default):
         an intersection number, e.g. 5 for the quintic, 18 for the bicubic."""
@@ -203,13 +198,6 @@ class _VarietyBase(eqx.Module):
         return int(round(total))
 
     # subclasses provide: ambient, multidegrees, equations(z) -> (E,), jacobian(z) -> (E, n)
-
-    def check_point_shape(self, z: Array, where: str = "point") -> None:
-        if z.shape != (self.n_coords,):
-            raise VarietyError(
-                f"{where}: expected one point of shape ({self.n_coords},) for ambient "
-                f"{list(self.ambient)}, got {z.shape}; vmap for batches"
-            )
 
 
 def _moduli(t, F: int) -> tuple[float, ...]:
