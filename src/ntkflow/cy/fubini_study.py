@@ -20,7 +20,7 @@ from jaxtyping import Array, Complex, Float
 from ntkflow.geometry.kahler import pullback
 
 from .kahler import pullback_jacobian
-from .variety import _factor_slices, _moduli
+from .projective import _factor_slices, _moduli
 
 
 def fs_potential(z: Complex[Array, " n"], t: float = 1.0) -> Float[Array, ""]:

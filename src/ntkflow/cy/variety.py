@@ -25,8 +25,6 @@ from .projective import (
     Hypersurface,
     Variety,
     VarietyError,
-    _factor_slices,  # noqa: F401  (used by fubini_study)
-    _moduli,  # noqa: F401
     check_smooth,
     intersection_number,
     variety_from_dict,
