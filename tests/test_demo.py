@@ -16,7 +16,8 @@ def test_demo_lowers_sigma_from_fubini_study_through_balanced_to_trained(tmp_pat
     out = capsys.readouterr()
     assert (exc.value.code or 0) == 0, out.err
     r = json.loads(out.out)
-    assert abs(r["sigma_fubini_study"] - 0.372) < 0.02
-    assert abs(r["sigma_balanced"] - 0.273) < 0.03
-    assert r["sigma"] < r["sigma_balanced"] - 0.02
+    # 1 200 test points: Monte-Carlo error ≈ 0.005 on each σ
+    assert abs(r["sigma_fubini_study"] - 0.372) < 0.015
+    assert abs(r["sigma_balanced"] - 0.273) < 0.015
+    assert r["sigma"] < 0.5 * r["sigma_balanced"]  # three L-BFGS steps: 0.276 -> 0.057
     assert (tmp_path / "d.png").stat().st_size > 10_000
