@@ -14,8 +14,7 @@ import pytest
 
 from ntkflow.io import CheckpointError, load_checkpoint, load_model, save_checkpoint, save_model
 from ntkflow.io.atomic import atomic_write_bytes, is_temporary
-from ntkflow.io.checkpoint import checkpoint_path, list_checkpoints
-from ntkflow.io.pytree_file import tree_fingerprint
+from ntkflow.io.pytree_file import checkpoint_path, list_checkpoints, tree_fingerprint
 
 
 def _model(width=8, key=0):

@@ -13,7 +13,7 @@ from ntkflow.io.cymetric import (
     split_points,
     write_cymetric,
 )
-from ntkflow.io.points import read_points, write_npz
+from ntkflow.io.cymetric import read_points, write_npz
 
 
 def _data(n=50, ncoords=5, seed=0):

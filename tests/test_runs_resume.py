@@ -249,7 +249,7 @@ def test_cy_eval_on_trained_model(tmp_path, reference, skeleton):
     from typer.testing import CliRunner
 
     from ntkflow.cli import app
-    from ntkflow.io.points import write_npz
+    from ntkflow.io.cymetric import write_npz
 
     sys.path.insert(0, str(JOBS))
     x = np.random.default_rng(0).uniform(-1.0, 1.0, size=(9, 2))

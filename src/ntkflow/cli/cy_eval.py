@@ -37,9 +37,8 @@ def eval_metric(
     import numpy as np
 
     import ntkflow.io as nio
-    from ntkflow.io.job import require
-    from ntkflow.io.model import load_run_model
-    from ntkflow.io.points import read_points, write_npz
+    from ntkflow.io.cymetric import read_points, write_npz
+    from ntkflow.io.loop import load_run_model, require
 
     if split not in ("all", "train", "val"):
         fail(f"--split must be all, train or val, got {split!r}")

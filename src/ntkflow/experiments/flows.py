@@ -26,9 +26,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..io.config import option
+from ..io.config import InputError, option
 from ..io.progress import err_console, progress_bar
-from ..io.validate import InputError
 
 
 def _positive(name: str, values: tuple) -> None:
@@ -142,7 +141,7 @@ RUN_KINDS = {
 def load_config(path: str | Path) -> tuple[str, Any]:
     """``(kind, checked config)`` of a ``flow run`` TOML file; :class:`InputError` otherwise."""
     from ..io import from_dict, load_toml
-    from ..io.validate import check_choice
+    from ..io.config import check_choice
 
     data = load_toml(path)
     kind = data.pop("kind", None)
@@ -266,7 +265,7 @@ def _kernel(c: KernelRun, out: Path, plot) -> dict[str, Any]:
     from ..flows.kernel_flow import FlowError, SeparableKernel, kernel_flow
     from ..flows.losses import MetricRegression, total_loss
     from ..flows.width_limit import collocation, target_metric
-    from ..io.points import write_npz
+    from ..io.cymetric import write_npz
     from ..kernels import GaussianKernel
 
     xs, w = collocation(jax.random.key(c.seed), c.points)

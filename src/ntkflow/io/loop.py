@@ -1,41 +1,107 @@
-"""The generic training loop: step, log, checkpoint, survive signals, resume.
+"""Jobs and the generic training loop: step, log, checkpoint, survive signals, resume.
 
-``run_loop`` drives ``state, metrics = job.step(state)`` for ``n_steps`` steps (fewer when the
-job has a ``finished(state)`` that turns true, e.g. a time budget carried in the state). It
+A *job kind* is an import string ``"package.module:factory"``; ``factory(config)`` takes the
+resolved config (a plain dict, as saved in ``run.json``) and returns a job::
 
-- appends ``{"step", "time_s", **metrics}`` to ``metrics.jsonl`` every ``log_every`` steps;
-- writes an atomic checkpoint every ``checkpoint_every`` steps, at the end, and when SIGINT
-  or SIGTERM arrives (the handler only sets a flag; the loop checkpoints after the current
-  step and returns with status "interrupted");
-- stops on a NaN/inf in the metrics or in the state (checked before each checkpoint) with a
-  :class:`NonFiniteError`, keeping the last good checkpoint;
-- resumes from the newest INTACT checkpoint when the run directory has one (a truncated or
-  corrupt newer one is set aside as ``*.ckpt.corrupt`` and named on stderr), cutting the
-  metrics log back to that step, so the resumed log equals the uninterrupted one;
-- holds the run directory's lock, so two processes never drive one run, and keeps
-  ``status.json`` true: "running" only while it holds the lock, "failed" with the error (and
-  which checkpoint is left) when anything raises, "interrupted" with the signal.
+    class MyJob:
+        def init(self) -> State                      # initial state (a pytree), from the seed
+        def step(self, state) -> (State, metrics)    # one step; metrics: name -> scalar/1-d
+        # optional: finished(state) -> bool (e.g. a time budget carried in the state), and
+        # for the final model and `ntkflow cy eval`:
+        def hyperparameters(self) -> dict            # JSON; rebuilds the model skeleton
+        def model(self, state) -> Module            # the model inside a state
+        def build(self, hyperparameters) -> Module  # a skeleton with the right shapes
+        def metric(self, model, points) -> Array    # batched metric at user points
+
+Reproducibility contract: everything random in ``step`` comes from the state (a PRNG key it
+carries, or ``fold_in(key(seed), step)``), so the trajectory after a resume is the
+uninterrupted one, bit for bit on CPU.
+
+``run_loop`` drives ``job.step`` for ``n_steps`` steps (fewer when ``finished`` turns true). It
+appends ``{"step", "time_s", **metrics}`` to ``metrics.jsonl`` every ``log_every`` steps; writes
+an atomic checkpoint every ``checkpoint_every`` steps, at the end, and after the current step
+when SIGINT or SIGTERM arrives (status "interrupted"); stops on a NaN/inf in the metrics or the
+state with a :class:`NonFiniteError`, keeping the last good checkpoint; resumes from the newest
+INTACT checkpoint (a corrupt newer one is set aside as ``*.ckpt.corrupt``), cutting the metrics
+log back to its step; holds the run directory's lock and keeps ``status.json`` true.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import signal
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
 import numpy as np
 
-from .checkpoint import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
+from .atomic import remove_temporaries
 from .environment import provenance, select_backend
-from .job import Job, make_job
-from .model import save_model
 from .progress import err_console, progress_bar
+from .pytree_file import (
+    CheckpointError,
+    checkpoint_path,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    save_model,
+)
 from .rundir import RunDir, RunDirError, now
+
+
+class JobError(ValueError):
+    """A job kind cannot be imported, or the object it names is not a job."""
+
+
+@runtime_checkable
+class Job(Protocol):
+    def init(self) -> Any: ...
+
+    def step(self, state: Any) -> tuple[Any, Mapping[str, Any]]: ...
+
+
+def load_factory(kind: str) -> Callable[[dict[str, Any]], Job]:
+    """Import the factory named by ``"module:attribute"``."""
+    module_name, sep, attr = kind.partition(":")
+    if not sep or not module_name or not attr:
+        raise JobError(f"job kind {kind!r}: expected 'package.module:factory'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        raise JobError(
+            f"job kind {kind!r}: cannot import {module_name} ({e}); is it installed or on "
+            "PYTHONPATH?"
+        ) from e
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise JobError(f"job kind {kind!r}: {module_name} has no attribute {attr}") from None
+    if not callable(obj):
+        raise JobError(f"job kind {kind!r}: {attr} is not callable")
+    return obj
+
+
+def make_job(kind: str, config: dict[str, Any]) -> Job:
+    """``load_factory(kind)(config)``, checked to be a :class:`Job`."""
+    job = load_factory(kind)(config)
+    if not isinstance(job, Job):
+        raise JobError(f"job kind {kind!r}: the factory returned {job!r}, without init/step")
+    return job
+
+
+def require(job: Any, method: str, kind: str, purpose: str) -> Callable[..., Any]:
+    """The optional method ``method`` of ``job``, or a :class:`JobError` saying what needs it."""
+    fn = getattr(job, method, None)
+    if not callable(fn):
+        raise JobError(f"job kind {kind!r} has no {method}(), which {purpose} needs")
+    return fn
 
 
 class RunError(RuntimeError):
@@ -163,11 +229,6 @@ def _check_budget(n_steps: int, checkpoint_every: int, log_every: int, keep: int
         )
 
 
-def _prune(rd: RunDir, keep: int) -> None:
-    for _, p in rd.list_checkpoints()[:-keep]:
-        p.unlink(missing_ok=True)
-
-
 def run_loop(
     run_dir: str | Path | RunDir,
     job: Job,
@@ -197,16 +258,14 @@ def _run_locked(
     kind: str,
     n_steps: int,
     checkpoint_every: int,
-    log_every: int,
-    keep: int,
-    progress: bool,
-    description: str | None,
+    log_every: int = 1,
+    keep: int = 3,
+    progress: bool = True,
+    description: str | None = None,
 ) -> RunResult:
-    rd.remove_temporaries()
+    remove_temporaries(rd.path)
     rd.checkpoints.mkdir(exist_ok=True)
-
-    step, time_offset = 0, 0.0
-    last_ckpt: Path | None = None
+    step, last_ckpt = 0, None
 
     def status(name: str, **fields: Any) -> None:
         ckpt = str(last_ckpt) if last_ckpt else None
@@ -225,17 +284,13 @@ def _run_locked(
 
     try:
         found = newest_intact_checkpoint(rd, skeleton(job), kind)
-        if found is not None:
-            state, step, last_ckpt = found
-            kept = rd.truncate_metrics(step)
-            time_offset = float(kept[-1].get("time_s", 0.0)) if kept else 0.0
-        else:
-            state = job.init()
-            kept = rd.truncate_metrics(0)
+        state, step, last_ckpt = found if found is not None else (job.init(), 0, None)
+        kept = rd.truncate_metrics(step)
     except BaseException as e:
         failed(e)
         raise
     resumed_from = step if found is not None else None
+    time_offset = float(kept[-1].get("time_s", 0.0)) if kept else 0.0
     last = kept[-1] if kept else {}
     last_metrics = {k: v for k, v in last.items() if k not in ("step", "time_s")}
 
@@ -244,9 +299,11 @@ def _run_locked(
         if bad is not None:
             raise NonFiniteError(f"step {at}: state leaf {bad} is not finite")
         p = save_checkpoint(checkpoint_path(rd.checkpoints, at), state, step=at, job=kind)
-        _prune(rd, keep)
+        for _, old in rd.list_checkpoints()[:-keep]:
+            old.unlink(missing_ok=True)
         return p
 
+    finished = getattr(job, "finished", None)
     start = time.perf_counter()
     status("running", started=now())
     label = description or getattr(job, "description", None) or kind
@@ -254,7 +311,9 @@ def _run_locked(
     try:
         with _SignalFlag() as flag, rd.metrics_writer() as log, bar as advance:
             advance(0, completed=step)
-            while step < n_steps and flag.signum is None and not _finished(job, state):
+            while step < n_steps and flag.signum is None:
+                if callable(finished) and finished(state):  # e.g. a time budget in the state
+                    break
                 state, metrics = job.step(state)
                 step += 1
                 if step % log_every == 0 or step == n_steps:
@@ -277,33 +336,17 @@ def _run_locked(
         else:
             failed(e)
         raise
-
-    if flag.signum is not None:
-        name = signal.Signals(flag.signum).name
-        status("interrupted", signal=name)
-        return RunResult(
-            rd.path, "interrupted", step, n_steps, last_metrics, last_ckpt, name, resumed_from
-        )
-
-    try:
-        if callable(getattr(job, "model", None)) and callable(
-            getattr(job, "hyperparameters", None)
-        ):
-            save_model(rd.model, job.model(state), job.hyperparameters(), job=kind)
-    except BaseException as e:
-        failed(e)
-        raise
-    status("completed")
-    return RunResult(
-        rd.path, "completed", step, n_steps, last_metrics, last_ckpt, None, resumed_from
-    )
-
-
-def _finished(job: Job, state: Any) -> bool:
-    """A job may end before ``n_steps`` (e.g. on a time budget carried in its state): its
-    optional ``finished(state)``; the run then completes at the current step."""
-    fn = getattr(job, "finished", None)
-    return bool(fn(state)) if callable(fn) else False
+    name = signal.Signals(flag.signum).name if flag.signum is not None else None
+    model, hp = getattr(job, "model", None), getattr(job, "hyperparameters", None)
+    if name is None and callable(model) and callable(hp):
+        try:
+            save_model(rd.model, model(state), hp(), job=kind)
+        except BaseException as e:
+            failed(e)
+            raise
+    end = "completed" if name is None else "interrupted"
+    status(end, **({} if name is None else {"signal": name}))
+    return RunResult(rd.path, end, step, n_steps, last_metrics, last_ckpt, name, resumed_from)
 
 
 def start_run(
@@ -319,14 +362,12 @@ def start_run(
     keep: int = 3,
     progress: bool = True,
 ) -> RunResult:
-    """Start the job ``job_kind`` (an import string ``"module:factory"``) built from
-    ``config`` in a new run directory, and run it.
+    """Start the job ``job_kind`` built from ``config`` in a new run directory, and run it.
 
-    ``run_dir`` is claimed first (atomically, see :meth:`RunDir.reserve`; pass a
-    :class:`RunDir` from :meth:`RunDir.new` for a fresh unique name) and locked; then the job
-    is built (sampling, set-up) and ``run.json`` written (config, seed, versions, device). If
-    building the job fails, the directory is removed again: a run that never started leaves
-    nothing behind.
+    ``run_dir`` is claimed first (atomically, :meth:`RunDir.reserve`, or a :class:`RunDir`
+    from :meth:`RunDir.new`) and locked; then the job is built and ``run.json`` written
+    (config, seed, versions, device). If building the job fails, the directory is removed
+    again: a run that never started leaves nothing behind.
     """
     _check_budget(n_steps, checkpoint_every, log_every, keep)
     select_backend(cpu)
@@ -349,9 +390,7 @@ def start_run(
                 "resumes": [],
             }
         )
-        return _run_locked(
-            rd, job, job_kind, n_steps, checkpoint_every, log_every, keep, progress, None
-        )
+        return _run_locked(rd, job, job_kind, n_steps, checkpoint_every, log_every, keep, progress)
 
 
 def resume_run(
@@ -375,39 +414,36 @@ def resume_run(
                 raise RunDirError(f"{rd.run_json}: missing {key!r}")
         total = int(n_steps if n_steps is not None else info["n_steps"])
         latest = rd.latest_checkpoint()
-        if latest is not None and total < latest[0]:
+        at = latest[0] if latest else 0
+        if latest is not None and total < at:
             raise RunDirError(
-                f"{rd.path}: already at step {latest[0]}, cannot stop at {total}; "
-                f"give --steps {latest[0]} or more"
+                f"{rd.path}: already at step {at}, cannot stop at {total}; "
+                f"give --steps {at} or more"
             )
         try:
             job = make_job(info["job"], info["config"])
         except BaseException as e:
-            rd.write_status(
-                "failed", error=f"{type(e).__name__}: {e}", step=latest[0] if latest else 0
-            )
+            rd.write_status("failed", error=f"{type(e).__name__}: {e}", step=at)
             raise
-        resume = {"time": now(), "from_step": latest[0] if latest else 0, "n_steps": total}
+        resume = {"time": now(), "from_step": at, "n_steps": total}
         rd.update_run(resumes=[*info.get("resumes", []), resume | provenance()], n_steps=total)
         loop = info.get("loop", {})
-        return _run_locked(
-            rd,
-            job,
-            info["job"],
-            total,
-            int(info["checkpoint_every"]),
-            int(loop.get("log_every", 1)),
-            int(loop.get("keep", 3)),
-            progress,
-            None,
-        )
+        every, log_every = int(info["checkpoint_every"]), int(loop.get("log_every", 1))
+        keep = int(loop.get("keep", 3))
+        return _run_locked(rd, job, info["job"], total, every, log_every, keep, progress)
 
 
-__all__ = [
-    "NonFiniteError",
-    "RunError",
-    "RunResult",
-    "resume_run",
-    "run_loop",
-    "start_run",
-]
+def load_run_model(run_dir: str | Path) -> tuple[Any, str, Any, Path, int | None]:
+    """``(job, job kind, model, file, step)`` of a run directory: its ``model.eqx`` (through
+    the job's ``build``; step None) or, unfinished, the model in its newest checkpoint."""
+    rd = RunDir.open(run_dir)
+    run = rd.read_run()
+    kind, job = run["job"], make_job(run["job"], run["config"])
+    if rd.model.exists():
+        build = require(job, "build", kind, "loading model.eqx")
+        return job, kind, load_model(rd.model, build), rd.model, None
+    if (latest := rd.latest_checkpoint()) is None:
+        raise RunDirError(f"{rd.path}: no model.eqx and no checkpoint to evaluate")
+    state, step = load_checkpoint(latest[1], skeleton(job), job=kind)
+    model = require(job, "model", kind, "evaluating a checkpoint")(state)
+    return job, kind, model, latest[1], step

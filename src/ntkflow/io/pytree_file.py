@@ -1,4 +1,4 @@
-"""One file format for every saved pytree (checkpoints and final models).
+"""One file format for every saved pytree: checkpoints and final models.
 
 Layout (all of it written at once by :func:`ntkflow.io.atomic.atomic_write_bytes`)::
 
@@ -11,6 +11,11 @@ a *fingerprint* of the tree structure (key paths, shapes and dtypes of the array
 payload length and its SHA-256. Reading checks all of them before the payload reaches equinox,
 so a truncated, empty, corrupt or foreign file gives a :class:`CheckpointError` that names the
 file and what is wrong, instead of an error deep inside JAX or NumPy.
+
+A checkpoint (``checkpoints/step_<step>.ckpt``) is the whole state of a run, restored into the
+skeleton the job builds from its config, so shapes and dtypes are checked against the config
+rather than trusted from the file. A model is saved with the JSON hyperparameters whose
+``build(hyperparameters)`` recreates its skeleton (the equinox recipe).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import hashlib
 import io
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .atomic import atomic_write_bytes, read_nonempty
+from .atomic import atomic_write_bytes, is_temporary, read_nonempty
 
 MAGIC = b"NTKFLOW-PYTREE\n"
 FORMAT_VERSION = 1
@@ -156,11 +163,6 @@ def _split(path: Path) -> tuple[dict[str, Any], bytes]:
     return header, payload
 
 
-def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and verify a file's header (and its payload checksum) without deserialising."""
-    return _split(Path(path))[0]
-
-
 def read(
     path: str | os.PathLike, like: Any, kind: str, job: str | None = None
 ) -> tuple[Any, dict[str, Any]]:
@@ -191,3 +193,69 @@ def read(
             f"{path}: cannot deserialise payload ({type(e).__name__}: {e})"
         ) from e
     return tree, header
+
+
+_NAME = re.compile(r"^step_(\d+)\.ckpt$")
+
+
+def checkpoint_path(directory: str | os.PathLike, step: int) -> Path:
+    """``directory/step_<step, 9 digits>.ckpt``."""
+    return Path(directory) / f"step_{step:09d}.ckpt"
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the checkpoints in ``directory``, oldest first (temp files skipped)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for p in directory.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_file() and not is_temporary(p):
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def save_checkpoint(path: str | os.PathLike, state: Any, *, step: int, job: str) -> Path:
+    """Atomically write ``state`` (any pytree) as the checkpoint of ``step`` of job ``job``."""
+    return write(path, state, {"kind": "checkpoint", "job": job, "step": int(step)})
+
+
+def load_checkpoint(
+    path: str | os.PathLike, like: Any, *, job: str | None = None
+) -> tuple[Any, int]:
+    """Restore a checkpoint into the skeleton ``like``; return ``(state, step)``."""
+    state, header = read(path, like, kind="checkpoint", job=job)
+    step = header.get("step")
+    if not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path}: header has no valid step ({step!r})")
+    return state, step
+
+
+def save_model(
+    path: str | os.PathLike, model: Any, hyperparameters: dict[str, Any], job: str | None = None
+) -> Path:
+    """Atomically write ``model`` and its (JSON-serialisable) ``hyperparameters``."""
+    try:
+        hp = json.loads(json.dumps(hyperparameters))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"save_model: hyperparameters must be JSON-serialisable ({e})") from None
+    return write(path, model, {"kind": "model", "job": job, "hyperparameters": hp})
+
+
+def load_model(path: str | os.PathLike, build: Callable[[dict[str, Any]], Any]) -> Any:
+    """Rebuild the skeleton with ``build(hyperparameters)`` and load the saved arrays into it."""
+    header = _split(Path(path))[0]
+    if header.get("kind") != "model":
+        raise CheckpointError(f"{path}: holds a {header.get('kind')!r}, expected a 'model'")
+    hp = header.get("hyperparameters")
+    if not isinstance(hp, dict):
+        raise CheckpointError(f"{path}: model header has no hyperparameters")
+    try:
+        like = build(hp)
+    except Exception as e:
+        raise CheckpointError(
+            f"{path}: cannot rebuild the model from its hyperparameters {hp} "
+            f"({type(e).__name__}: {e})"
+        ) from e
+    return read(path, like, kind="model")[0]

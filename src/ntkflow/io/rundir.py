@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text, remove_temporaries
-from .checkpoint import list_checkpoints
+from .atomic import atomic_write_text
+from .pytree_file import list_checkpoints
 
 RUN_FORMAT = 1
 
@@ -112,7 +112,7 @@ class RunDir:
         raise RunDirError(f"{parent}: could not create a fresh run directory named {prefix}-...")
 
     def discard(self) -> None:
-        """Remove a directory that :meth:`reserve`/:meth:`new`/:meth:`create` made for a run
+        """Remove a directory that :meth:`reserve`/:meth:`new` made for a run
         that never started (a refused or failed set-up leaves nothing behind)."""
         import shutil
 
@@ -124,14 +124,6 @@ class RunDir:
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
-
-    @classmethod
-    def create(cls, path: str | os.PathLike, run: dict[str, Any]) -> RunDir:
-        """Make a new run directory (see :meth:`reserve`) and write ``run.json`` (``run``
-        plus format and time)."""
-        rd = cls.reserve(path)
-        rd.write_run(run)
-        return rd
 
     def write_run(self, run: dict[str, Any]) -> None:
         """Lay out a reserved directory: ``checkpoints/``, ``figures/``, ``run.json`` (``run``
@@ -196,10 +188,6 @@ class RunDir:
     def write_status(self, status: str, **fields: Any) -> None:
         record = {"status": status, "time": now(), "pid": os.getpid(), **fields}
         atomic_write_text(self.status_json, _dump(record))
-
-    def remove_temporaries(self) -> list[Path]:
-        """Delete files left half-written by a killed process (never a finished file)."""
-        return remove_temporaries(self.path)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
