@@ -31,32 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .ricci_flow import RicciFlowError, _stable_dtmax, _TorusTerm
-from .ricci_flow_torus import grid_christoffel, grid_gradient, grid_ricci
-from .spectral import SpectralTorusMetric, components_from_sym, sym_from_components, torus_grid
+from .ricci_flow import RicciFlowError, _TorusFlow, diffeqsolve
+from .ricci_flow_torus import GridGeometry, grid_geometry, grid_gradient
+from .spectral import SpectralTorusMetric, components_from_sym, torus_grid
 
 
-class _GridGeometry(eqx.Module):
-    g: Array
-    ginv: Array
-    gam: Array
-    ric: Array
-    r: Array
-    w_up: Array
-    sqrt_det: Array
-
-
-def _geometry(comps: Array, n: int, length: float) -> _GridGeometry:
-    g = sym_from_components(comps, n)
-    ginv = jnp.linalg.inv(g)
-    gam = grid_christoffel(g, ginv, n, length)
-    ric = grid_ricci(gam, n, length)
-    r = jnp.einsum("...ij,...ij->...", ginv, ric)
-    w_up = jnp.einsum("...ij,...kij->...k", ginv, gam)
-    return _GridGeometry(g, ginv, gam, ric, r, w_up, jnp.sqrt(jnp.linalg.det(g)))
-
-
-def _hessian(geo: _GridGeometry, f: Array, n: int, length: float) -> tuple[Array, Array]:
+def _hessian(geo: GridGeometry, f: Array, n: int, length: float) -> tuple[Array, Array]:
     """(∂f, ∇∇f) on the grid: ∇_i∇_j f = ∂_i∂_j f − Γ^k_ij ∂_k f."""
     df = grid_gradient(f, n, length)
     ddf = grid_gradient(df, n, length)
@@ -64,53 +44,40 @@ def _hessian(geo: _GridGeometry, f: Array, n: int, length: float) -> tuple[Array
 
 
 class _ConjugateHeatTerm(eqx.Module):
+    """∂_t û = −Δ̂û + R̂û + W^k ∂_k û along the dense forward solution; the backward equation
+    has the stiffness of the forward one, so it takes the forward step cap."""
+
     forward: diffrax.Solution
-    n: int = eqx.field(static=True)
-    length: float = eqx.field(static=True)
+    flow: _TorusFlow
 
     def __call__(self, t, u, args):
-        geo = _geometry(self.forward.evaluate(t), self.n, self.length)
-        du, hess = _hessian(geo, u, self.n, self.length)
+        n, length = self.flow.n, self.flow.length
+        geo = grid_geometry(self.forward.evaluate(t), n, length)
+        du, hess = _hessian(geo, u, n, length)
         lap = jnp.einsum("...ij,...ij->...", geo.ginv, hess)
         return -lap + geo.r * u + jnp.einsum("...k,...k->...", geo.w_up, du)
 
-
-def _forward_dense(term: _TorusTerm, y0: Array, t_end: float, rtol: float, atol: float):
-    return diffrax.diffeqsolve(
-        diffrax.ODETerm(term),
-        diffrax.Tsit5(),
-        t0=0.0,
-        t1=t_end,
-        dt0=None,
-        y0=y0,
-        stepsize_controller=diffrax.PIDController(
-            rtol=rtol, atol=atol, dtmax=_stable_dtmax(term, y0)
-        ),
-        saveat=diffrax.SaveAt(dense=True, t1=True),
-        max_steps=1024,  # dense output preallocates max_steps x state; raises if exceeded
-    )
+    def solver(self, y, rtol, atol):
+        return self.flow.solver(y, rtol, atol)
 
 
 @eqx.filter_jit
-def _solve(term, y0, u_final, t_end, ts_desc, rtol, atol):
-    fwd = _forward_dense(term, y0, t_end, rtol, atol)
-    back_term = _ConjugateHeatTerm(fwd, term.n, term.length)
-    u_end = u_final
-    # the backward equation has the same stiffness as the forward one
-    dtmax = _stable_dtmax(term, fwd.evaluate(t_end))
-    back = diffrax.diffeqsolve(
-        diffrax.ODETerm(back_term),
-        diffrax.Tsit5(),
-        t0=t_end,
-        t1=0.0,
-        dt0=None,
-        y0=u_end,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, dtmax=dtmax),
-        saveat=diffrax.SaveAt(ts=ts_desc),
-        max_steps=200_000,
+def _solve(flow, y0, u_final, t_end, ts_desc, rtol, atol):
+    # dense output preallocates max_steps x state; raises if exceeded
+    save = diffrax.SaveAt(dense=True, t1=True)
+    fwd = diffeqsolve(flow, y0, 0.0, t_end, rtol, atol, 1024, save)
+    back = diffeqsolve(
+        _ConjugateHeatTerm(fwd, flow),
+        u_final,
+        t_end,
+        0.0,
+        rtol,
+        atol,
+        200_000,
+        diffrax.SaveAt(ts=ts_desc),
+        solver_state=fwd.evaluate(t_end),
     )
-    gs = jax.vmap(fwd.evaluate)(ts_desc)
-    return gs, back.ys
+    return jax.vmap(fwd.evaluate)(ts_desc), back.ys
 
 
 def perelman_F_along_flow(
@@ -139,15 +106,14 @@ def perelman_F_along_flow(
     if not bool(jnp.all(jnp.isfinite(phi_t))):
         raise RicciFlowError("perelman_F_along_flow: phi_final is NaN or inf on the grid")
     ts = np.linspace(0.0, t_end, num_times)
-    gs, us = _solve(
-        _TorusTerm(n, length, True, False), y0, jnp.exp(-phi_t), t_end, ts[::-1], rtol, atol
-    )
+    flow = _TorusFlow(n, size, length)
+    gs, us = _solve(flow, y0, jnp.exp(-phi_t), t_end, ts[::-1], rtol, atol)
     if not bool(jnp.all(jnp.isfinite(us))) or not bool(jnp.all(us > 0)):
         raise RicciFlowError("perelman_F_along_flow: u = e^{-phi} lost positivity or became NaN")
     cell = (length / size) ** n
     out_f, out_d, out_m = [], [], []
     for comps, u in zip(gs[::-1], us[::-1], strict=True):
-        geo = _geometry(comps, n, length)
+        geo = grid_geometry(comps, n, length)
         phi = -jnp.log(u)
         dphi, hess = _hessian(geo, phi, n, length)
         grad2 = jnp.einsum("...i,...ij,...j->...", dphi, geo.ginv, dphi)

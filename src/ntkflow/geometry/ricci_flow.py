@@ -44,7 +44,7 @@ from .ricci_flow_sphere import (
     s2_ricci_flow_rhs,
     s2_scalar_curvature,
 )
-from .ricci_flow_torus import grid_scalar_curvature, torus_ricci_deturck_rhs
+from .ricci_flow_torus import grid_geometry, torus_ricci_deturck_rhs
 from .spectral import SpectralTorusMetric, components_from_sym, sym_from_components, torus_grid
 
 
@@ -101,55 +101,100 @@ def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0
     return SpectralTorusMetric.from_function(g, n, 8)
 
 
-class _TorusTerm(eqx.Module):
+class _TorusFlow(eqx.Module):
+    """Ricci–DeTurck flow of the grid components on Tⁿ (:mod:`.ricci_flow_torus`)."""
+
     n: int = eqx.field(static=True)
+    size: int = eqx.field(static=True)
     length: float = eqx.field(static=True)
-    deturck: bool = eqx.field(static=True)
-    normalised: bool = eqx.field(static=True)
+    deturck: bool = eqx.field(static=True, default=True)
+    normalised: bool = eqx.field(static=True, default=False)
+    name = "torus"
 
     def __call__(self, t, y, args):
         return torus_ricci_deturck_rhs(y, self.n, self.length, self.deturck, self.normalised)
 
+    def solver(self, y, rtol, atol):
+        """Tsit5 with dt ≤ 2/λ, λ = n k_max² max g^{-1}: the principal symbol g^{ab}k_a k_b of
+        the Ricci–DeTurck operator is largest for the highest kept mode |k_i| = N/3."""
+        kmax = 2 * jnp.pi / self.length * (y.shape[0] // 3)
+        eig = jnp.linalg.eigvalsh(sym_from_components(y, self.n))[..., 0]
+        dtmax = 2.0 / (self.n * kmax**2 * jnp.max(1.0 / eig))
+        return diffrax.Tsit5(), diffrax.PIDController(rtol=rtol, atol=atol, dtmax=dtmax)
 
-class _SphereTerm(eqx.Module):
+    def metric(self, y):
+        return SpectralTorusMetric.from_grid_values(sym_from_components(y, self.n), self.length)
+
+    def scalar_curvature(self, y):
+        return grid_geometry(y, self.n, self.length).r
+
+    def min_eigenvalue(self, y):
+        return np.linalg.eigvalsh(np.asarray(sym_from_components(y, self.n))).min()
+
+    @property
+    def grid(self):
+        return torus_grid(self.n, self.size, self.length)
+
+
+class _Sphere2Flow(eqx.Module):
+    """∂_t u = e^{−2u}(Δ̂u − 1) on the polar grid (:mod:`.ricci_flow_sphere`)."""
+
     ops: PolarSpectralOps
     normalised: bool = eqx.field(static=True)
+    name, n = "sphere2", 2
 
     def __call__(self, t, y, args):
         return s2_ricci_flow_rhs(self.ops, y, self.normalised)
 
+    def solver(self, y, rtol, atol):
+        # stiff near the poles (cot θ ∂_θ ~ N²): implicit ESDIRK, cheap for an N-vector
+        return diffrax.Kvaerno5(), diffrax.PIDController(rtol=rtol, atol=atol)
 
-class _S3Term(eqx.Module):
+    def metric(self, y):
+        return AxisymmetricS2Metric.from_grid(self.ops, y)
+
+    def scalar_curvature(self, y):
+        return s2_scalar_curvature(self.ops, y)
+
+    def min_eigenvalue(self, y):
+        return np.inf  # e^{2u} > 0
+
+    @property
+    def grid(self):
+        return self.ops.theta
+
+
+class _Sphere3Flow(eqx.Module):
+    """d(A, B, C)/dt = −2 Ric_ii (:mod:`.ricci_flow_s3`)."""
+
     normalised: bool = eqx.field(static=True)
+    name, n = "sphere3", 3
 
     def __call__(self, t, y, args):
         return s3_ricci_flow_rhs(y, self.normalised)
 
+    def solver(self, y, rtol, atol):
+        return diffrax.Dopri8(), diffrax.PIDController(rtol=rtol, atol=atol)
 
-def _stable_dtmax(term, y0) -> Array:
-    """Explicit-stability cap for Tsit5 on the torus: the principal symbol of the
-    Ricci–DeTurck operator is g^{ab}k_a k_b, largest for the highest kept mode |k_i| = N/3."""
-    g = sym_from_components(y0, term.n)
-    size = y0.shape[0]
-    kmax = 2 * jnp.pi / term.length * (size // 3)
-    lam = term.n * kmax**2 * jnp.max(1.0 / jnp.linalg.eigvalsh(g)[..., 0])
-    return 2.0 / lam
+    def metric(self, y):
+        return LeftInvariantS3Metric(y)
+
+    def scalar_curvature(self, y):
+        return s3_scalar_curvature(y)[None]
+
+    def min_eigenvalue(self, y):
+        return np.min(np.asarray(y))  # A, B, C are the frame eigenvalues
+
+    @property
+    def grid(self):
+        return jnp.zeros((0,))
 
 
-@eqx.filter_jit
-def _solve_segment(term, y0, t0, t1, rtol, atol, max_steps):
-    if isinstance(term, _SphereTerm):
-        # stiff near the poles (cot θ ∂_θ ~ N²): implicit ESDIRK, cheap for an N-vector
-        solver, controller = (
-            diffrax.Kvaerno5(),
-            diffrax.PIDController(rtol=rtol, atol=atol),
-        )
-    elif isinstance(term, _S3Term):
-        solver, controller = diffrax.Dopri8(), diffrax.PIDController(rtol=rtol, atol=atol)
-    else:
-        solver = diffrax.Tsit5()
-        controller = diffrax.PIDController(rtol=rtol, atol=atol, dtmax=_stable_dtmax(term, y0))
-    sol = diffrax.diffeqsolve(
+def diffeqsolve(term, y0, t0, t1, rtol, atol, max_steps, saveat, solver_state=None, **kwargs):
+    """diffrax solve of dy/dt = term(t, y) with ``term.solver`` (step cap from
+    ``solver_state``, default y0)."""
+    solver, controller = term.solver(y0 if solver_state is None else solver_state, rtol, atol)
+    return diffrax.diffeqsolve(
         diffrax.ODETerm(term),
         solver,
         t0=t0,
@@ -158,25 +203,26 @@ def _solve_segment(term, y0, t0, t1, rtol, atol, max_steps):
         y0=y0,
         stepsize_controller=controller,
         max_steps=max_steps,
-        saveat=diffrax.SaveAt(t1=True),
-        throw=False,
+        saveat=saveat,
+        **kwargs,
     )
-    return sol.ys[0], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
+
+
+@eqx.filter_jit
+def _solve_segment(term, y0, t0, t1, rtol, atol, max_steps):
+    save = diffrax.SaveAt(t1=True)
+    sol = diffeqsolve(term, y0, t0, t1, rtol, atol, max_steps, save, throw=False)
+    return sol.ys[0], sol.result == diffrax.RESULTS.successful
 
 
 class RicciFlowSolution(eqx.Module):
     """Saved states of a Ricci-flow solve; see the module docstring for the methods."""
 
-    term: eqx.Module
+    term: _TorusFlow | _Sphere2Flow | _Sphere3Flow
     ts: Array
     states: Array
-    manifold: str = eqx.field(static=True)
-    n: int = eqx.field(static=True)
-    size: int = eqx.field(static=True)
-    length: float = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
-    ops: PolarSpectralOps | None = None
 
     def state(self, t: float) -> Array:
         """Grid state at time t (saved, or integrated from the last saved time ≤ t)."""
@@ -184,26 +230,17 @@ class RicciFlowSolution(eqx.Module):
         ts = np.asarray(self.ts)
         if t < ts[0] - 1e-14 or t > ts[-1] + 1e-12:
             raise RicciFlowError(f"t = {t} outside the solved interval [{ts[0]}, {ts[-1]}]")
-        i = int(np.searchsorted(ts, t, side="right") - 1)
-        i = max(0, min(i, len(ts) - 1))
+        i = max(0, min(int(np.searchsorted(ts, t, side="right") - 1), len(ts) - 1))
         if abs(ts[i] - t) <= 1e-14 * max(1.0, abs(t)):
             return self.states[i]
-        y, ok, _ = _solve_segment(
-            self.term, self.states[i], ts[i], t, self.rtol, self.atol, 1_000_000
-        )
+        y, ok = _solve_segment(self.term, self.states[i], ts[i], t, self.rtol, self.atol, 10**6)
         if not bool(ok):
-            raise RicciFlowError(f"{self.manifold}: re-integration to t = {t} failed")
+            raise RicciFlowError(f"{self.term.name}: re-integration to t = {t} failed")
         return y
 
     def metric(self, t: float):
         """The flowed metric at time t as a callable module x ↦ g(x)."""
-        y = self.state(t)
-        if self.manifold == "torus":
-            vals = sym_from_components(y, self.n)
-            return SpectralTorusMetric.from_grid_values(vals, self.length)
-        if self.manifold == "sphere2":
-            return AxisymmetricS2Metric.from_grid(self.ops, y)
-        return LeftInvariantS3Metric(y)
+        return self.term.metric(self.state(t))
 
     def metric_at(self, t: float, xs: Array) -> Array:
         """The flowed metric at time t at points ``xs`` (N, n) → (N, n, n)."""
@@ -212,36 +249,26 @@ class RicciFlowSolution(eqx.Module):
     def scalar_curvature(self, t: float) -> Array:
         """Scalar curvature at time t on the solver grid: torus shape (N,)*n; S² shape (N,)
         at the polar angles :attr:`grid`; S³ shape (1,) (homogeneous)."""
-        y = self.state(t)
-        if self.manifold == "torus":
-            return grid_scalar_curvature(sym_from_components(y, self.n), self.n, self.length)
-        if self.manifold == "sphere2":
-            return s2_scalar_curvature(self.ops, y)
-        return s3_scalar_curvature(y)[None]
+        return self.term.scalar_curvature(self.state(t))
 
     @property
     def grid(self) -> Array:
         """Solver grid: torus points (N**n, n); S² polar angles θ_j (N,); S³ none (empty)."""
-        if self.manifold == "torus":
-            return torus_grid(self.n, self.size, self.length)
-        if self.manifold == "sphere2":
-            return self.ops.theta
-        return jnp.zeros((0,))
+        return self.term.grid
+
+    @property
+    def ops(self) -> PolarSpectralOps:
+        """S² only: the operators of the polar grid."""
+        return self.term.ops
 
 
-def _check_state(y: Array, t: float, manifold: str, n: int) -> None:
-    arr = np.asarray(y)
-    if not np.isfinite(arr).all():
-        raise RicciFlowError(f"{manifold}: NaN or inf in the flow state at t = {t:.6g}")
-    if manifold == "torus":
-        eig = np.linalg.eigvalsh(np.asarray(sym_from_components(y, n))).min()
-        if eig <= 0:
-            raise RicciFlowError(
-                f"torus: metric not positive-definite at t = {t:.6g} (min eigenvalue {eig:.3g})"
-            )
-    elif manifold == "sphere3" and (arr <= 0).any():
+def _check_state(term, y: Array, t: float) -> None:
+    if not np.isfinite(np.asarray(y)).all():
+        raise RicciFlowError(f"{term.name}: NaN or inf in the flow state at t = {t:.6g}")
+    eig = term.min_eigenvalue(y)
+    if eig <= 0:
         raise RicciFlowError(
-            f"sphere3: metric not positive-definite at t = {t:.6g} (A, B, C = {arr})"
+            f"{term.name}: metric not positive-definite at t = {t:.6g} (min eigenvalue {eig:.3g})"
         )
 
 
@@ -264,85 +291,55 @@ def ricci_flow(
     Args:
         initial_metric: ``SpectralTorusMetric`` (T², T³), ``AxisymmetricS2Metric`` (S²) or
             ``LeftInvariantS3Metric`` (S³).
-        t_end: final time (> 0).
         size: grid points per axis (torus, default 32) or polar points (S², default 32).
         ts: save times (sorted, within [0, t_end]); default ``num_saves`` equally spaced.
         normalised: volume-normalised flow ∂_t g = −2 Ric + (2/n) r̄ g.
         deturck: torus only; False gives Hamilton's weakly parabolic flow in fixed coordinates.
-        rtol, atol: diffrax PID tolerances.
         progress: called with each saved time as it is reached (for progress bars).
 
     Raises:
-        RicciFlowError: bad metric (NaN, non-PD), t_end at or past the singular time of a
-        sphere (by the maximum principle the unnormalised flow on Sⁿ with R ≥ R_min > 0 is
-        singular by T* = n/(2 R_min); equality for round spheres), or a failed solve.
+        RicciFlowError: bad metric (NaN, non-PD), t_end at or past the singular time (by the
+        maximum principle the unnormalised flow with R ≥ R_min > 0 is singular by
+        T* = n/(2 R_min); equality for round spheres), or a failed solve.
     """
     if not (np.isfinite(t_end) and t_end > 0):
         raise RicciFlowError(f"t_end must be a positive finite number, got {t_end}")
     size = 32 if size is None else int(size)
     if isinstance(initial_metric, SpectralTorusMetric):
-        n = initial_metric.dim
-        length = initial_metric.length
-        manifold = "torus"
-        vals = initial_metric.grid_values(size)
-        y0 = components_from_sym(vals)
-        term = _TorusTerm(n, length, deturck, normalised)
-        ops = None
+        m = initial_metric
+        term = _TorusFlow(m.dim, size, m.length, deturck, normalised)
+        y0 = components_from_sym(m.grid_values(size))
     elif isinstance(initial_metric, AxisymmetricS2Metric):
-        n, length, manifold = 2, float(np.pi), "sphere2"
-        ops = PolarSpectralOps.build(size)
-        y0 = initial_metric.u(ops.theta)
-        term = _SphereTerm(ops, normalised)
+        term = _Sphere2Flow(PolarSpectralOps.build(size), normalised)
+        y0 = initial_metric.u(term.ops.theta)
     elif isinstance(initial_metric, LeftInvariantS3Metric):
-        n, length, manifold, ops = 3, 0.0, "sphere3", None
-        y0 = jnp.asarray(initial_metric.abc, dtype=float)
-        term = _S3Term(normalised)
+        term, y0 = _Sphere3Flow(normalised), jnp.asarray(initial_metric.abc, dtype=float)
     else:
         raise RicciFlowError(
             "ricci_flow: initial_metric must be a SpectralTorusMetric, AxisymmetricS2Metric or "
             f"LeftInvariantS3Metric, got {type(initial_metric).__name__}"
         )
-    _check_state(y0, 0.0, manifold, n)
-    if manifold.startswith("sphere") and not normalised:
-        r0 = np.asarray(
-            s2_scalar_curvature(ops, y0) if manifold == "sphere2" else s3_scalar_curvature(y0)
+    _check_state(term, y0, 0.0)
+    r_min = float(np.min(term.scalar_curvature(y0)))
+    if not normalised and r_min > 0 and t_end >= term.n / (2 * r_min) * (1 - 1e-9):
+        raise RicciFlowError(
+            f"{term.name}: t_end = {t_end} is at or past the singular time: with R >= "
+            f"{r_min:.6g} the flow is singular by T = n/(2 R_min) = {term.n / (2 * r_min):.6g}"
         )
-        if r0.min() > 0:
-            t_star = n / (2 * r0.min())
-            if t_end >= t_star * (1 - 1e-9):
-                raise RicciFlowError(
-                    f"{manifold}: t_end = {t_end} is at or past the singular time: with "
-                    f"R >= {r0.min():.6g} the flow is singular by T = n/(2 R_min) = {t_star:.6g}"
-                )
     save = np.linspace(0.0, t_end, num_saves) if ts is None else np.asarray(ts, dtype=float)
     if save.ndim != 1 or np.any(np.diff(save) <= 0) or save[0] < 0 or save[-1] > t_end:
         raise RicciFlowError("ts must be strictly increasing within [0, t_end]")
-    if save[0] != 0.0:
-        save = np.concatenate([[0.0], save])
-    if save[-1] != t_end:
-        save = np.concatenate([save, [t_end]])
+    save = np.unique(np.concatenate([[0.0], save, [t_end]]))
     states = [y0]
-    y = y0
     for t0, t1 in zip(save[:-1], save[1:], strict=True):
-        y, ok, _ = _solve_segment(term, y, t0, t1, rtol, atol, max_steps)
+        y, ok = _solve_segment(term, states[-1], t0, t1, rtol, atol, max_steps)
         if not bool(ok):
             raise RicciFlowError(
-                f"{manifold}: the solver failed between t = {t0:.6g} and {t1:.6g} (singular "
+                f"{term.name}: the solver failed between t = {t0:.6g} and {t1:.6g} (singular "
                 "or too stiff: curvature blew up, or max_steps reached)"
             )
-        _check_state(y, float(t1), manifold, n)
+        _check_state(term, y, float(t1))
         states.append(y)
         if progress is not None:
             progress(float(t1))
-    return RicciFlowSolution(
-        term,
-        jnp.asarray(save),
-        jnp.stack(states),
-        manifold,
-        n,
-        size,
-        float(length),
-        float(rtol),
-        float(atol),
-        ops,
-    )
+    return RicciFlowSolution(term, jnp.asarray(save), jnp.stack(states), float(rtol), float(atol))

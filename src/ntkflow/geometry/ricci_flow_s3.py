@@ -42,14 +42,8 @@ def s3_coframe(x: Float[Array, " 3"]) -> Float[Array, "3 3"]:
 
 def s3_frame_ricci(abc: Float[Array, " 3"]) -> Float[Array, " 3"]:
     """Frame Ricci eigenvalues (A² − (B−C)²)/(2BC), cyclic."""
-    a, b, c = abc[0], abc[1], abc[2]
-    return jnp.array(
-        [
-            (a**2 - (b - c) ** 2) / (2 * b * c),
-            (b**2 - (c - a) ** 2) / (2 * c * a),
-            (c**2 - (a - b) ** 2) / (2 * a * b),
-        ]
-    )
+    a, b, c = abc, jnp.roll(abc, -1), jnp.roll(abc, -2)
+    return (a**2 - (b - c) ** 2) / (2 * b * c)
 
 
 def s3_scalar_curvature(abc: Float[Array, " 3"]) -> Float[Array, ""]:

@@ -33,13 +33,8 @@ from jaxtyping import Array, Float
 from .metric import MetricError
 
 
-def polar_grid(size: int) -> np.ndarray:
-    """Interior collocation points θ_j = (j + ½)π/N, j = 0..N−1."""
-    return (np.arange(size) + 0.5) * np.pi / size
-
-
 class PolarSpectralOps(eqx.Module):
-    """Dense cosine-series operators on the interior polar grid (N ≲ 128).
+    """Dense cosine-series operators on the interior polar grid θ_j = (j + ½)π/N (N ≲ 128).
 
     ``even_to_coeffs``: values → cosine coefficients c_k (k = 0..N−1);
     ``d_even``: values of an even function → values of its θ-derivative (odd);
@@ -55,9 +50,8 @@ class PolarSpectralOps(eqx.Module):
 
     @classmethod
     def build(cls, size: int) -> PolarSpectralOps:
-        th = polar_grid(size)
-        k_e = np.arange(size)
-        k_o = np.arange(1, size + 1)
+        th = (np.arange(size) + 0.5) * np.pi / size
+        k_e, k_o = np.arange(size), np.arange(1, size + 1)
         c_inv = np.linalg.inv(np.cos(np.outer(th, k_e)))
         s_inv = np.linalg.inv(np.sin(np.outer(th, k_o)))
         d_even = (-np.sin(np.outer(th, k_e)) * k_e) @ c_inv
@@ -65,13 +59,7 @@ class PolarSpectralOps(eqx.Module):
         # f sin θ is odd: ∫_0^π sin kθ dθ = (1 − (−1)^k)/k; f_j sin θ_j → sine coefficients
         int_o = (1.0 - (-1.0) ** k_o) / k_o
         w_area = (s_inv.T @ int_o) * np.sin(th)
-        return cls(
-            jnp.asarray(th),
-            jnp.asarray(c_inv),
-            jnp.asarray(d_even),
-            jnp.asarray(d_odd),
-            jnp.asarray(w_area),
-        )
+        return cls(*map(jnp.asarray, (th, c_inv, d_even, d_odd, w_area)))
 
 
 def polar_laplacian(ops: PolarSpectralOps, u: Array) -> Array:
@@ -100,15 +88,11 @@ def s2_ricci_flow_rhs(ops: PolarSpectralOps, u: Array, normalised: bool = False)
 
 def _chebyshev_t_series(coeffs: Array, c: Array) -> Array:
     """Σ_k c_k T_k(c), k = 0..N−1 (= Σ c_k cos kθ for c = cos θ)."""
-    t_prev = jnp.ones_like(c)
+    t_prev, t_cur = jnp.ones_like(c), c
     total = coeffs[0] * t_prev
-    if coeffs.shape[0] == 1:
-        return total
-    t_cur = c
-    total = total + coeffs[1] * t_cur
-    for k in range(2, coeffs.shape[0]):
+    for ck in coeffs[1:]:
+        total = total + ck * t_cur
         t_prev, t_cur = t_cur, 2 * c * t_cur - t_prev
-        total = total + coeffs[k] * t_cur
     return total
 
 

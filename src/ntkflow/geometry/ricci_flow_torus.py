@@ -4,12 +4,11 @@ The state is the metric sampled on the uniform grid, ``(N,)*n + (n(n+1)/2,)`` in
 components. Spatial derivatives are exact derivatives of the trigonometric interpolant (FFT),
 products are taken pointwise (Trefethen, *Spectral Methods in MATLAB*, ch. 3). The flow is
 
-    ∂_t g_ij = −2 R_ij + ∇_i W_j + ∇_j W_i − 2 ∇_i∇_j φ + (2/n) λ r̄ g_ij
+    ∂_t g_ij = −2 R_ij + ∇_i W_j + ∇_j W_i + (2/n) λ r̄ g_ij
 
 with W^k = g^{pq}(Γ^k_pq − Γ̃^k_pq) the DeTurck field for a flat background g̃ (Γ̃ = 0; Chow–
 Knopf, *The Ricci Flow: An Introduction*, §3.3), which makes the system strictly parabolic;
-``deturck=False`` drops it (Hamilton's flow in fixed coordinates, only weakly parabolic). The
-optional φ term gives Perelman's modified flow dg/dt = −2(Ric + ∇∇φ) for a fixed φ (paper §3);
+``deturck=False`` drops it (Hamilton's flow in fixed coordinates, only weakly parabolic).
 ``normalised=True`` adds (2/n) r̄ g, r̄ = ∫R dV / ∫dV (Hamilton 1982, volume-preserving flow).
 
 In two dimensions, for a conformally flat metric e^{2u}δ, W = (2 − n) e^{−2u}∇u = 0, so the
@@ -22,110 +21,87 @@ The right-hand side is de-aliased by the 2/3 rule (modes with |k_i| > N/3 set to
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array
 
 from .spectral import components_from_sym, sym_from_components
 
 
-def wavenumbers(size: int, length: float) -> np.ndarray:
-    """Angular wave numbers 2πk/L of ``numpy.fft.fftfreq`` order (Nyquist set to 0)."""
+def grid_gradient(f: Array, n: int, length: float) -> Array:
+    """Spectral derivatives of grid values ``f`` (shape ``(N,)*n + tail``), shape
+    ``(N,)*n + tail + (n,)`` with the last index the derivative direction."""
+    size, axes = f.shape[0], tuple(range(n))
     k = np.fft.fftfreq(size, d=1.0 / size)
     if size % 2 == 0:
-        k[size // 2] = 0.0
-    return 2 * np.pi * k / length
-
-
-def grid_gradient(f: Array, n: int, length: float) -> Array:
-    """Spectral derivatives of grid values ``f`` of shape ``(N,)*n + tail``.
-
-    Returns shape ``(N,)*n + tail + (n,)`` with the last index the derivative direction.
-    """
-    size = f.shape[0]
-    k = wavenumbers(size, length)
-    axes = tuple(range(n))
+        k[size // 2] = 0.0  # Nyquist
+    k = jnp.asarray(2 * np.pi * k / length)
     fh = jnp.fft.fftn(f, axes=axes)
-    tail = f.ndim - n
-    out = []
-    for m in range(n):
-        shape = [1] * f.ndim
-        shape[m] = size
-        km = jnp.asarray(k).reshape(shape)
-        out.append(jnp.fft.ifftn(1j * km * fh, axes=axes).real)
-    del tail
-    return jnp.stack(out, axis=-1)
+    # k along axis m: shape (N, 1, ..., 1) broadcasts against the trailing axes
+    dk = [1j * k.reshape((size,) + (1,) * (f.ndim - 1 - m)) for m in range(n)]
+    return jnp.stack([jnp.fft.ifftn(d * fh, axes=axes).real for d in dk], axis=-1)
 
 
 def dealias(f: Array, n: int) -> Array:
     """2/3-rule filter on the grid axes of ``f`` (shape ``(N,)*n + tail``)."""
-    size = f.shape[0]
-    k = np.abs(np.fft.fftfreq(size, d=1.0 / size))
-    keep1 = (k <= size / 3).astype(float)
-    mask = keep1
-    for _ in range(n - 1):
-        mask = np.multiply.outer(mask, keep1)
+    size, axes = f.shape[0], tuple(range(n))
+    keep = (np.abs(np.fft.fftfreq(size, d=1.0 / size)) <= size / 3).astype(float)
+    mask = functools.reduce(np.multiply.outer, [keep] * n)
     mask = jnp.asarray(mask).reshape((size,) * n + (1,) * (f.ndim - n))
-    axes = tuple(range(n))
     return jnp.fft.ifftn(mask * jnp.fft.fftn(f, axes=axes), axes=axes).real
 
 
-def grid_christoffel(g: Array, ginv: Array, n: int, length: float) -> Array:
-    """Γ^k_ij on the grid, shape ``grid + (n, n, n)`` (index order k, i, j)."""
+class GridGeometry(NamedTuple):
+    """g, g⁻¹, Γ^k_ij, R_ij, R, W^k = g^{ij}Γ^k_ij and sqrt(det g) on the grid."""
+
+    g: Array
+    ginv: Array
+    gam: Array
+    ric: Array
+    r: Array
+    w_up: Array
+    sqrt_det: Array
+
+
+def grid_geometry(comps: Array, n: int, length: float) -> GridGeometry:
+    """Γ^k_ij = ½ g^{kl}(∂_i g_jl + ∂_j g_il − ∂_l g_ij) and the Ricci tensor (module docstring)
+    on the grid, from the independent components ``comps``."""
+    g = sym_from_components(comps, n)
+    ginv = jnp.linalg.inv(g)
     dg = grid_gradient(g, n, length)  # [..., a, b, c] = ∂_c g_ab
     low = 0.5 * (
         jnp.einsum("...jli->...lij", dg)
         + jnp.einsum("...ilj->...lij", dg)
         - jnp.einsum("...ijl->...lij", dg)
     )
-    return jnp.einsum("...kl,...lij->...kij", ginv, low)
-
-
-def grid_ricci(gam: Array, n: int, length: float) -> Array:
-    """Ricci tensor on the grid from Γ on the grid (FFT derivatives of Γ)."""
+    gam = jnp.einsum("...kl,...lij->...kij", ginv, low)
     dgam = grid_gradient(gam, n, length)  # [..., k, i, j, m] = ∂_m Γ^k_ij
-    return (
+    ric = (
         jnp.einsum("...adba->...bd", dgam)
         - jnp.einsum("...aabd->...bd", dgam)
         + jnp.einsum("...aae,...edb->...bd", gam, gam)
         - jnp.einsum("...ade,...eab->...bd", gam, gam)
     )
-
-
-def grid_scalar_curvature(g: Float[Array, ...], n: int, length: float) -> Array:
-    """Scalar curvature R on the grid for metric values ``g`` of shape ``grid + (n, n)``."""
-    ginv = jnp.linalg.inv(g)
-    ric = grid_ricci(grid_christoffel(g, ginv, n, length), n, length)
-    return jnp.einsum("...bd,...bd->...", ginv, ric)
+    r = jnp.einsum("...bd,...bd->...", ginv, ric)
+    w_up = jnp.einsum("...ij,...kij->...k", ginv, gam)
+    return GridGeometry(g, ginv, gam, ric, r, w_up, jnp.sqrt(jnp.linalg.det(g)))
 
 
 def torus_ricci_deturck_rhs(
-    comps: Array,
-    n: int,
-    length: float,
-    deturck: bool = True,
-    normalised: bool = False,
-    phi_hessian: Array | None = None,
-    filtered: bool = True,
+    comps: Array, n: int, length: float, deturck: bool = True, normalised: bool = False
 ) -> Array:
     """∂_t of the independent components (see module docstring)."""
-    g = sym_from_components(comps, n)
-    ginv = jnp.linalg.inv(g)
-    gam = grid_christoffel(g, ginv, n, length)
-    ric = grid_ricci(gam, n, length)
-    rhs = -2.0 * ric
+    geo = grid_geometry(comps, n, length)
+    rhs = -2.0 * geo.ric
     if deturck:
-        w_up = jnp.einsum("...ij,...kij->...k", ginv, gam)
-        w_low = jnp.einsum("...jk,...k->...j", g, w_up)
+        w_low = jnp.einsum("...jk,...k->...j", geo.g, geo.w_up)
         dw = grid_gradient(w_low, n, length)  # [..., j, i] = ∂_i W_j
-        nabla_w = jnp.einsum("...ji->...ij", dw) - jnp.einsum("...kij,...k->...ij", gam, w_low)
+        nabla_w = jnp.einsum("...ji->...ij", dw) - jnp.einsum("...kij,...k->...ij", geo.gam, w_low)
         rhs = rhs + nabla_w + jnp.swapaxes(nabla_w, -1, -2)
-    if phi_hessian is not None:
-        rhs = rhs - 2.0 * phi_hessian
     if normalised:
-        r = jnp.einsum("...bd,...bd->...", ginv, ric)
-        dv = jnp.sqrt(jnp.linalg.det(g))
-        rbar = jnp.sum(r * dv) / jnp.sum(dv)
-        rhs = rhs + (2.0 / n) * rbar * g
-    out = components_from_sym(rhs)
-    return dealias(out, n) if filtered else out
+        rbar = jnp.sum(geo.r * geo.sqrt_det) / jnp.sum(geo.sqrt_det)
+        rhs = rhs + (2.0 / n) * rbar * geo.g
+    return dealias(components_from_sym(rhs), n)
