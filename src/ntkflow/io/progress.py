@@ -1,13 +1,8 @@
 """Progress on stderr: a rich bar for counted work and a spinner for a stage of unknown length.
 
-Shared by the library (the run loop, the Calabi–Yau training job) and the command line, so it
-lives here, beside the numerical layers and importing none of them (and never the CLI).
-
-Layout: the label keeps its words and is cut with an ellipsis only when the terminal is too
-narrow for it; the bar has a fixed width, so an 80-column terminal shows
-``training (L-BFGS) ━━━━━━━━━━━━━━━━━━━━ 12/30 0:00:04 0:00:06 loss=0.013`` on one line. With
-``NTKFLOW_PROGRESS=0`` (or when stderr is not a terminal and ``--json`` asks for quiet
-output) nothing is drawn.
+The label is cut with an ellipsis only when the terminal is too narrow; the bar has a fixed
+width, so 80 columns show ``training (L-BFGS) ━━━━━━━━ 12/30 0:00:04 0:00:06 loss=0.013`` on one
+line. With ``NTKFLOW_PROGRESS=0`` nothing is drawn.
 """
 
 from __future__ import annotations
@@ -31,17 +26,12 @@ from rich.table import Column
 
 err_console = Console(stderr=True)
 
-BAR_WIDTH = 16
-"""Fixed bar width: with label ≤ 24, counts, two clocks and a short status, 80 columns."""
+BAR_WIDTH = 16  # with a label ≤ 24, counts, two clocks and a short status: 80 columns
+_OFF = ("0", "false", "no", "off")  # values of NTKFLOW_PROGRESS that turn progress off
 
 
-def progress_enabled() -> bool:
-    """False when ``NTKFLOW_PROGRESS`` is set to 0/false/no/off."""
-    value = os.environ.get("NTKFLOW_PROGRESS", "1").strip().lower()
-    return value not in {"0", "false", "no", "off"}
-
-
-def _columns(counted: bool) -> list[Any]:
+def _columns(total: float | None) -> list[Any]:
+    counted = total is not None
     label = TextColumn(
         "[bold]{task.description}",
         table_column=Column(
@@ -58,7 +48,7 @@ def _columns(counted: bool) -> list[Any]:
     return [
         label,
         BarColumn(bar_width=BAR_WIDTH, table_column=Column(no_wrap=True, min_width=BAR_WIDTH)),
-        MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=7)),
+        *([MofNCompleteColumn(**clock)] if float(total).is_integer() else []),  # not a flow time
         TimeElapsedColumn(**clock),
         TimeRemainingColumn(**clock),
         status,
@@ -76,15 +66,10 @@ def progress_bar(
 
     Yields ``advance(amount=1, status=None, completed=None)``.
     """
-    counted = total is not None
-    integral = counted and float(total).is_integer()  # type: ignore[arg-type]
-    columns = _columns(counted)
-    if counted and not integral:  # a flow time: no "m/n" count
-        columns = [c for c in columns if not isinstance(c, MofNCompleteColumn)]
     progress = Progress(
-        *columns,
+        *_columns(total),
         console=console or err_console,
-        disable=disable or not progress_enabled(),
+        disable=disable or os.environ.get("NTKFLOW_PROGRESS", "").strip().lower() in _OFF,
         transient=False,
         expand=False,
     )
@@ -100,7 +85,7 @@ def progress_bar(
                 progress.update(task, status=status)
 
         yield advance
-        if not counted:
+        if total is None:
             progress.update(task, total=1, completed=1, status="done")
 
 
@@ -114,6 +99,3 @@ def stage(description: str, disable: bool = False) -> Iterator[Callable[..., Non
 def thousands(n: int) -> str:
     """``100000`` -> ``"100 000"`` (thin grouping, as in the docs)."""
     return f"{int(n):,}".replace(",", " ")
-
-
-__all__ = ["BAR_WIDTH", "err_console", "progress_bar", "progress_enabled", "stage", "thousands"]

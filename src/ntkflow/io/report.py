@@ -44,19 +44,20 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "metric"
 
 
-def _png(fig) -> bytes:
+def _png(fig, ax, xlabel: str, ylabel: str, title: str, legend: dict | None = None) -> bytes:
+    """Label ``ax``, draw its grid (and legend), and render ``fig`` as PNG bytes."""
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    if legend is not None:
+        ax.legend(**legend)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
 
 
 def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, list]:
-    steps, vals = [], []
-    for r in records:
-        if key in r and r[key] is not None:
-            steps.append(r["step"])
-            vals.append(r[key])
-    return np.asarray(steps), vals
+    pairs = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+    return np.asarray([s for s, _ in pairs]), [v for _, v in pairs]
 
 
 def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
@@ -92,54 +93,40 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
                 ax.plot(steps, v, label=k, lw=1.2, marker="o" if len(v) < 20 else None, ms=3)
         if _use_log(np.concatenate(allv)):
             ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel(group)
-        ax.set_title(group)
-        ax.grid(alpha=0.3)
-        if len(members) > 1 or any(k in errors for k in members):
-            ax.legend()
+        legend = {} if len(members) > 1 or any(k in errors for k in members) else None
         shown = [f"{k} ± {errors[k]}" if k in errors else k for k in members]
-        out.append((f"{_safe(group)}.png", f"{', '.join(shown)} against step", _png(fig)))
+        png = _png(fig, ax, "step", group, group, legend)
+        out.append((f"{_safe(group)}.png", f"{', '.join(shown)} against step", png))
 
     for k in vectors:
         steps, vals = _series(records, k)
         pick = np.unique(np.linspace(0, len(vals) - 1, min(5, len(vals))).round().astype(int))
         fig = Figure(figsize=(6, 3.6))
         ax = fig.subplots()
-        allv = []
-        for i in pick:
-            v = np.sort(np.abs(np.asarray(vals[i], dtype=float)))[::-1]
-            allv.append(v)
+        allv = [np.sort(np.abs(np.asarray(vals[i], dtype=float)))[::-1] for i in pick]
+        for i, v in zip(pick, allv, strict=True):
             ax.plot(np.arange(1, v.size + 1), v, marker="o", ms=3, label=f"step {steps[i]}")
         if _use_log(np.concatenate(allv)):
             ax.set_yscale("log")
-        ax.set_xlabel("index (descending)")
-        ax.set_ylabel(f"|{k}|")
-        ax.set_title(k)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        out.append((f"{_safe(k)}.png", f"{k} at {len(pick)} steps", _png(fig)))
+        png = _png(fig, ax, "index (descending)", f"|{k}|", k, {"fontsize": "small"})
+        out.append((f"{_safe(k)}.png", f"{k} at {len(pick)} steps", png))
 
     sigma = [k for k in plotted if "sigma" in k.lower()]
     ricci = [k for k in plotted if "ricci" in k.lower()]
-    if sigma and ricci:
-        both = [r for r in records if sigma[0] in r and ricci[0] in r]
-        if both:
-            s = np.array([r[sigma[0]] for r in both], dtype=float)
-            q = np.array([r[ricci[0]] for r in both], dtype=float)
-            fig = Figure(figsize=(5, 4))
-            ax = fig.subplots()
-            sc = ax.scatter(s, q, c=[r["step"] for r in both], s=8, cmap="viridis")
-            fig.colorbar(sc, ax=ax, label="step")
-            for axis, v in (("x", s), ("y", q)):
-                if _use_log(v):
-                    getattr(ax, f"set_{axis}scale")("log")
-            ax.set_xlabel(sigma[0])
-            ax.set_ylabel(ricci[0])
-            ax.set_title(f"{ricci[0]} against {sigma[0]}")
-            ax.grid(alpha=0.3)
-            name = f"{_safe(ricci[0])}_vs_{_safe(sigma[0])}.png"
-            out.append((name, f"{ricci[0]} against {sigma[0]}", _png(fig)))
+    both = [r for r in records if sigma and ricci and sigma[0] in r and ricci[0] in r]
+    if both:
+        s = np.array([r[sigma[0]] for r in both], dtype=float)
+        q = np.array([r[ricci[0]] for r in both], dtype=float)
+        fig = Figure(figsize=(5, 4))
+        ax = fig.subplots()
+        sc = ax.scatter(s, q, c=[r["step"] for r in both], s=8, cmap="viridis")
+        fig.colorbar(sc, ax=ax, label="step")
+        for axis, v in (("x", s), ("y", q)):
+            if _use_log(v):
+                getattr(ax, f"set_{axis}scale")("log")
+        title = f"{ricci[0]} against {sigma[0]}"
+        png = _png(fig, ax, sigma[0], ricci[0], title)
+        out.append((f"{_safe(ricci[0])}_vs_{_safe(sigma[0])}.png", title, png))
     return out
 
 

@@ -125,6 +125,13 @@ class RunDir:
             else:
                 p.unlink(missing_ok=True)
 
+    @classmethod
+    def create(cls, path: str | os.PathLike, run: dict[str, Any]) -> RunDir:
+        """Make a new run directory (:meth:`reserve`) and write ``run.json`` (:meth:`write_run`)."""
+        rd = cls.reserve(path)
+        rd.write_run(run)
+        return rd
+
     def write_run(self, run: dict[str, Any]) -> None:
         """Lay out a reserved directory: ``checkpoints/``, ``figures/``, ``run.json`` (``run``
         plus format and time) and ``status.json`` ("created")."""
