@@ -85,6 +85,8 @@ FROZEN_THRESHOLD = 0.1  # ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F below which a regim
 
 @dataclasses.dataclass(frozen=True)
 class FeatureLearningConfig:
+    """Sizes and training settings shared by all regimes (counts must be >= 1)."""
+
     variety: str = "fermat-quintic"
     n_train: int = 1500
     n_test: int = 1000
@@ -101,10 +103,8 @@ class FeatureLearningConfig:
 
     def __post_init__(self):
         for name in ("n_train", "n_test", "n_ntk", "steps", "eval_every", "width", "depth"):
-            if getattr(self, name) < 1:
-                raise ValueError(
-                    f"feature-learning: {name} must be >= 1, got {getattr(self, name)}"
-                )
+            if (v := getattr(self, name)) < 1:
+                raise ValueError(f"feature-learning: {name} must be >= 1, got {v}")
 
 
 def _lambda_max(loss, params, iters: int = 20) -> float:
@@ -128,21 +128,11 @@ def finite_phi(m: int, width: int, depth: int, key, train: str = "all") -> MLP:
 
 def _build(cfg: FeatureLearningConfig, variety):
     m = n_spectral_inputs(variety.ambient)
-    key = jax.random.PRNGKey(cfg.seed)
-    finite = finite_phi(m, cfg.width, cfg.depth, jax.random.fold_in(key, 1))
-    last = finite_phi(m, cfg.width, cfg.depth, jax.random.fold_in(key, 1), train="last")
-    wide = MLP(
-        m,
-        "scalar",
-        cfg.wide_width,
-        2,
-        "gelu",
-        parameterization="ntk",
-        key=jax.random.fold_in(key, 2),
-    )
-    rf = RandomFourierFeatures(
-        m, cfg.n_features, cfg.gaussian_lengthscale, key=jax.random.fold_in(key, 3)
-    )
+    k1, k2, k3 = (jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i) for i in (1, 2, 3))
+    finite = finite_phi(m, cfg.width, cfg.depth, k1)
+    last = finite_phi(m, cfg.width, cfg.depth, k1, train="last")
+    wide = MLP(m, "scalar", cfg.wide_width, 2, "gelu", parameterization="ntk", key=k2)
+    rf = RandomFourierFeatures(m, cfg.n_features, cfg.gaussian_lengthscale, key=k3)
     return {
         "gaussian-kernel": (FeaturePhi(rf, jnp.zeros(cfg.n_features)), "gd", None),
         "linearised": (LinearisedMetric.around(finite, centred=True), "adam", cfg.learning_rate),
@@ -170,11 +160,8 @@ def train_regime(
     pot = PhiPotential(phi, fs)
     params, static = eqx.partition(pot, trainable(pot))
     loss = lambda p: monge_ampere_loss(eqx.combine(p, static), train, kappa, 2)
-    if kind == "gd":
-        lr = 1.0 / _lambda_max(loss, params)
-        tx = optax.sgd(lr)
-    else:
-        tx = optax.adam(lr)
+    lr = 1.0 / _lambda_max(loss, params) if kind == "gd" else lr
+    tx = optax.sgd(lr) if kind == "gd" else optax.adam(lr)
     opt = tx.init(params)
     step = jax.jit(make_step(loss, tx))
 
@@ -189,9 +176,8 @@ def train_regime(
             ch = float(jnp.linalg.norm(theta - theta0) / jnp.linalg.norm(theta0))
             if not np.isfinite(s):
                 raise FloatingPointError(f"feature-learning: test σ is not finite at step {k}")
-            hist["step"].append(k)
-            hist["sigma_test"].append(s)
-            hist["ntk_change"].append(ch)
+            for name, v in (("step", k), ("sigma_test", s), ("ntk_change", ch)):
+                hist[name].append(v)
             if on_eval is not None:
                 on_eval(k, hist)
         if k < steps:
@@ -212,6 +198,8 @@ def run_feature_learning(
     regimes: tuple[str, ...] | None = None,
     progress=None,
 ) -> dict:
+    """Train every regime (or ``regimes``) on the same points; ``progress(name, step, hist)``
+    after each measurement. With ``out_dir``: figures, ``report.md`` and ``results.json``."""
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import variety_from_name
 
@@ -221,26 +209,19 @@ def run_feature_learning(
     tr, te = pts.split(cfg.n_test)
     train, test = TrainingSet.from_points(X, tr), TrainingSet.from_points(X, te)
     kappa = fs_kappa(X, train)
-    z_ntk = test.z[: cfg.n_ntk]
     models = _build(cfg, X)
-    names = regimes or tuple(models)
     results = {}
-    for name in names:
+    for name in regimes or tuple(models):
         if name not in models:
             raise ValueError(f"feature-learning: unknown regime {name!r}; known: {tuple(models)}")
-        phi, kind, lr = models[name]
         cb = None if progress is None else (lambda k, h, n=name: progress(n, k, h))
         results[name] = train_regime(
-            phi, kind, lr, X, train, test, z_ntk, kappa, cfg.steps, cfg.eval_every, cb
+            *models[name], X, train, test, test.z[: cfg.n_ntk], kappa, cfg.steps, cfg.eval_every, cb
         )
     summary = {
         "regimes": [
-            {
-                "name": n,
-                "sigma_test": h["sigma_test"][-1],
-                "ntk_change": h["ntk_change"][-1],
-                "sigma_test_initial": h["sigma_test"][0],
-            }
+            {"name": n, "sigma_test": h["sigma_test"][-1], "ntk_change": h["ntk_change"][-1]}
+            | {"sigma_test_initial": h["sigma_test"][0]}
             for n, h in results.items()
         ],
         "config": dataclasses.asdict(cfg) | {"gaussian_width": cfg.gaussian_lengthscale},
@@ -322,13 +303,3 @@ def _report(summary, results, out_dir: Path) -> Path:
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
-
-
-__all__ = [
-    "Centred",
-    "FeatureLearningConfig",
-    "FeaturePhi",
-    "finite_phi",
-    "run_feature_learning",
-    "train_regime",
-]

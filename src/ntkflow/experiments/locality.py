@@ -75,6 +75,8 @@ DEFAULT_DISTANCES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0
 
 @dataclasses.dataclass(frozen=True)
 class LocalityConfig:
+    """Points, distances, kernels and the finite network of the experiment."""
+
     variety: str = "fermat-quintic"
     n_train: int = 200
     n_eval: int = 40
@@ -105,11 +107,6 @@ class LocalityConfig:
             raise ValueError("locality: kernel lengthscales must be > 0")
         if self.flow_steps < 1 or self.net_steps < 0:
             raise ValueError("locality: flow_steps must be >= 1 and net_steps >= 0")
-
-
-# ----------------------------------------------------------------------------------------------
-# evaluation points at a given Fubini–Study distance
-# ----------------------------------------------------------------------------------------------
 
 
 def _lift(variety, z0, patch, elim, x):
@@ -169,16 +166,6 @@ def evaluation_points(variety, points, distances, key):
     return jnp.stack(zs), jnp.stack(res)
 
 
-# ----------------------------------------------------------------------------------------------
-# pointwise loss and fixed kernels
-# ----------------------------------------------------------------------------------------------
-
-
-def _fs_packed(variety, data: TrainingSet):
-    """Packed pulled-back Fubini–Study metrics at the points of ``data``."""
-    return jax.vmap(pack_hermitian)(fs_metrics(variety, data))
-
-
 def pointwise_loss(p, omega_sq, kappa, d):
     """ℓ = |1 − η/κ|², η = det g/|Ω|², for packed metrics p (N, d²) (:mod:`ntkflow.cy.train`)."""
     return ma_pointwise(packed_eta(p, omega_sq, d), kappa, 2)
@@ -217,10 +204,6 @@ def _flow(k_tt, p0, wn, omega_sq, kappa, d: int, steps: int):
     return c, loss(p0 + k_tt @ c), dt
 
 
-def _geomean(x, axis=-1):
-    return np.exp(np.mean(np.log(np.asarray(x)), axis=axis))
-
-
 def run_locality(
     cfg: LocalityConfig, out_dir: Path | None = None, progress: Callable[[str], None] | None = None
 ) -> dict:
@@ -244,25 +227,23 @@ def run_locality(
     patch = jnp.broadcast_to(base.patch, (D, E)).reshape(-1)
     elim = jnp.broadcast_to(base.elim, (D, E)).reshape(-1)
     zf = z_e.reshape(D * E, -1)
+    fs_packed = lambda data: jax.vmap(pack_hermitian)(fs_metrics(X, data))  # packed FS metrics
 
     @jax.jit
     def at_points(z, patch, elim):
         jac = jax.vmap(lambda z, p, e: pullback_jacobian(X, z, p, e))(z, patch, elim)
         osq = jax.vmap(lambda z, e: omega_squared(X, z, e))(z, elim)
         u = jax.vmap(lambda z: spectral_inputs(z, X.ambient))(z)
-        return jac, osq, u, _fs_packed(X, TrainingSet(z, jac, osq, jnp.ones_like(osq)))
+        return jac, osq, u, fs_packed(TrainingSet(z, jac, osq, jnp.ones_like(osq)))
 
     jac_e, osq_e, u_e, p0_e = at_points(zf, patch, elim)
-    p0_t = _fs_packed(X, train)
+    p0_t = fs_packed(train)
     u_t = jax.vmap(lambda z: spectral_inputs(z, X.ambient))(train.z)
     before = np.asarray(pointwise_loss(p0_e, osq_e, kappa, d)).reshape(D, E)
 
-    def gains(after):
-        after = np.asarray(after).reshape(D, E)
-        return [
-            float(_geomean(before[i, ok[i]] / np.maximum(after[i, ok[i]], 1e-300)))
-            for i in range(D)
-        ]
+    def gains(after):  # geometric mean of before / after at each distance
+        ratio = before / np.maximum(np.asarray(after).reshape(D, E), 1e-300)
+        return [float(np.exp(np.mean(np.log(ratio[i, ok[i]])))) for i in range(D)]
 
     out = {
         "distances": list(cfg.distances),
@@ -340,16 +321,3 @@ def _figure(out: dict, path: Path) -> Path:
         ax.set_title("fixed kernels: gain in loss vs distance", fontsize=10)
         ax.legend(fontsize=8)
     return path
-
-
-__all__ = [
-    "DEFAULT_DISTANCES",
-    "KERNELS",
-    "LocalityConfig",
-    "displaced_point",
-    "evaluation_points",
-    "flow_fixed_kernel",
-    "kernel_matrix",
-    "pointwise_loss",
-    "run_locality",
-]
