@@ -1,37 +1,7 @@
 """Kernels: the empirical metric-NTK (paper §1), analytic infinite-width kernels (paper §2–4)
 and kernel diagnostics."""
 
-from .empirical import (
-    DEFAULT_STRATEGY,
-    STRATEGIES,
-    EmpiricalKernel,
-    empirical_ntk,
-    kernel_vector_product,
-    metric_ntk,
-    metric_ntk_plan,
-    scalar_ntk,
-    tangent_maps,
-    unpack,
-)
-from .gaussian import GaussianKernel, RandomFourierFeatures, gaussian_matrix
-from .structured import StructureError
-
-__all__ = [
-    "DEFAULT_STRATEGY",
-    "EmpiricalKernel",
-    "STRATEGIES",
-    "GaussianKernel",
-    "RandomFourierFeatures",
-    "StructureError",
-    "gaussian_matrix",
-    "empirical_ntk",
-    "kernel_vector_product",
-    "metric_ntk",
-    "metric_ntk_plan",
-    "scalar_ntk",
-    "tangent_maps",
-    "unpack",
-]
+# ruff: noqa: F401  (re-exports)
 
 from . import analytic
 from .diagnostics import (
@@ -43,6 +13,17 @@ from .diagnostics import (
     relative_change,
     spectrum,
 )
+from .empirical import (
+    STRATEGIES,
+    EmpiricalKernel,
+    empirical_ntk,
+    kernel_vector_product,
+    metric_ntk,
+    metric_ntk_plan,
+    scalar_ntk,
+    tangent_maps,
+)
+from .gaussian import GaussianKernel, RandomFourierFeatures, gaussian_matrix
 from .infinite_width import (
     component_indicator,
     gaussian_kernel,
@@ -51,20 +32,4 @@ from .infinite_width import (
     net_kernels,
     symmetric_projector,
 )
-
-__all__ += [
-    "analytic",
-    "as_matrix",
-    "component_indicator",
-    "gaussian_kernel",
-    "infinite_width_metric_ntk",
-    "infinite_width_scalar_ntk",
-    "kernel_target_alignment",
-    "lanczos_eigenvalues",
-    "net_kernels",
-    "ntk_top_eigenvalues",
-    "randomized_eigenvalues",
-    "relative_change",
-    "spectrum",
-    "symmetric_projector",
-]
+from .structured import StructureError

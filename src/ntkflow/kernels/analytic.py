@@ -38,8 +38,7 @@ class KernelState(eqx.Module):
 
 
 def point_pair(x1, x2=None, where: str = "analytic kernels"):
-    """``(x1, x2)`` as arrays (``x2`` = ``x1`` when None), checked to be (N, d) batches of
-    the same d."""
+    """``(x1, x2)`` as (N, d) arrays of the same d (``x2`` = ``x1`` when None)."""
     x1 = jnp.asarray(x1)
     x2 = x1 if x2 is None else jnp.asarray(x2)
     if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
@@ -94,40 +93,25 @@ class Erf(eqx.Module):
         p = jnp.outer(1 + 2 * s.var1, 1 + 2 * s.var2)
         nngp = (2 / math.pi) * jnp.arcsin(jnp.clip(2 * s.nngp / jnp.sqrt(p), -1.0, 1.0))
         dot = (4 / math.pi) / jnp.sqrt(p - 4 * s.nngp**2)
-
-        def var(v):
-            return (2 / math.pi) * jnp.arcsin(2 * v / (1 + 2 * v))
-
+        var = lambda v: (2 / math.pi) * jnp.arcsin(2 * v / (1 + 2 * v))
         return KernelState(nngp, var(s.var1), var(s.var2), s.ntk * dot)
 
 
 class Cos(eqx.Module):
-    """φ = cos: Σ' = e^{−(Σ₁₁+Σ₂₂)/2} cosh Σ₁₂, Σ̇ = e^{−(Σ₁₁+Σ₂₂)/2} sinh Σ₁₂."""
+    """φ = cos: Σ' = e^{−(Σ₁₁+Σ₂₂)/2} cosh Σ₁₂, Σ̇ = e^{−(Σ₁₁+Σ₂₂)/2} sinh Σ₁₂; ``sin=True``:
+    φ = sin, with cosh and sinh exchanged."""
+
+    sin: bool = eqx.field(static=True, default=False)
 
     def __call__(self, s: KernelState) -> KernelState:
         damp = jnp.exp(-0.5 * jnp.add.outer(s.var1, s.var2))
         nngp, dot = damp * jnp.cosh(s.nngp), damp * jnp.sinh(s.nngp)
-
-        def var(v):
-            return 0.5 * (1 + jnp.exp(-2 * v))
-
+        nngp, dot = (dot, nngp) if self.sin else (nngp, dot)
+        var = lambda v: 0.5 * (1 + (-1 if self.sin else 1) * jnp.exp(-2 * v))
         return KernelState(nngp, var(s.var1), var(s.var2), s.ntk * dot)
 
 
-class Sin(eqx.Module):
-    """φ = sin: Σ' = e^{−(Σ₁₁+Σ₂₂)/2} sinh Σ₁₂, Σ̇ = e^{−(Σ₁₁+Σ₂₂)/2} cosh Σ₁₂."""
-
-    def __call__(self, s: KernelState) -> KernelState:
-        damp = jnp.exp(-0.5 * jnp.add.outer(s.var1, s.var2))
-        nngp, dot = damp * jnp.sinh(s.nngp), damp * jnp.cosh(s.nngp)
-
-        def var(v):
-            return 0.5 * (1 - jnp.exp(-2 * v))
-
-        return KernelState(nngp, var(s.var1), var(s.var2), s.ntk * dot)
-
-
-ANALYTIC_ACTIVATIONS = {"relu": Relu, "erf": Erf, "cos": Cos, "sin": Sin}
+ANALYTIC_ACTIVATIONS = {"relu": Relu, "erf": Erf, "cos": Cos, "sin": lambda: Cos(sin=True)}
 
 
 class Serial(eqx.Module):
@@ -142,8 +126,7 @@ class Serial(eqx.Module):
         return s
 
     def __call__(self, x1: Array, x2: Array | None = None) -> tuple[Array, Array]:
-        s = self.state(x1, x2)
-        return s.nngp, s.ntk
+        return (s := self.state(x1, x2)).nngp, s.ntk
 
 
 def serial(*layers) -> Serial:
@@ -166,8 +149,4 @@ def mlp_kernel(
 ) -> Serial:
     """The analytic kernel of ``nets.MLP(depth=depth, activation=...)``: (Dense, φ)×depth,
     Dense."""
-    act = activation_layer(activation)
-    layers = []
-    for _ in range(depth):
-        layers += [Dense(W_std, b_std), act]
-    return serial(*layers, Dense(W_std, b_std))
+    return serial(*[Dense(W_std, b_std), activation_layer(activation)] * depth, Dense(W_std, b_std))

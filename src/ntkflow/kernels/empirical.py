@@ -2,19 +2,12 @@
 
     Θ_ijkl(x, x') = Σ_I ∂g_ij(x)/∂θ_I ∂g_kl(x')/∂θ_I,
 
-summed over the trainable parameters only (:func:`ntkflow.nets.trainable`). Three strategies
-give the same numbers:
-
-- ``'jacobian'``: explicit per-point Jacobians ∂g/∂θ, contracted leaf by leaf;
-- ``'matrix_free'``: J(x) (J(x')ᵀ e_kl) by Jacobian-vector / vector-Jacobian products
-  (neural-tangents' "NTK-vector products");
-- ``'structured'`` (default, fastest): per dense layer the kernel factorises as
-  (back-propagated vectors · back-propagated vectors') × (activations · activations' + bias
-  term), see :mod:`ntkflow.kernels.structured`.
-
-Since g is symmetric, kernels are computed on its n(n+1)/2 independent components (row-major
-upper triangle) and expanded. All points are processed in blocks of ``chunk_size`` so memory
-stays bounded; :func:`kernel_vector_product` applies Θ without forming it.
+summed over the trainable parameters only (:func:`ntkflow.nets.trainable`), by one of the
+blocks of :mod:`ntkflow.kernels.structured`: ``'structured'`` (default, fastest: per dense
+layer the kernel factorises), ``'jacobian'`` or ``'matrix_free'`` (same numbers). Since g is
+symmetric, kernels are computed on its n(n+1)/2 independent components (row-major upper
+triangle) and expanded. Points are processed in blocks sized from the memory budget;
+:func:`kernel_vector_product` applies Θ without forming it.
 """
 
 from __future__ import annotations
@@ -32,20 +25,14 @@ from jaxtyping import Array, Float
 from ..memory import MemoryBudgetError, memory_budget
 from ..memory import chunk_size as budget_chunk
 from ..nets.trainable import trainable
-from .jacobian import jacobian_block, matrix_free_block, n_points
-from .structured import structured_block
+from .structured import jacobian_block, matrix_free_block, n_points, structured_block
 
 STRATEGIES = ("structured", "jacobian", "matrix_free")
 DEFAULT_STRATEGY = "structured"
+_BLOCKS = dict(zip(STRATEGIES, (structured_block, jacobian_block, matrix_free_block), strict=True))
 
 
 # ---------------------------------------------------------------- blocks and memory plans
-
-_BLOCKS = {
-    "jacobian": jacobian_block,
-    "matrix_free": matrix_free_block,
-    "structured": structured_block,
-}
 
 
 def _split(fn, strategy, model, fn2=None):
@@ -55,8 +42,7 @@ def _split(fn, strategy, model, fn2=None):
 
     def block(dyn, x1, x2):
         f, f2, m = eqx.combine(dyn, st)
-        extra = () if f2 is None else (f2,)
-        return _BLOCKS[strategy](f, m, trainable(m), x1, x2, *extra)
+        return _BLOCKS[strategy](f, m, trainable(m), x1, x2, *(() if f2 is None else (f2,)))
 
     return dyn, st, block
 
@@ -66,14 +52,6 @@ def _spec(x: Any, n: int) -> Any:
 
 
 _PLANS: dict = {}
-
-
-def _plan_key(st, strategy, dyn, x1, x2, n1, n2, budget):
-    leaves, treedef = jax.tree.flatten(st)
-    specs = [(a.shape, a.dtype) for a in jax.tree.leaves(dyn)]
-    point = [(a.shape[1:], a.dtype) for a in jax.tree.leaves((x1, x2))]
-    key = (strategy, treedef, tuple(map(id, leaves)), tuple(specs), tuple(point), n1, n2, budget)
-    return key, leaves
 
 
 def _compile(block, dyn, x1, x2, c1: int, c2: int | None):
@@ -95,13 +73,14 @@ def _plan(fn, strategy, model, x1, x2, budget: int | None, chunk: int | None = N
     as is. Plans are cached per model structure, point shapes and budget."""
     budget = memory_budget() if budget is None else int(budget)
     dyn, st, block = _split(fn, strategy, model, fn2)
-    n1 = n_points(x1)
-    n2 = None if x2 is None else n_points(x2)
-    key, leaves = _plan_key(st, strategy, dyn, x1, x2, n1, n2, (budget, chunk))
-    x2o = x1 if x2 is None else x2
+    n1, n2 = n_points(x1), None if x2 is None else n_points(x2)
+    leaves, treedef = jax.tree.flatten(st)
+    specs = [(a.shape, a.dtype) for a in jax.tree.leaves(dyn)]
+    specs += [(a.shape[1:], a.dtype) for a in jax.tree.leaves((x1, x2))]  # per point
+    key = (strategy, treedef, tuple(map(id, leaves)), tuple(specs), n1, n2, budget, chunk)
     if key in _PLANS:
-        chunk, compiled, _ = _PLANS[key]
-        return chunk, compiled, dyn
+        return (*_PLANS[key][:2], dyn)
+    x2o = x1 if x2 is None else x2
     if chunk is not None and chunk < max(n1, n2 or 0):
         plan = (chunk, _compile(block, dyn, x1, x2o, chunk, chunk))
     elif chunk is not None or _bytes(whole := _compile(block, dyn, x1, x2, n1, n2)) <= budget:
@@ -175,18 +154,12 @@ def _check_args(x1, x2, strategy, chunk_size, where, mixed=False):
 
 
 def _chunks(x: Any, size: int) -> list[tuple[Any, int]]:
-    """Blocks of exactly ``size`` points (the last one padded with copies of its first point,
+    """Blocks of exactly ``size`` points (the last one padded with copies of the first point,
     so every block compiles once), with the number of real points in each."""
-    out = []
-    for s in range(0, n_points(x), size):
-        blk = jax.tree.map(lambda a, s=s: a[s : s + size], x)
-        k = n_points(blk)
-        if k < size:
-            blk = jax.tree.map(
-                lambda a, k=k: jnp.concatenate([a, jnp.repeat(a[:1], size - k, axis=0)]), blk
-            )
-        out.append((blk, k))
-    return out
+    n = n_points(x)
+    x = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], -n % size, axis=0)]), x)
+    cut = lambda s: jax.tree.map(lambda a: a[s : s + size], x)
+    return [(cut(s), min(size, n - s)) for s in range(0, n, size)]
 
 
 def _traced(*xs) -> bool:
@@ -205,18 +178,14 @@ def empirical_ntk(
     fn2: Callable[[Any, Any], Array] | None = None,
 ) -> Float[Array, "N1 N2 m m"]:
     """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I for ``f = fn(model, x)`` of shape (m,),
-    over the trainable parameters of ``model``. ``x2=None`` means x2 = x1 (and is faster).
+    over the trainable parameters of ``model``; ``x2=None``: x2 = x1 (faster).
 
-    ``fn2`` gives the mixed kernel Σ_I ∂f_m(x)/∂θ_I ∂f'_n(x')/∂θ_I of two outputs (x2 is then
-    required; strategies 'jacobian' and 'matrix_free'). Points are arrays (N, d) or pytrees
-    batched along axis 0 (x1 and x2 may differ in structure when ``fn2`` is given).
-    ``chunk_size=None`` sizes square blocks of points from the memory budget
-    (:func:`ntkflow.memory.memory_budget`, or ``budget`` bytes) by the compiled block's memory
-    analysis, so any N fits; under an outer ``jit`` the kernel is one block unless
-    ``chunk_size`` is given.
-
-    ``'structured'`` needs ``fn`` to call the model once and not to differentiate it in x
-    (e.g. a Kähler metric ∂∂̄K of the model); use 'jacobian' or 'matrix_free' for those."""
+    ``fn2`` gives the mixed kernel Σ_I ∂f_m(x)/∂θ_I ∂f'_n(x')/∂θ_I of two outputs (needs x2
+    and strategy 'jacobian' or 'matrix_free'; x1 and x2 may then differ in structure). Points
+    are arrays (N, d) or pytrees batched along axis 0. ``chunk_size=None`` sizes square blocks
+    from the memory budget (or ``budget`` bytes) by the compiled block's memory analysis; under
+    an outer ``jit`` the kernel is one block unless ``chunk_size`` is given. ``'structured'``
+    needs ``fn`` to call the model once and not to differentiate it in x."""
     x1, x2 = _check_args(x1, x2, strategy, chunk_size, "empirical_ntk", fn2 is not None)
     same = x2 is None
     x2a = x1 if same else x2
@@ -227,11 +196,9 @@ def empirical_ntk(
         chunk, run, dyn = _plan(fn, strategy, model, x1, x2, budget, chunk_size, fn2)
     if chunk is None or (chunk >= n_points(x1) and chunk >= n_points(x2a)):
         return run(dyn, x1, x2)
-    c1, c2 = _chunks(x1, chunk), _chunks(x2a, chunk)
-    rows = []
-    for b1, k1 in c1:
-        rows.append(jnp.concatenate([run(dyn, b1, b2)[:k1, :k2] for b2, k2 in c2], axis=1))
-    return jnp.concatenate(rows, axis=0)
+    c2 = _chunks(x2a, chunk)
+    row = lambda b1, k1: jnp.concatenate([run(dyn, b1, b2)[:k1, :k2] for b2, k2 in c2], axis=1)
+    return jnp.concatenate([row(b1, k1) for b1, k1 in _chunks(x1, chunk)], axis=0)
 
 
 # ---------------------------------------------------------------- metric and scalar kernels
@@ -241,8 +208,7 @@ def _metric_components(model, x):
     g = model(x)
     if g.ndim != 2 or g.shape[0] != g.shape[1]:
         raise ValueError(f"metric_ntk: the model must return a square matrix, got shape {g.shape}")
-    iu = np.triu_indices(g.shape[0])
-    return g[iu]
+    return g[np.triu_indices(g.shape[0])]
 
 
 def _scalar_output(model, x):
@@ -252,17 +218,13 @@ def _scalar_output(model, x):
     return jnp.reshape(k, (1,))
 
 
-def unpack_index(n: int) -> np.ndarray:
-    """``idx[i, j]`` = position of component (min(i,j), max(i,j)) in ``triu_indices(n)``."""
+def unpack(theta_packed: Float[Array, "N1 N2 m m"]) -> Float[Array, "N1 N2 n n n n"]:
+    """Expand a kernel on the m = n(n+1)/2 components to the paper's index order Θ_ijkl."""
+    n = int(round((np.sqrt(8 * theta_packed.shape[-1] + 1) - 1) / 2))
     iu = np.triu_indices(n)
     idx = np.zeros((n, n), dtype=int)
     idx[iu] = np.arange(len(iu[0]))
-    return idx + np.triu(idx, 1).T
-
-
-def unpack(theta_packed: Float[Array, "N1 N2 m m"], n: int) -> Float[Array, "N1 N2 n n n n"]:
-    """Expand a kernel on the n(n+1)/2 components to the paper's index order Θ_ijkl."""
-    idx = unpack_index(n)
+    idx = idx + np.triu(idx, 1).T  # idx[i, j]: position of (min(i, j), max(i, j)) in iu
     return theta_packed[:, :, idx[:, :, None, None], idx[None, None, :, :]]
 
 
@@ -275,20 +237,12 @@ def metric_ntk(
     chunk_size: int | None = None,
     packed: bool = False,
 ) -> Array:
-    """Empirical metric-NTK Θ_ijkl(x, x') (paper eq. (1.3)), shape (N1, N2, n, n, n, n).
-
-    ``model`` maps one point to a symmetric (n, n) matrix; only its trainable parameters enter.
-    ``x2=None`` uses x2 = x1. ``packed=True`` returns the (N1, N2, m, m) kernel on the
-    m = n(n+1)/2 upper-triangle components (row-major), n²/m² times smaller.
-    """
-    theta = empirical_ntk(
-        _metric_components, model, x1, x2, strategy=strategy, chunk_size=chunk_size
-    )
-    if packed:
-        return theta
-    m = theta.shape[-1]
-    n = int(round((np.sqrt(8 * m + 1) - 1) / 2))
-    return unpack(theta, n)
+    """Empirical metric-NTK Θ_ijkl(x, x') (paper eq. (1.3)), shape (N1, N2, n, n, n, n), of a
+    ``model`` mapping one point to a symmetric (n, n) matrix. ``packed=True``: the
+    (N1, N2, m, m) kernel on the m = n(n+1)/2 upper-triangle components (row-major)."""
+    kw = {"strategy": strategy, "chunk_size": chunk_size}
+    theta = empirical_ntk(_metric_components, model, x1, x2, **kw)
+    return theta if packed else unpack(theta)
 
 
 def scalar_ntk(
@@ -402,8 +356,7 @@ def kernel_vector_product(
     size = chunk_size or _kvp_chunk(fn, model, xs, v, budget)
     w = None
     for (xb, k), (vb, _) in zip(_chunks(xs, size), _chunks(v, size), strict=True):
-        vb = vb.at[k:].set(0)  # padded points carry zero weight
-        wb = _vjp_chunk(fn, model, xb, vb)
+        wb = _vjp_chunk(fn, model, xb, vb.at[k:].set(0))  # padded points carry zero weight
         w = wb if w is None else jax.tree.map(jnp.add, w, wb)
     outs = [_jvp_chunk(fn, model, blk, w)[:k] for blk, k in _chunks(x_eval, size)]
     return jnp.concatenate(outs, axis=0)

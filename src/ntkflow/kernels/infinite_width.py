@@ -28,21 +28,17 @@ from .analytic import mlp_kernel, point_pair
 from .gaussian import gaussian_matrix
 
 
-def _pair(x1, x2):
-    return point_pair(x1, x2, "infinite-width kernels")
-
-
 def gaussian_kernel(x1: Array, x2: Array | None, sigma_b: float) -> Float[Array, "N1 N2"]:
     """G(x, x') = exp(−σ_b² |x − x'|² / (2d)) of a net with input weights of std σ_b: the
     Gaussian kernel (:mod:`ntkflow.kernels.gaussian`) with lengthscale ℓ = √d/σ_b."""
-    x1, x2 = _pair(x1, x2)
+    x1, x2 = point_pair(x1, x2, "infinite-width kernels")
     return gaussian_matrix(x1, x2, (x1.shape[1] ** 0.5) / sigma_b)
 
 
 def net_kernels(net, x1: Array, x2: Array | None = None) -> tuple[Array, Array]:
     """(NNGP, NTK) of a single-output network (every output of a multi-output one) at
     infinite width, each (N1, N2), honouring its ``train`` mode."""
-    x1, x2 = _pair(x1, x2)
+    x1, x2 = point_pair(x1, x2, "infinite-width kernels")
     if isinstance(net, MLP):
         dense = net.layers[0]
         if dense.parameterization != "ntk":
@@ -52,15 +48,9 @@ def net_kernels(net, x1: Array, x2: Array | None = None) -> tuple[Array, Array]:
             )
         nngp, ntk = mlp_kernel(net.depth, net.activation, dense.W_std, dense.b_std)(x1, x2)
     elif isinstance(net, CosNet | GaussNet):
-        d = net.in_size
-        g = gaussian_kernel(x1, x2, net.sigma_b)
-        nngp = 0.5 * net.sigma_a**2 * g
-        dot = net.sigma_b**2 * (x1 @ x2.T) / d
-        if isinstance(net, CosNet):
-            c_term = 1.0 if net.train_c else 0.0
-        else:
-            c_term = net.sigma_c**2 if net.train_c else 0.0
-        ntk = nngp * (1.0 + c_term + dot)
+        nngp = 0.5 * net.sigma_a**2 * gaussian_kernel(x1, x2, net.sigma_b)
+        c_term = (1.0 if isinstance(net, CosNet) else net.sigma_c**2) if net.train_c else 0.0
+        ntk = nngp * (1.0 + c_term + net.sigma_b**2 * (x1 @ x2.T) / net.in_size)
     else:
         raise ValueError(
             f"infinite-width kernels: no analytic kernel for {type(net).__name__}; "
@@ -79,9 +69,13 @@ def symmetric_projector(n: int) -> np.ndarray:
 
 def component_indicator(n: int) -> np.ndarray:
     """S_ijkl = 1 if {i, j} = {k, l} as unordered pairs, else 0."""
-    e = np.eye(n)
-    s = np.einsum("ik,jl->ijkl", e, e) + np.einsum("il,jk->ijkl", e, e)
-    return np.minimum(s, 1.0)
+    return np.minimum(2 * symmetric_projector(n), 1.0)
+
+
+def _kind(kind: str, where: str) -> int:
+    if kind not in ("ntk", "nngp"):
+        raise ValueError(f"{where}: kind must be 'ntk' or 'nngp', got {kind!r}")
+    return 0 if kind == "nngp" else 1
 
 
 def infinite_width_metric_ntk(
@@ -89,9 +83,7 @@ def infinite_width_metric_ntk(
 ) -> Float[Array, "N1 N2 n n n n"]:
     """Θ̄_ijkl(x, x') of a metric head at infinite width (``kind='nngp'`` gives the metric
     NNGP, i.e. the covariance of g_ij(x), g_kl(x')). See the module docstring."""
-    if kind not in ("ntk", "nngp"):
-        raise ValueError(f"infinite_width_metric_ntk: kind must be 'ntk' or 'nngp', got {kind!r}")
-    k = 0 if kind == "nngp" else 1
+    k = _kind(kind, "infinite_width_metric_ntk")
     if not isinstance(head, IndependentComponents | SharedTrunk):
         raise ValueError(
             f"infinite_width_metric_ntk: expected IndependentComponents or SharedTrunk, "
@@ -103,13 +95,12 @@ def infinite_width_metric_ntk(
             "network output, so its metric-NTK has no deterministic infinite-width limit; "
             "use form='additive'"
         )
-    s2 = head.scale**2
-    n = head.n
+    s2, n = head.scale**2, head.n
     if isinstance(head, SharedTrunk):
         theta = net_kernels(head.net, x1, x2)[k]
         return s2 * theta[:, :, None, None, None, None] * symmetric_projector(n)
     iu = np.triu_indices(n)
-    x1, x2 = _pair(x1, x2)
+    x1, x2 = point_pair(x1, x2, "infinite-width kernels")
     out = jnp.zeros((x1.shape[0], x2.shape[0], n, n, n, n), x1.dtype)
     for c, (i, j) in enumerate(zip(*iu, strict=True)):
         theta = s2 * net_kernels(head.nets[c], x1, x2)[k]
@@ -123,9 +114,7 @@ def infinite_width_scalar_ntk(
     head, x1: Array, x2: Array | None = None, *, kind: str = "ntk"
 ) -> Float[Array, "N1 N2"]:
     """Θ̄(x, x') of a scalar head (``ScalarHead``) or a bare scalar network."""
-    if kind not in ("ntk", "nngp"):
-        raise ValueError(f"infinite_width_scalar_ntk: kind must be 'ntk' or 'nngp', got {kind!r}")
-    k = 0 if kind == "nngp" else 1
+    k = _kind(kind, "infinite_width_scalar_ntk")
     if isinstance(head, ScalarHead):
         return head.scale**2 * net_kernels(head.net, x1, x2)[k]
     if isinstance(head, eqx.Module):

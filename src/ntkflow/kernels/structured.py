@@ -1,16 +1,19 @@
-"""Structured derivatives of dense layers (Novak et al. 2022, arXiv 2206.08720, §3).
+"""Blocks of the empirical NTK Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I (paper eq. 1.3)
+for ``f = fn(model, x)`` of shape (m,), over the parameters selected by ``mask``; points are
+pytrees batched along axis 0, ``x2=None`` means x2 = x1:
 
-For a dense layer y = s_W W a + s_b b inside any model with outputs f_m(x), the chain rule
-gives ∂f_m(x)/∂W_pq = s_W Δ_mp(x) a_q(x) and ∂f_m(x)/∂b_p = s_b Δ_mp(x), with Δ = ∂f/∂y the
-back-propagated vector and a the layer input. The layer's share of the NTK therefore
-factorises without ever forming the Jacobian:
+- :func:`jacobian_block`: explicit per-point Jacobians ∂f/∂θ, contracted leaf by leaf;
+- :func:`matrix_free_block`: J(x) (J(x')ᵀ e_n) by one vjp and vmapped jvps (neural-tangents'
+  "NTK-vector products", Novak et al. 2022 §3);
+- :func:`structured_block` (Novak et al. 2022, arXiv 2206.08720, §3): for a dense layer
+  y = s_W W a + s_b b, ∂f_m(x)/∂W_pq = s_W Δ_mp(x) a_q(x) and ∂f_m(x)/∂b_p = s_b Δ_mp(x) with
+  Δ = ∂f/∂y, so the layer's share of the NTK factorises without forming the Jacobian:
 
     Σ_pq ∂f_m(x)/∂W_pq ∂f_n(x')/∂W_pq + Σ_p ∂f_m/∂b_p ∂f_n'/∂b_p
         = (Δ(x) Δ(x')ᵀ)_mn · (s_W² a(x)·a(x') + s_b²).
 
-Δ is obtained by adding a zero "probe" ε to every dense layer's output and differentiating in
-ε (one reverse pass per output component, vmapped over points); the inputs a are recorded in
-the same pass. Trainable arrays outside dense layers are handled by explicit Jacobians.
+  Δ comes from a zero "probe" ε added to every dense layer's output, differentiated in ε; the
+  inputs a are recorded in the same pass. Trainable arrays outside dense layers use Jacobians.
 """
 
 from __future__ import annotations
@@ -24,7 +27,43 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..nets.dense import Dense
-from .jacobian import jacobian_block, n_points
+
+
+def n_points(x: Any) -> int:
+    """The batch size of a pytree of points (leading axis of its leaves)."""
+    return jax.tree.leaves(x)[0].shape[0]
+
+
+def jacobian_block(
+    fn: Callable, model: Any, mask: Any, x1: Any, x2: Any | None, fn2: Callable | None = None
+) -> Array:
+    """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f'_n(x')/∂θ_I by explicit Jacobians (N1, N2, m, m'),
+    with f' = ``fn2`` (default f) for the mixed kernels of two outputs."""
+    params, static = eqx.partition(model, mask)
+
+    def jac(xs, f):  # the leaves of ∂f/∂θ, each flattened to (N, m, leaf size)
+        j = jax.vmap(lambda x: jax.jacrev(lambda p: f(eqx.combine(p, static), x))(params))(xs)
+        return [a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree.leaves(j)]
+
+    j1 = jac(x1, fn)
+    j2 = j1 if x2 is None and fn2 is None else jac(x1 if x2 is None else x2, fn2 or fn)
+    return sum(jnp.einsum("amp,bnp->abmn", a, b) for a, b in zip(j1, j2, strict=True))
+
+
+def matrix_free_block(
+    fn: Callable, model: Any, mask: Any, x1: Any, x2: Any | None, fn2: Callable | None = None
+) -> Array:
+    """Θ by products: v_(b,n) = J'(x2)ᵀ e_(b,n) (vjp), then J(x1) v (jvp), (N1, N2, m, m')."""
+    params, static = eqx.partition(model, mask)
+    x2 = x1 if x2 is None else x2
+
+    f_batch = lambda f, p, xs: jax.vmap(lambda x: f(eqx.combine(p, static), x))(xs)
+    out2, vjp2 = jax.vjp(lambda p: f_batch(fn2 or fn, p, x2), params)
+    n2, m2 = out2.shape
+    (vs,) = jax.vmap(vjp2)(jnp.eye(n2 * m2, dtype=out2.dtype).reshape(n2 * m2, n2, m2))
+    jvp1 = lambda v: jax.jvp(lambda p: f_batch(fn, p, x1), (params,), (v,))[1]
+    out = jax.vmap(jvp1)(vs)  # (n2*m2, N1, m)
+    return out.reshape(n2, m2, n_points(x1), -1).transpose(2, 0, 3, 1)
 
 
 class StructureError(ValueError):
@@ -62,15 +101,9 @@ def dense_layers(model: Any, mask: Any) -> tuple[list[Dense], list[tuple[bool, b
 
 
 def _probed(model: Any, eps: list[Array], records: list[list]) -> Any:
-    leaves, treedef = jax.tree_util.tree_flatten(model, is_leaf=_is_dense)
-    new, k = [], 0
-    for leaf in leaves:
-        if _is_dense(leaf):
-            new.append(_ProbedDense(leaf, eps[k], records[k].append))
-            k += 1
-        else:
-            new.append(leaf)
-    return jax.tree_util.tree_unflatten(treedef, new)
+    probes = iter(zip(eps, [rec.append for rec in records], strict=True))
+    wrap = lambda leaf: _ProbedDense(leaf, *next(probes)) if _is_dense(leaf) else leaf
+    return jax.tree.map(wrap, model, is_leaf=_is_dense)
 
 
 def layer_features(
@@ -102,23 +135,17 @@ def structured_block(fn: Callable, model: Any, mask: Any, x1: Array, x2: Array |
     layers, flags, rest_mask = dense_layers(model, mask)
     d1, a1 = layer_features(fn, model, layers, x1) if layers else ([], [])
     d2, a2 = (d1, a1) if x2 is None or not layers else layer_features(fn, model, layers, x2)
-    theta = None
+    terms = []
     for layer, (tw, tb), da, db, aa, ab in zip(layers, flags, d1, d2, a1, a2, strict=True):
-        if not (tw or tb):
-            continue
-        w = 0.0
-        if tw:
-            w = layer.weight_scale**2 * (aa @ ab.T)
-        if tb:
-            w = w + layer.bias_scale**2
-        term = jnp.einsum("amo,bno->abmn", da, db) * jnp.asarray(w)[..., None, None]
-        theta = term if theta is None else theta + term
-    if any(jax.tree_util.tree_leaves(rest_mask)):
-        term = jacobian_block(fn, model, rest_mask, x1, x2)
-        theta = term if theta is None else theta + term
-    if theta is None:
-        n1, n2 = n_points(x1), n_points(x1 if x2 is None else x2)
-        one = jax.tree.map(lambda a: a[0], x1)
-        out = jax.eval_shape(lambda x: fn(model, x), one)
-        theta = jnp.zeros((n1, n2, out.shape[0], out.shape[0]), out.dtype)
-    return theta
+        if tw or tb:
+            w = (layer.weight_scale**2 * (aa @ ab.T) if tw else 0.0) + (
+                layer.bias_scale**2 if tb else 0.0
+            )
+            terms.append(jnp.einsum("amo,bno->abmn", da, db) * jnp.asarray(w)[..., None, None])
+    if any(jax.tree.leaves(rest_mask)):
+        terms.append(jacobian_block(fn, model, rest_mask, x1, x2))
+    if terms:
+        return sum(terms[1:], terms[0])
+    out = jax.eval_shape(lambda x: fn(model, x), jax.tree.map(lambda a: a[0], x1))
+    n2 = n_points(x1 if x2 is None else x2)
+    return jnp.zeros((n_points(x1), n2, out.shape[0], out.shape[0]), out.dtype)
