@@ -1,15 +1,4 @@
-"""The ``ntkflow`` command.
-
-Groups live in their own modules and are registered here:
-
-    ntkflow ricci-flow          reference Ricci flow (geometry)           cli/ricci.py
-    ntkflow ntk ...             metric-NTK, finite and infinite width     cli/ntk.py
-    ntkflow flow ...            metric flows and the Ricci limit          cli/flow.py
-    ntkflow cy ...              Calabi-Yau varieties, metrics, training   cli/cy.py
-    ntkflow reproduce ...       the paper's experiments                   cli/reproduce.py
-    ntkflow resume / report     run directories                           cli/runs.py
-    ntkflow demo                the README's first command                cli/demo.py
-"""
+"""The ``ntkflow`` command; each command group lives in its own module, registered here."""
 
 from __future__ import annotations
 
@@ -47,9 +36,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _options(
-    cpu: bool = CPU,
-) -> None:
+def _options(cpu: bool = CPU) -> None:
     """Neural-network metric flows, the metric-NTK, and numerical Calabi-Yau metrics."""
     if cpu:
         from ntkflow.io import select_backend

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ntkflow.io.progress import err_console, progress_bar, thousands
-from ntkflow.io.results import figure, to_jsonable  # noqa: F401  (used by the commands)
+# progress_bar and figure: used by the commands
+from ntkflow.io.progress import err_console, progress_bar, thousands  # noqa: F401
+from ntkflow.io.results import figure, to_jsonable  # noqa: F401
 
 out_console = Console()
 
@@ -58,31 +59,15 @@ def info(message: str) -> None:
     err_console.print(message)
 
 
-def track(iterable: Iterable, description: str, total: int | None = None) -> Iterator:
-    """Iterate with a progress bar on stderr."""
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)  # type: ignore[arg-type]
-    with progress_bar(description, total) as advance:
-        for item in iterable:
-            yield item
-            advance()
-
-
 def config_option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
     """A ``typer.Option`` for the config field ``cls.name`` (declared with
     :func:`ntkflow.io.option`): its help sentence and its default shown, value ``None``
     when not given (so the TOML file or the default applies)."""
-    import dataclasses
-
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    meta = f.metadata
-    default = f.default
-    if isinstance(default, int) and not isinstance(default, bool) and abs(default) >= 10_000:
-        shown = thousands(default)
-    else:
-        shown = str(default)
-    flag = flags or (meta.get("flag") or "--" + name.replace("_", "-"),)
-    return typer.Option(None, *flag, help=meta.get("help", ""), show_default=shown, **kwargs)
+    f = cls.__dataclass_fields__[name]
+    big = isinstance(f.default, int) and not isinstance(f.default, bool) and abs(f.default) >= 1e4
+    shown = thousands(f.default) if big else str(f.default)
+    flag = flags or (f.metadata.get("flag") or "--" + name.replace("_", "-"),)
+    return typer.Option(None, *flag, help=f.metadata.get("help", ""), show_default=shown, **kwargs)
 
 
 def config_from_flags(cls: type, **flags: Any) -> Any:
@@ -93,19 +78,14 @@ def config_from_flags(cls: type, **flags: Any) -> Any:
         return resolve_config(cls, None, flags)
 
 
-def one_line(message: str) -> str:
-    """``message`` on one line (newlines and runs of spaces collapsed)."""
-    return " ".join(str(message).split())
-
-
 def error_line(message: str) -> None:
     """Write ``error: message`` as ONE line on stderr: never wrapped at the terminal width, no
     rich markup interpreted (messages quote user input such as ``[1, 2]``)."""
-    text = f"error: {one_line(message)}"
+    line = " ".join(str(message).split())
     if sys.stderr.isatty():
-        err_console.print(f"[bold red]error:[/] {escape(one_line(message))}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
     else:
-        sys.stderr.write(text + "\n")
+        sys.stderr.write(f"error: {line}\n")
         sys.stderr.flush()
 
 

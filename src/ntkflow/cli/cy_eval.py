@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import CPU, JSON, emit, fail, failing_on, info, track
+from ._common import CPU, JSON, emit, fail, failing_on, info, progress_bar
 
 
 def eval_metric(
@@ -52,7 +52,11 @@ def eval_metric(
 
     pts = data["points"]
     chunks = [pts[i : i + batch] for i in range(0, len(pts), batch)]
-    gs = [np.asarray(metric(mdl, c)) for c in track(chunks, "cy eval")]
+    gs = []
+    with progress_bar("cy eval", len(chunks)) as advance:
+        for c in chunks:
+            gs.append(np.asarray(metric(mdl, c)))
+            advance()
     g = np.concatenate(gs) if gs else np.zeros((0,))
     bad = ~np.isfinite(g).reshape(len(g), -1).all(axis=1)
     if bad.any():

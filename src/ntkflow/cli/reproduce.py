@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -16,17 +17,18 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def _failures():
-    """An experiment that cannot run or diverges: one line, exit code 2."""
-    return failing_on(ValueError, FloatingPointError)
+def _config(cls: type, options: dict) -> Any:
+    """``cls`` from the command's options named like its fields; a bad value is exit code 2."""
+    with failing_on(ValueError):
+        return cls(**{k: v for k, v in options.items() if k in cls.__dataclass_fields__})
 
 
 @app.command("feature-learning")
 def feature_learning(
     steps: int = typer.Option(300, help="Full-batch training steps per regime."),
-    train_points: int = typer.Option(1500, "--train-points", help="Training points."),
-    test_points: int = typer.Option(1000, "--test-points", help="Held-out points for σ."),
-    ntk_points: int = typer.Option(
+    n_train: int = typer.Option(1500, "--train-points", help="Training points."),
+    n_test: int = typer.Option(1000, "--test-points", help="Held-out points for σ."),
+    n_ntk: int = typer.Option(
         200, "--ntk-points", help="Fixed points on which the NTK is measured."
     ),
     eval_every: int = typer.Option(30, "--eval-every", help="Measure every this many steps."),
@@ -47,22 +49,13 @@ def feature_learning(
     """
     from ntkflow.experiments.feature_learning import FeatureLearningConfig, run_feature_learning
 
-    with failing_on(ValueError):
-        cfg = FeatureLearningConfig(
-            n_train=train_points,
-            n_test=test_points,
-            n_ntk=ntk_points,
-            steps=steps,
-            eval_every=eval_every,
-            width=width,
-            wide_width=wide_width,
-            seed=seed,
-        )
+    cfg = _config(FeatureLearningConfig, locals())
     names = _names(regimes) or None
     n_reg = len(names) if names else 5
     info(f"feature learning: {n_reg} regimes x {steps} steps, writing to {out_dir}")
     done: dict[str, int] = {}
-    with _failures(), progress_bar("regimes x steps", n_reg * steps) as advance:
+    bar = progress_bar("regimes x steps", n_reg * steps)
+    with failing_on(ValueError, FloatingPointError), bar as advance:
 
         def progress(name, k, hist):
             done[name] = k
@@ -74,8 +67,8 @@ def feature_learning(
 
 @app.command("locality")
 def locality(
-    train_points: int = typer.Option(200, "--train-points", help="Training points."),
-    eval_points: int = typer.Option(40, "--eval-points", help="Training points to move away from."),
+    n_train: int = typer.Option(200, "--train-points", help="Training points."),
+    n_eval: int = typer.Option(40, "--eval-points", help="Training points to move away from."),
     distances: str = typer.Option(
         ",".join(f"{d:g}" for d in (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0.5)),
         help="Comma-separated Fubini–Study distances.",
@@ -111,19 +104,9 @@ def locality(
     from ntkflow.experiments.locality import LocalityConfig, run_locality
 
     with failing_on(ValueError):
-        cfg = LocalityConfig(
-            n_train=train_points,
-            n_eval=eval_points,
-            distances=tuple(float(x) for x in _names(distances)),
-            kernels=_names(kernels),
-            gaussian_lengthscale=gaussian_lengthscale,
-            delta_lengthscale=delta_lengthscale,
-            flow_steps=flow_steps,
-            network=network,
-            net_steps=net_steps,
-            seed=seed,
-        )
+        values = locals() | {"distances": tuple(float(x) for x in _names(distances))}
+    cfg = _config(LocalityConfig, values | {"kernels": _names(kernels)})
     n_stages = 1 + len(cfg.kernels) + int(cfg.network)
-    with _failures(), progress_bar("locality", n_stages) as advance:
+    with failing_on(ValueError, FloatingPointError), progress_bar("locality", n_stages) as advance:
         result = run_locality(cfg, out_dir, lambda name: advance(status=name))
     emit(result, as_json, "locality")
