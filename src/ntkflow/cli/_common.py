@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-# progress_bar and figure: used by the commands
+# figure and progress_bar: used by the commands
+from ntkflow.io.atomic import figure, to_jsonable  # noqa: F401
 from ntkflow.io.progress import err_console, progress_bar, thousands  # noqa: F401
-from ntkflow.io.results import figure, to_jsonable  # noqa: F401
 
 out_console = Console()
 

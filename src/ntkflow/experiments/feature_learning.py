@@ -44,8 +44,7 @@ from ntkflow.cy.fubini_study import FubiniStudy
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
 from ntkflow.cy.train import TrainingSet, eta, fs_kappa, monge_ampere_loss, sigma_from_eta
 from ntkflow.flows import LinearisedMetric, make_step, power_iteration
-from ntkflow.io.atomic import atomic_write_text
-from ntkflow.io.results import write_json
+from ntkflow.io.atomic import atomic_write_text, write_json
 from ntkflow.kernels import RandomFourierFeatures
 from ntkflow.nets import MLP, trainable
 
@@ -237,7 +236,7 @@ def run_feature_learning(
 
 
 def _figures(results, out_dir: Path) -> list[str]:
-    from ntkflow.io.results import figure
+    from ntkflow.io.atomic import figure
 
     for key, ylabel, fname, logy in (
         ("sigma_test", "test σ", "sigma_test.png", True),

@@ -152,7 +152,7 @@ def load_config(path: str | Path) -> tuple[str, Any]:
 
 
 def _plot(path, xs, ys, xlabel: str, ylabel: str, title: str, loglog=True) -> None:
-    from ..io.results import figure
+    from ..io.atomic import figure
 
     if not path:
         return
@@ -305,7 +305,7 @@ def _ricci_flow(c: RicciFlowRun, out: Path | None, plot) -> dict[str, Any]:
 
     from ..geometry import ricci_flow, ricci_flow_round_sphere, singular_time_round_sphere
     from ..geometry.ricci_flow import initial_metric
-    from ..io.results import figure
+    from ..io.atomic import figure
 
     n = int(c.manifold[-1])
     round_start = c.manifold.startswith("sphere") and c.perturbation == 0.0
@@ -381,7 +381,7 @@ def run(config: Any, run_dir: str | Path | None = None, *, plot=None) -> dict[st
     singular time) is an :class:`InputError`; a failed flow raises ``FlowError`` or
     ``RicciFlowError``.
     """
-    from ..io.results import write_json
+    from ..io.atomic import write_json
 
     experiment, plot_name = _RUNS[type(config)]
     if run_dir is None:

@@ -64,7 +64,7 @@ from ntkflow.cy.train import TrainingSet, fs_kappa, fs_metrics, monge_ampere_los
 from ntkflow.cy.train import pointwise_loss as ma_pointwise
 from ntkflow.experiments.feature_learning import finite_phi
 from ntkflow.flows import euler_flow, make_step, power_iteration
-from ntkflow.io.results import write_json
+from ntkflow.io.atomic import write_json
 from ntkflow.kernels import gaussian_matrix
 from ntkflow.kernels.analytic import mlp_kernel
 from ntkflow.nets import trainable
@@ -309,7 +309,7 @@ def _train_network(cfg, X, train, kappa, z_e, jac_e, osq_e):
 
 
 def _figure(out: dict, path: Path) -> Path:
-    from ntkflow.io.results import figure
+    from ntkflow.io.atomic import figure
 
     with figure(path, figsize=(5.5, 3.8)) as ax:
         for name, g in out["gains"].items():

@@ -1,5 +1,6 @@
 """Atomic file writes (and checked reads): a reader (or a resumed run after a crash) sees
-the old file or the new one, never half of one.
+the old file or the new one, never half of one; and what a command or an experiment hands
+back: JSON-safe values, an atomic JSON file, a PNG figure.
 
 The recipe is the POSIX one: write to a temporary file in the same directory, ``fsync`` it,
 ``os.replace`` it over the target (atomic within one file system), then ``fsync`` the
@@ -9,8 +10,14 @@ directory so the rename itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 TMP_MARK = ".tmp-"
 """Temporary files are named ``.<target name>.tmp-<pid>``; a crash can leave them behind."""
@@ -79,3 +86,50 @@ def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
             p.unlink()
             removed.append(p)
     return removed
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy/JAX scalars and arrays (and nested containers) to plain JSON types.
+
+    Non-finite floats become ``None`` so the output stays valid JSON.
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "__array__") and not isinstance(obj, str):
+        arr = np.asarray(obj)
+        if arr.ndim == 0:
+            return to_jsonable(arr.item())
+        return [to_jsonable(v) for v in arr.tolist()]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, complex):
+        return {"re": to_jsonable(obj.real), "im": to_jsonable(obj.imag)}
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    return obj
+
+
+def write_json(path: str | Path, obj: Any, **dumps: Any) -> Path:
+    """``obj`` (made JSON-safe by :func:`to_jsonable`) written atomically to ``path``."""
+    return atomic_write_text(path, json.dumps(to_jsonable(obj), **dumps))
+
+
+@contextlib.contextmanager
+def figure(path: str | Path, figsize=(5, 3.5), **subplots: Any) -> Iterator[Any]:
+    """A matplotlib figure (Agg, no display) whose axes the block draws on; then written to
+    ``path`` (its folder made) as a 120-dpi PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize, **subplots)
+    try:
+        yield ax
+        fig.tight_layout()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)

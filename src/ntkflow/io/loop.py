@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
+import platform
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,7 +46,6 @@ import jax
 import numpy as np
 
 from .atomic import remove_temporaries
-from .environment import provenance, select_backend
 from .progress import err_console, progress_bar
 from .pytree_file import (
     CheckpointError,
@@ -53,6 +56,44 @@ from .pytree_file import (
     save_model,
 )
 from .rundir import RunDir, RunDirError, now
+
+PACKAGES = ("ntkflow", "jax", "jaxlib", "equinox", "optax", "diffrax", "lineax", "numpy")
+
+
+def select_backend(cpu: bool | None = None) -> str | None:
+    """Force the CPU backend when requested (``--cpu`` or ``NTKFLOW_CPU=1``): sets
+    ``JAX_PLATFORMS=cpu``, which works only before JAX creates its backends (afterwards this
+    raises instead of running on the wrong device). Returns the platform forced, or ``None``."""
+    if not (cpu or os.environ.get("NTKFLOW_CPU", "").strip().lower() in ("1", "true", "yes", "on")):
+        return None
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized() and jax.default_backend() != "cpu":
+        raise RuntimeError(
+            "--cpu / NTKFLOW_CPU=1: JAX has already started on "
+            f"{jax.default_backend()}; set NTKFLOW_CPU=1 before starting the program"
+        )
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    jax.config.update("jax_platforms", "cpu")
+    return "cpu"
+
+
+def provenance() -> dict[str, Any]:
+    """What a run records about where it runs: package versions, JAX device, host, argv."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    device = {
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "x64": bool(jax.config.jax_enable_x64),
+        "jax_platforms": os.environ.get("JAX_PLATFORMS") or None,
+    }
+    host = {"platform": platform.platform(), "argv": list(sys.argv)}
+    return {"versions": versions, "device": device, **host}
 
 
 class JobError(ValueError):
