@@ -1,17 +1,7 @@
 """Closed-form metrics as equinox modules (callables ``x -> g(x)``).
 
-Each module is a pytree; the dimension is read from the point ``x`` unless the metric fixes it.
-
-    Flat(G)              g = G (a constant SPD matrix; ``Flat.identity(n)`` for δ)
-    RoundSphere(r)       g = 4 r⁴ / (r² + |x|²)² δ        stereographic chart of the n-sphere of
-                                                           radius r (Petersen, *Riemannian
-                                                           Geometry*, §1.4); R = n(n−1)/r²
-    Hyperbolic(r)        g = 4 r⁴ / (r² − |x|²)² δ        Poincaré ball of radius r, sectional
-                                                           curvature −1/r²; R = −n(n−1)/r²
-    Conformal(u, base)   g = e^{2u(x)} g_base(x)          (base defaults to δ)
-    Product(g1, g2, n1)  g = g1(x[:n1]) ⊕ g2(x[n1:])      Riemannian product
-    WarpedProduct(gB, gF, f, nB)
-                         g = gB(b) ⊕ f(b)² gF(y),  x = (b, y), b = x[:nB]   (O'Neill, ch. 7)
+The dimension is read from the point ``x`` unless the metric fixes it. Round sphere and
+Poincaré ball: Petersen, *Riemannian Geometry*, §1.4; warped products: O'Neill, ch. 7.
 """
 
 from __future__ import annotations
@@ -19,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -39,26 +30,27 @@ class Flat(eqx.Module):
         return self.matrix + 0.0 * jnp.sum(x)
 
 
-class RoundSphere(eqx.Module):
+class _Ball(eqx.Module):
+    """g = 4 r⁴ / (r² + κ|x|²)² δ with κ = ±1 (``_sign``)."""
+
+    radius: float | Array = 1.0
+    _sign = 1.0
+
+    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+        r2 = jnp.asarray(self.radius) ** 2
+        return (4 * r2**2 / (r2 + self._sign * (x @ x)) ** 2) * jnp.eye(x.shape[0], dtype=x.dtype)
+
+
+class RoundSphere(_Ball):
     """Round n-sphere of radius ``r`` in stereographic coordinates from a pole:
     ``g = 4 r⁴ / (r² + |x|²)² δ`` (Ric = (n−1)/r² g, R = n(n−1)/r²)."""
 
-    radius: float | Array = 1.0
 
-    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
-        r2 = jnp.asarray(self.radius) ** 2
-        return (4 * r2**2 / (r2 + x @ x) ** 2) * jnp.eye(x.shape[0], dtype=x.dtype)
-
-
-class Hyperbolic(eqx.Module):
+class Hyperbolic(_Ball):
     """Hyperbolic space in the Poincaré ball ``|x| < r``: ``g = 4 r⁴ / (r² − |x|²)² δ``
     (sectional curvature −1/r², R = −n(n−1)/r²; r = 1 is the standard ball)."""
 
-    radius: float | Array = 1.0
-
-    def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
-        r2 = jnp.asarray(self.radius) ** 2
-        return (4 * r2**2 / (r2 - x @ x) ** 2) * jnp.eye(x.shape[0], dtype=x.dtype)
+    _sign = -1.0
 
 
 class Conformal(eqx.Module):
@@ -70,13 +62,6 @@ class Conformal(eqx.Module):
     def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
         g0 = jnp.eye(x.shape[0], dtype=x.dtype) if self.base is None else self.base(x)
         return jnp.exp(2 * self.u(x)) * g0
-
-
-def _block_diag(a: Array, b: Array) -> Array:
-    n1, n2 = a.shape[0], b.shape[0]
-    top = jnp.concatenate([a, jnp.zeros((n1, n2), a.dtype)], axis=1)
-    bottom = jnp.concatenate([jnp.zeros((n2, n1), b.dtype), b], axis=1)
-    return jnp.concatenate([top, bottom], axis=0)
 
 
 def _split(x: Array, n1: int, what: str) -> tuple[Array, Array]:
@@ -97,7 +82,7 @@ class Product(eqx.Module):
 
     def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
         a, b = _split(x, self.n1, "Product")
-        return _block_diag(self.first(a), self.second(b))
+        return jax.scipy.linalg.block_diag(self.first(a), self.second(b))
 
 
 class WarpedProduct(eqx.Module):
@@ -112,7 +97,7 @@ class WarpedProduct(eqx.Module):
 
     def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
         b, y = _split(x, self.n_base, "WarpedProduct")
-        return _block_diag(self.base(b), self.warp(b) ** 2 * self.fibre(y))
+        return jax.scipy.linalg.block_diag(self.base(b), self.warp(b) ** 2 * self.fibre(y))
 
 
 class Pullback(eqx.Module):
@@ -123,7 +108,5 @@ class Pullback(eqx.Module):
     chart: Callable[[Array], Array]
 
     def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
-        import jax
-
         jac = jax.jacfwd(self.chart)(x)
         return jac.T @ self.metric(self.chart(x)) @ jac

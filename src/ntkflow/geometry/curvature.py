@@ -1,10 +1,9 @@
 """Riemannian curvature of any metric callable, by automatic differentiation.
 
-Every function takes ``(metric, x)`` with ``metric`` a callable ``x -> g(x)`` (shape ``(n, n)``)
-and ``x`` one point of shape ``(n,)``; ``jax.vmap`` over ``x`` for batches. Derivatives are
-forward-mode (``jax.jacfwd``) by default, the fastest choice for the 2-6 coordinates of the
-manifolds we meet (``benchmarks/curvature.py``); ``strategy="outer-inner"`` picks the mode of
-the outer (∂Γ) and inner (∂g) derivative, e.g. ``"rev-fwd"`` = jacrev over jacfwd.
+Every function takes ``(metric, x)``, a callable ``x -> g(x)`` and one point ``x`` of shape
+``(n,)``; ``jax.vmap`` for batches. Derivatives are ``jax.jacfwd`` by default, the fastest for
+2-6 coordinates (``benchmarks/curvature.py``); ``strategy="outer-inner"`` picks the mode of the
+outer (∂Γ) and inner (∂g) derivative, e.g. ``"rev-fwd"`` = jacrev over jacfwd.
 
 Index conventions (Wald / Misner-Thorne-Wheeler sign; round spheres have positive curvature):
 
@@ -12,18 +11,26 @@ Index conventions (Wald / Misner-Thorne-Wheeler sign; round spheres have positiv
     R^a_bcd  = ∂_c Γ^a_db − ∂_d Γ^a_cb + Γ^a_ce Γ^e_db − Γ^a_de Γ^e_cb
     R_bd     = R^a_bad                       (Ricci tensor)
     R        = g^{bd} R_bd                    (scalar curvature)
+    ∇_i∇_j φ = ∂_i∂_j φ − Γ^k_ij ∂_k φ        (covariant Hessian; Petersen, §2.1)
+    Δφ       = g^{ij} ∇_i∇_j φ                (Laplace–Beltrami, Δ ≤ 0 spectrum)
+    W^k      = g^{ij} (Γ^k_ij − Γ̃^k_ij)       (DeTurck field of g relative to a background g̃)
 
-Array index order follows the symbols: ``christoffel(...)[k, i, j] = Γ^k_ij`` and
+The Ricci–DeTurck flow ∂_t g_ij = −2R_ij + ∇_iW_j + ∇_jW_i (DeTurck 1983; Chow–Knopf §3.3)
+is strictly parabolic. Index order follows the symbols: ``christoffel(...)[k, i, j] = Γ^k_ij``,
 ``riemann(...)[a, b, c, d] = R^a_bcd``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .metric import Metric, metric_at
+from .metric import Metric, check_point, metric_at
+
+Scalar = Callable[[Float[Array, " n"]], Float[Array, ""]]
 
 STRATEGIES = ("fwd-fwd", "rev-fwd", "fwd-rev", "rev-rev")
 DEFAULT_STRATEGY = "fwd-fwd"
@@ -58,20 +65,12 @@ def christoffel(
     return jnp.einsum("kl,lij->kij", jnp.linalg.inv(g), gamma_lower)
 
 
-def _christoffel_and_derivative(
-    metric: Metric, x: Array, strategy: str = DEFAULT_STRATEGY
-) -> tuple[Array, Array]:
-    """``(Γ, dΓ)`` with ``dΓ[k, i, j, m] = ∂_m Γ^k_ij``."""
-    jac = _modes(strategy)[0]
-    dgam, gam = jac(lambda y: (christoffel(metric, y, strategy),) * 2, has_aux=True)(x)
-    return gam, dgam
-
-
 def riemann(
     metric: Metric, x: Float[Array, " n"], strategy: str = DEFAULT_STRATEGY
 ) -> Float[Array, "n n n n"]:
     """Riemann tensor ``R[a, b, c, d] = R^a_bcd`` (see module docstring for the convention)."""
-    gam, dgam = _christoffel_and_derivative(metric, x, strategy)
+    jac = _modes(strategy)[0]
+    dgam, gam = jac(lambda y: (christoffel(metric, y, strategy),) * 2, has_aux=True)(x)
     # ∂_c Γ^a_db = dgam[a, d, b, c]
     term_d = jnp.einsum("adbc->abcd", dgam) - jnp.einsum("acbd->abcd", dgam)
     term_q = jnp.einsum("ace,edb->abcd", gam, gam) - jnp.einsum("ade,ecb->abcd", gam, gam)
@@ -103,7 +102,30 @@ def volume_density(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
     return jnp.sqrt(jnp.linalg.det(metric_at(metric, x)))
 
 
-def volume_form(metric: Metric, x: Float[Array, " n"]) -> Float[Array, ""]:
-    """Coefficient of the Riemannian volume form ``dV = sqrt(det g) dx¹∧…∧dxⁿ`` at ``x``
-    (positively oriented chart); same as :func:`volume_density`."""
-    return volume_density(metric, x)
+volume_form = volume_density  # dV = sqrt(det g) dx¹∧…∧dxⁿ in a positively oriented chart
+
+
+def covariant_hessian(metric: Metric, phi: Scalar, x: Float[Array, " n"]) -> Float[Array, "n n"]:
+    """``∇_i∇_j φ = ∂_i∂_j φ − Γ^k_ij ∂_k φ`` at ``x`` (symmetric n×n)."""
+    x = check_point(x, "covariant_hessian")
+    hess, grad = jax.jacfwd(lambda y: (jax.grad(phi)(y),) * 2, has_aux=True)(x)
+    return hess - jnp.einsum("kij,k->ij", christoffel(metric, x), grad)
+
+
+def gradient_norm_sq(metric: Metric, phi: Scalar, x: Float[Array, " n"]) -> Float[Array, ""]:
+    """``|∇φ|² = g^{ij} ∂_iφ ∂_jφ``."""
+    grad = jax.grad(phi)(check_point(x, "gradient_norm_sq"))
+    return grad @ jnp.linalg.solve(metric_at(metric, x), grad)
+
+
+def laplacian(metric: Metric, phi: Scalar, x: Float[Array, " n"]) -> Float[Array, ""]:
+    """Laplace–Beltrami ``Δφ = g^{ij}∇_i∇_jφ``."""
+    ginv = jnp.linalg.inv(metric_at(metric, x))
+    return jnp.einsum("ij,ij->", ginv, covariant_hessian(metric, phi, x))
+
+
+def deturck_vector(metric: Metric, background: Metric, x: Float[Array, " n"]) -> Float[Array, " n"]:
+    """``W^k = g^{ij}(Γ^k_ij − Γ̃^k_ij)`` at ``x`` (a tensor: a difference of connections)."""
+    ginv = jnp.linalg.inv(metric_at(metric, x))
+    dgam = christoffel(metric, x) - christoffel(background, x)
+    return jnp.einsum("ij,kij->k", ginv, dgam)

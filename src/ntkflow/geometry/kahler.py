@@ -119,11 +119,6 @@ def pullback(g: Complex[Array, "n n"], jac: Complex[Array, "d n"]) -> Complex[Ar
     return jac @ g @ jnp.conj(jac).T
 
 
-# ----------------------------------------------------------------------------------------------
-# curvature of a metric function
-# ----------------------------------------------------------------------------------------------
-
-
 def chern_connection(
     metric: MetricFunction, u: Float[Array, " 2n"]
 ) -> tuple[Complex[Array, "n n n"], Complex[Array, "n n"]]:
@@ -141,12 +136,8 @@ def chern_curvature(
     """(g, Rm) with Rm[a, b, c, d] = R^a_{b c d̄} = −∂̄_d Γ^a_{c b} (eq. 3); Γ is evaluated
     once (its jet carries it as the primal)."""
     n = u.shape[0] // 2
-
-    def gamma(v):
-        gam, g = chern_connection(metric, v)
-        return gam, g
-
-    dgam, g = jax.jacfwd(gamma, has_aux=True)(u)  # dgam[c, b, a, k] = ∂_{u_k} Γ^a_{c b}
+    # dgam[c, b, a, k] = ∂_{u_k} Γ^a_{c b}
+    dgam, g = jax.jacfwd(lambda v: chern_connection(metric, v), has_aux=True)(u)
     dbar = 0.5 * (dgam[..., :n] + 1j * dgam[..., n:])
     return g, -jnp.einsum("cbad->abcd", dbar)
 
@@ -175,8 +166,7 @@ def levi_civita(n: int) -> np.ndarray:
     """The Levi-Civita symbol ε of n indices (ε_{0..n-1} = 1)."""
     eps = np.zeros((n,) * n)
     for p in itertools.permutations(range(n)):
-        inv = sum(1 for i in range(n) for j in range(i + 1, n) if p[i] > p[j])
-        eps[p] = -1.0 if inv % 2 else 1.0
+        eps[p] = np.linalg.det(np.eye(n)[list(p)])
     return eps
 
 
@@ -201,22 +191,3 @@ def curvature_scalars(metric: MetricFunction, u: Float[Array, " 2n"]) -> dict[st
         "euler_density": top_chern_density(Rm),
     }
 
-
-__all__ = [
-    "MetricFunction",
-    "chern_connection",
-    "chern_curvature",
-    "complex_hessian",
-    "complex_jet",
-    "curvature_scalars",
-    "kahler_ricci_scalar",
-    "levi_civita",
-    "potential_metric",
-    "pullback",
-    "ricci_form",
-    "ricci_from_riemann",
-    "to_complex",
-    "to_real",
-    "top_chern_density",
-    "trace_with_metric",
-]

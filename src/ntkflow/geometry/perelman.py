@@ -17,8 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .curvature import ricci_scalar, volume_density
-from .hessian import Scalar, gradient_norm_sq
+from .curvature import Scalar, gradient_norm_sq, ricci_scalar, volume_density
 from .metric import Metric, MetricError
 from .spectral import torus_grid
 

@@ -28,8 +28,7 @@ from .metric import MetricError
 def torus_grid(n: int, size: int, length: float = 2 * np.pi) -> Float[Array, "N n"]:
     """The uniform grid on [0, L)ⁿ, ``size`` points per axis, shape ``(size**n, n)`` in
     C (row-major, ``indexing="ij"``) order, matching ``values.reshape(size, ..., size)``."""
-    axes = [jnp.arange(size) * (length / size)] * n
-    mesh = jnp.meshgrid(*axes, indexing="ij")
+    mesh = jnp.meshgrid(*[jnp.arange(size) * (length / size)] * n, indexing="ij")
     return jnp.stack([m.reshape(-1) for m in mesh], axis=-1)
 
 
@@ -39,21 +38,13 @@ def half_wavevectors(n: int, size: int) -> np.ndarray:
     kmax = (size - 1) // 2
     rng = np.arange(-kmax, kmax + 1)
     ks = np.stack(np.meshgrid(*([rng] * n), indexing="ij"), axis=-1).reshape(-1, n)
-    keep = []
-    for k in ks:
-        nz = np.nonzero(k)[0]
-        keep.append(len(nz) == 0 or k[nz[0]] > 0)
-    return ks[np.array(keep)]
-
-
-def component_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (i, j), i ≤ j, of the independent components of a symmetric n×n matrix."""
-    return np.triu_indices(n)
+    first_nonzero = ks[np.arange(len(ks)), np.argmax(ks != 0, axis=1)]
+    return ks[first_nonzero >= 0]
 
 
 def sym_from_components(c: Array, n: int) -> Array:
     """Symmetric matrix (..., n, n) from its components (..., n(n+1)/2) in triu order."""
-    i, j = component_indices(n)
+    i, j = np.triu_indices(n)
     g = jnp.zeros(c.shape[:-1] + (n, n), c.dtype)
     g = g.at[..., i, j].set(c)
     return g.at[..., j, i].set(c)
@@ -61,7 +52,7 @@ def sym_from_components(c: Array, n: int) -> Array:
 
 def components_from_sym(g: Array) -> Array:
     """The independent components (..., n(n+1)/2) of symmetric matrices (..., n, n)."""
-    i, j = component_indices(g.shape[-1])
+    i, j = np.triu_indices(g.shape[-1])
     return g[..., i, j]
 
 
@@ -108,18 +99,13 @@ class SpectralTorusMetric(eqx.Module):
         size = values.shape[0]
         if any(s != size for s in values.shape[:n]):
             raise MetricError(f"from_grid_values: grid must be N^{n}, got {values.shape[:n]}")
-        comps = components_from_sym(values)  # (N,..,N, c)
-        axes = tuple(range(n))
-        chat = jnp.fft.fftn(comps, axes=axes) / size**n  # c_k, f = Σ c_k e^{ik·x}
+        # c_k with f = Σ c_k e^{ik·x}, shape (M, c) on the half set of wave vectors
+        chat = jnp.fft.fftn(components_from_sym(values), axes=tuple(range(n))) / size**n
         ks = half_wavevectors(n, size)
-        idx = tuple((ks % size).T)
-        ck = chat[idx]  # (M, c)
-        zero = np.all(ks == 0, axis=1)
-        factor = jnp.where(jnp.asarray(zero), 1.0, 2.0)[:, None]
+        ck = chat[tuple((ks % size).T)]
         # f = c0 + Σ_half 2 Re(c_k e^{ik·x}) = c0 + Σ 2 Re c_k cos − 2 Im c_k sin
-        cos_c = (factor * ck.real).T
-        sin_c = (-factor * ck.imag).T
-        return cls(jnp.asarray(ks), cos_c, sin_c, length)
+        factor = np.where(np.all(ks == 0, axis=1), 1.0, 2.0)[:, None]
+        return cls(jnp.asarray(ks), (factor * ck.real).T, (-factor * ck.imag).T, length)
 
     @classmethod
     def from_function(
@@ -130,12 +116,10 @@ class SpectralTorusMetric(eqx.Module):
         length: float = 2 * np.pi,
     ) -> SpectralTorusMetric:
         """Sample a (periodic) metric callable on the ``size``ⁿ grid and interpolate by FFT."""
-        pts = torus_grid(n, size, length)
-        vals = jax.vmap(metric)(pts).reshape((size,) * n + (n, n))
-        return cls.from_grid_values(vals, length)
+        vals = jax.vmap(metric)(torus_grid(n, size, length))
+        return cls.from_grid_values(vals.reshape((size,) * n + (n, n)), length)
 
     def grid_values(self, size: int) -> Array:
         """Evaluate on the uniform ``size``ⁿ grid, shape ``(size,)*n + (n, n)``."""
         n = self.dim
-        pts = torus_grid(n, size, self.length)
-        return jax.vmap(self)(pts).reshape((size,) * n + (n, n))
+        return jax.vmap(self)(torus_grid(n, size, self.length)).reshape((size,) * n + (n, n))
