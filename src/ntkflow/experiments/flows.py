@@ -2,20 +2,15 @@
 
 ``RUN_KINDS`` (the ``kind`` of a ``flow run`` TOML file): ``ricci-limit``, the distance of the
 Gaussian-kernel flow to Ricci flow against σ (:mod:`ntkflow.flows.ricci_limit`, paper §3-4);
-``width-limit``, finite-width gradient descent against the infinite-width kernel flow
-(:mod:`ntkflow.flows.width_limit`); ``linearized-check``, gradient flow of the linearised
-network against the kernel flow with its frozen empirical NTK Θ_{θ0}, equal in exact
-arithmetic (:mod:`ntkflow.flows.linearised`), so the largest |g^L − g^K| over 16 points off
-the collocation points at 6 times in [0, t] is the integration error; ``parameter``, gradient
-flow of the network parameters; ``kernel``, the frozen Gaussian-kernel flow. Data: the
-regression task of :mod:`ntkflow.flows.width_limit` (or the Einstein loss).
+``width-limit``, finite-width gradient descent against the infinite-width kernel flow;
+``linearized-check``, the linearised network against the kernel flow with its frozen empirical
+NTK Θ_{θ0} (equal in exact arithmetic, so max |g^L − g^K| off the collocation points is the
+integration error); ``parameter``, gradient flow of the network parameters; ``kernel``, the
+frozen Gaussian-kernel flow.
 
-``ntkflow ricci-flow`` (:class:`RicciFlowRun`) runs the reference solver of
-:mod:`ntkflow.geometry.ricci_flow`. Spheres start round (radius r₀) unless ``perturbation`` is
-given; a round start reports ``relative_error`` = max over saved times and grid points of
-|r_num/r_exact − 1|, exact r(t)² = r₀² − 2(n−1)t (Chow–Knopf Ex. 1.2). Tori start from δ plus
-a random smooth perturbation and report ``curvature_spread`` = max − min of R at t_end (→ 0:
-the flat limit).
+``ntkflow ricci-flow`` (:class:`RicciFlowRun`): a round sphere reports ``relative_error`` =
+max |r_num/r_exact − 1|, exact r(t)² = r₀² − 2(n−1)t (Chow–Knopf Ex. 1.2); a torus (δ plus a
+random smooth perturbation) reports ``curvature_spread`` = max − min of R at t_end (→ 0).
 """
 
 from __future__ import annotations
@@ -115,6 +110,8 @@ MANIFOLDS = ("sphere2", "sphere3", "torus2", "torus3")
 
 @dataclasses.dataclass(frozen=True)
 class RicciFlowRun:
+    """``ntkflow ricci-flow``: the reference solver of :mod:`ntkflow.geometry.ricci_flow`."""
+
     manifold: str = option(
         "sphere2", "Manifold: sphere2, sphere3, torus2 or torus3.", choices=MANIFOLDS
     )

@@ -26,6 +26,7 @@ command line shows the same text and default as the config.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import math
@@ -90,36 +91,24 @@ def check_number(
     return value
 
 
-def gib(n_bytes: float) -> str:
-    """``1.5 GiB``-style size."""
-    return f"{n_bytes / 2**30:.3g} GiB"
-
-
 def memory_available() -> int:
     """Bytes of memory this process can still use: ``MemAvailable`` from /proc/meminfo
     (Linux), else the physical memory; capped by ``RLIMIT_AS`` when one is set."""
     avail = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:
+        kib = [int(ln.split()[1]) for ln in f if ln.startswith("MemAvailable:")]
+        avail = kib[0] * 1024 if kib else None
     if avail is None:
         try:
             avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             avail = 2**63
-    try:
+    with contextlib.suppress(ImportError, OSError, ValueError):
         import resource
 
         soft, _ = resource.getrlimit(resource.RLIMIT_AS)
         if soft not in (resource.RLIM_INFINITY, -1):
             avail = min(avail, soft)
-    except (ImportError, OSError, ValueError):
-        pass
     return int(avail)
 
 
@@ -128,9 +117,9 @@ def check_memory(what: str, need_bytes: float, hint: str, fraction: float = 0.9)
     memory available, saying how much it needs, how much there is, and ``hint``."""
     have = memory_available()
     if need_bytes > fraction * have:
+        need, avail = (f"{b / 2**30:.3g} GiB" for b in (need_bytes, have))
         raise InputError(
-            f"{what} needs about {gib(need_bytes)} of memory, but this machine has "
-            f"{gib(have)} available; {hint}"
+            f"{what} needs about {need} of memory, but this machine has {avail} available; {hint}"
         )
 
 
@@ -165,13 +154,9 @@ def _check_field(f: dataclasses.Field, value: Any, key: str) -> None:
             check_choice(key, value, meta["choices"])
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None or hi is not None) and value is not None:
+            strict = meta.get("min_exclusive", False)
             check_number(
-                key,
-                value,
-                integer=isinstance(value, int),
-                min=lo,
-                max=hi,
-                min_exclusive=meta.get("min_exclusive", False),
+                key, value, integer=isinstance(value, int), min=lo, max=hi, min_exclusive=strict
             )
     except InputError as e:
         raise ConfigError(str(e)) from None
@@ -217,13 +202,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
+        for a in [a for a in args if a is not type(None)]:
+            with contextlib.suppress(ConfigError):
                 return _convert(value, a, where)
-            except ConfigError:
-                pass
         raise ConfigError(f"{where}: {value!r} does not fit {tp}")
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
@@ -233,16 +214,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         args = typing.get_args(tp)
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            items = [_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
-        elif origin is tuple and args:
+        if origin is tuple and args and args[-1] is not Ellipsis:  # fixed length
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} entries, got {len(value)}")
-            pairs = enumerate(zip(value, args, strict=True))
-            items = [_convert(v, a, f"{where}[{i}]") for i, (v, a) in pairs]
         else:
-            a = args[0] if args else Any
-            items = [_convert(v, a, f"{where}[{i}]") for i, v in enumerate(value)]
+            args = (args[0] if args else Any,) * len(value)
+        pairs = enumerate(zip(value, args, strict=True))
+        items = [_convert(v, a, f"{where}[{i}]") for i, (v, a) in pairs]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if not isinstance(value, Mapping):

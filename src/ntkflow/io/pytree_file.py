@@ -52,11 +52,8 @@ def _is_key(x: Any) -> bool:
 
 
 def _leaf_spec(x: Any) -> str | None:
-    """A stable description of one leaf; ``None`` for leaves that are not saved.
-
-    Arrays and ``jax.ShapeDtypeStruct`` (skeletons from ``eqx.filter_eval_shape``) describe
-    alike, so a skeleton need not be computed.
-    """
+    """A stable description of one leaf (alike for an array and its ``ShapeDtypeStruct``);
+    ``None`` for leaves that are not saved."""
     if _is_key(x):
         return f"{x.dtype}{list(x.shape)}"
     if isinstance(x, jax.Array | jax.ShapeDtypeStruct | np.ndarray | np.generic):
@@ -67,17 +64,11 @@ def _leaf_spec(x: Any) -> str | None:
 
 
 def tree_fingerprint(tree: Any) -> str:
-    """SHA-256 of the tree's saved leaves: key path, shape and dtype of each, in order.
-
-    Function leaves and static fields are not part of it (their reprs contain memory
-    addresses), so the fingerprint is the same in every process for the same skeleton.
-    """
+    """SHA-256 of the key path, shape and dtype of each saved leaf, in order (not functions or
+    static fields, whose reprs hold memory addresses): the same in every process."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    items = []
-    for path, x in leaves:
-        spec = _leaf_spec(x)
-        if spec is not None:
-            items.append([jax.tree_util.keystr(path), spec])
+    specs = [(jax.tree_util.keystr(path), _leaf_spec(x)) for path, x in leaves]
+    items = [[key, spec] for key, spec in specs if spec is not None]
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 
@@ -108,8 +99,8 @@ def _concrete_keys(like: Any) -> Any:
     return jax.tree_util.tree_map(fix, like)
 
 
-def to_bytes(tree: Any, header: dict[str, Any]) -> bytes:
-    """Serialise ``tree`` with ``header`` (extra JSON fields) into the file format."""
+def write(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
+    """Atomically write ``tree`` with ``header`` (extra JSON fields) to ``path``."""
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, tree, filter_spec=_serialise_leaf)
     payload = buf.getvalue()
@@ -120,12 +111,8 @@ def to_bytes(tree: Any, header: dict[str, Any]) -> bytes:
         "payload_bytes": len(payload),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
-    return MAGIC + json.dumps(full, sort_keys=True).encode() + b"\n" + payload
-
-
-def write(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
-    """Atomically write ``tree`` with ``header`` to ``path``."""
-    return atomic_write_bytes(path, to_bytes(tree, header))
+    data = MAGIC + json.dumps(full, sort_keys=True).encode() + b"\n" + payload
+    return atomic_write_bytes(path, data)
 
 
 def _split(path: Path) -> tuple[dict[str, Any], bytes]:
