@@ -5,27 +5,20 @@ infinite-width kernel) the flow
 
     dg_ij(x)/dt = −Σ_a Θ_ijkl(x, x_a) ∂L/∂g_kl(x_a),      L = Σ_a w_a l[g](x_a)       (1.2)
 
-keeps ``g_t − g_ref`` in the span of ``Θ(·, x_a)`` over the collocation points ``x_a``. So the
-state is a reference metric plus coefficients α_a (shape ``(N, n, n)``):
+keeps ``g_t − g_ref`` in the span of ``Θ(·, x_a)``, so the state is coefficients α_a (N, n, n):
 
     g_t(x) = g_ref(x) + Σ_a Θ(x, x_a) · α_a(t),        dα_a/dt = −∂L/∂g(x_a)
 
-(``·`` contracts the last two kernel indices ``kl`` with α_a). The flowed metric
-:class:`KernelMetric` is an ordinary differentiable function, so its curvature is autodiff.
-
-Time convention: ``t`` is the flow time of eq. 1.2 with the weights inside ``L`` (no division
-by the number of points or outputs).
-
-Kernel–vector products are matrix-free and chunked (memory ``O(chunk² n⁴)``), so 10⁴
-collocation points fit; the dense Gram matrix is used where it fits (``dense=True``) and by the
-closed-form solution of quadratic losses (eigendecomposition, :func:`regression_closed_form`).
+(``·`` contracts the kernel indices ``kl``; ``t`` has the weights inside ``L``). Kernel–vector
+products are matrix-free and chunked (memory ``O(chunk² n⁴)``); the dense Gram matrix is used
+where it fits (``dense=True``) and by :func:`regression_closed_form`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import diffrax
 import equinox as eqx
@@ -34,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..kernels.diagnostics import as_matrix
 from .losses import Loss, MetricRegression, loss_from_jets
 
 Kernel = Callable[[Float[Array, " d"], Float[Array, " d"]], Float[Array, "n n n n"]]
@@ -49,15 +43,9 @@ class FlowError(RuntimeError):
         self.last_time = last_time
 
 
-# --------------------------------------------------------------------------------------------
-# kernels
-
-
 class SeparableKernel(eqx.Module):
-    """A non-mixing kernel ``Θ_ijkl(x, x') = k(x, x') δ_ik δ_jl`` with scalar ``k``.
-
-    Kernel–vector products only use ``k`` (``n⁴`` times cheaper than a general kernel).
-    """
+    """A non-mixing kernel ``Θ_ijkl(x, x') = k(x, x') δ_ik δ_jl`` with scalar ``k`` (its
+    kernel–vector products use only ``k``, ``n⁴`` times cheaper)."""
 
     scalar: Callable
     n: int = eqx.field(static=True)
@@ -76,11 +64,10 @@ def _pair_block(kernel, x, c, alpha):
     return jnp.einsum("bijkl,bkl->ij", th, alpha)
 
 
-def _pad(a: Array, size: int) -> Array:
-    extra = (-a.shape[0]) % size
-    if extra == 0:
-        return a
-    return jnp.concatenate([a, jnp.zeros((extra,) + a.shape[1:], a.dtype)])
+def _blocks(a: Array, size: int) -> Array:
+    """``a`` zero-padded to a multiple of ``size`` points, as (blocks, size, ...)."""
+    a = jnp.concatenate([a, jnp.zeros((-a.shape[0] % size,) + a.shape[1:], a.dtype)])
+    return a.reshape((-1, size) + a.shape[1:])
 
 
 def kernel_vector_product(
@@ -92,10 +79,8 @@ def kernel_vector_product(
 ) -> Float[Array, "M n n"]:
     """Matrix-free ``(Θ α)(x_m) = Σ_b Θ(x_m, c_b) · α_b`` (eq. 1.2's sum), chunked over both
     the evaluation points and the centres: peak memory ``O(chunk² n⁴)``, never ``O(M N)``."""
-    m, nc = xs.shape[0], centers.shape[0]
-    cc = min(chunk, nc)
-    cs = _pad(centers, cc).reshape(-1, cc, centers.shape[1])
-    al = _pad(alpha, cc).reshape((-1, cc) + alpha.shape[1:])
+    cc = min(chunk, centers.shape[0])
+    cs, al = _blocks(centers, cc), _blocks(alpha, cc)
 
     def one_row_chunk(xr):
         def body(acc, ca):
@@ -105,10 +90,8 @@ def kernel_vector_product(
         acc0 = jnp.zeros((xr.shape[0],) + alpha.shape[1:], alpha.dtype)
         return jax.lax.scan(body, acc0, (cs, al))[0]
 
-    rc = min(chunk, m)
-    xr = _pad(xs, rc).reshape(-1, rc, xs.shape[1])
-    out = jax.lax.map(one_row_chunk, xr)
-    return out.reshape((-1,) + alpha.shape[1:])[:m]
+    out = jax.lax.map(one_row_chunk, _blocks(xs, min(chunk, xs.shape[0])))
+    return out.reshape((-1,) + alpha.shape[1:])[: xs.shape[0]]
 
 
 _kvp_jit = eqx.filter_jit(kernel_vector_product)
@@ -117,13 +100,7 @@ _kvp_jit = eqx.filter_jit(kernel_vector_product)
 @eqx.filter_jit
 def gram_matrix(kernel: Kernel, xs: Float[Array, "N d"], n: int) -> Float[Array, "Nnn Nnn"]:
     """The dense kernel matrix ``K[(a,i,j),(b,k,l)] = Θ_ijkl(x_a, x_b)``, shape ``(N n², N n²)``."""
-    nn = xs.shape[0]
-
-    def row(x):
-        return jax.vmap(lambda c: kernel(x, c))(xs)  # (N, n, n, n, n)
-
-    th = jax.lax.map(row, xs)  # (N_a, N_b, i, j, k, l)
-    return jnp.transpose(th, (0, 2, 3, 1, 4, 5)).reshape(nn * n * n, nn * n * n)
+    return as_matrix(jax.lax.map(lambda x: jax.vmap(lambda c: kernel(x, c))(xs), xs))
 
 
 def check_psd(mat: Array, where: str = "kernel", rtol: float = 1e-9) -> Array:
@@ -157,10 +134,6 @@ def probe_psd(kernel, xs, n, key, probes: int = 8, chunk: int = 256, where="kern
             raise FlowError(f"{where}: kernel is not positive semi-definite (vᵀKv = {q:.3g} < 0)")
 
 
-# --------------------------------------------------------------------------------------------
-# the flowed metric
-
-
 class KernelMetric(eqx.Module):
     """``g(x) = g_ref(x) + Σ_a Θ(x, x_a) · α_a`` — a metric callable (one point)."""
 
@@ -171,16 +144,13 @@ class KernelMetric(eqx.Module):
     chunk: int = eqx.field(static=True, default=256)
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, "n n"]:
-        return (
-            self.reference(x)
-            + kernel_vector_product(self.kernel, x[None], self.centers, self.alpha, self.chunk)[0]
-        )
+        kvp = kernel_vector_product(self.kernel, x[None], self.centers, self.alpha, self.chunk)
+        return self.reference(x) + kvp[0]
 
     def values(self, xs: Float[Array, "M d"]) -> Float[Array, "M n n"]:
         """The metric at many points (one chunked kernel–vector product)."""
-        return jax.vmap(self.reference)(xs) + kernel_vector_product(
-            self.kernel, xs, self.centers, self.alpha, self.chunk
-        )
+        kvp = kernel_vector_product(self.kernel, xs, self.centers, self.alpha, self.chunk)
+        return jax.vmap(self.reference)(xs) + kvp
 
 
 class DenseKernelMetric(KernelMetric):
@@ -194,10 +164,6 @@ class DenseKernelMetric(KernelMetric):
         """The metric at the centres (``xs`` must be the centres)."""
         nn, n = self.alpha.shape[0], self.alpha.shape[1]
         return self.reference_values + (self.gram @ self.alpha.reshape(-1)).reshape(nn, n, n)
-
-
-# --------------------------------------------------------------------------------------------
-# the flow
 
 
 Gradient = Callable[[Callable, Array, Array], Array]
@@ -226,21 +192,17 @@ class KernelFlowResult:
     metric: KernelMetric
     ts: np.ndarray
     alphas: np.ndarray  # (T, N, n, n)
-    losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def metric_at_time(self, i: int) -> KernelMetric:
         return eqx.tree_at(lambda m: m.alpha, self.metric, jnp.asarray(self.alphas[i]))
 
 
-@eqx.filter_jit
-def _values(metric, xs):
-    return metric.values(xs)
+metric_values = eqx.filter_jit(lambda metric, xs: metric.values(xs))
 
 
 def _check_state(metric: KernelMetric, xs, where: str, t: float) -> str | None:
-    gv = np.asarray(_values(metric, xs))
-    alpha = np.asarray(metric.alpha)
-    if not np.all(np.isfinite(alpha)):
+    gv = np.asarray(metric_values(metric, xs))
+    if not np.all(np.isfinite(np.asarray(metric.alpha))):
         return f"{where}: NaN or inf in the flow state at t = {t:.6g}"
     if not np.all(np.isfinite(gv)):
         i = int(np.argmax(~np.isfinite(gv).all(axis=(1, 2))))
@@ -288,24 +250,18 @@ def kernel_flow(
         raise FlowError(
             f"kernel_flow: points (N, d) and weights (N,), got {xs.shape}, {weights.shape}"
         )
-    if n is None:
-        n = int(jnp.asarray(reference(xs[0])).shape[0])
+    n = n or int(jnp.asarray(reference(xs[0])).shape[0])
     grad_fn = loss_gradient(loss) if isinstance(loss, Loss) else loss
-    nn = xs.shape[0]
-    if alpha0 is None:
-        alpha0 = jnp.zeros((nn, n, n), xs.dtype)
+    alpha0 = jnp.zeros((xs.shape[0], n, n), xs.dtype) if alpha0 is None else alpha0
     base = KernelMetric(reference, kernel, xs, alpha0, chunk)
-
     if dense:
         kmat = gram_matrix(kernel, xs, n)
         if check_kernel:
             check_psd(kmat, "kernel_flow")
-        base = DenseKernelMetric(
-            reference, kernel, xs, alpha0, chunk, kmat, jax.vmap(reference)(xs)
-        )
-    else:
-        if check_kernel:
-            probe_psd(kernel, xs, n, key if key is not None else jax.random.key(0), chunk=chunk)
+        refs = jax.vmap(reference)(xs)
+        base = DenseKernelMetric(reference, kernel, xs, alpha0, chunk, kmat, refs)
+    elif check_kernel:
+        probe_psd(kernel, xs, n, key if key is not None else jax.random.key(0), chunk=chunk)
 
     def vector_field(t, alpha, args):
         # everything large travels in ``args`` (closed-over arrays would be baked into the
@@ -316,44 +272,28 @@ def kernel_flow(
     ts = np.linspace(0.0, t1, 11) if ts is None else np.asarray(ts, float)
     if ts[0] != 0.0:
         ts = np.concatenate([[0.0], ts])
-    term = diffrax.ODETerm(vector_field)
-    solver = diffrax.Tsit5()
-    ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
+    term, solver = diffrax.ODETerm(vector_field), diffrax.Tsit5()
+    opts = {"stepsize_controller": diffrax.PIDController(rtol=rtol, atol=atol), "throw": False}
 
     @eqx.filter_jit
     def segment(alpha, ta, tb, args):
         sol = diffrax.diffeqsolve(
-            term,
-            solver,
-            ta,
-            tb,
-            (tb - ta) / 10,
-            alpha,
-            args=args,
-            stepsize_controller=ctrl,
-            max_steps=max_steps,
-            throw=False,
+            term, solver, ta, tb, (tb - ta) / 10, alpha, args=args, max_steps=max_steps, **opts
         )
         return sol.ys[-1], sol.result == diffrax.RESULTS.successful
 
     alphas = [np.asarray(alpha0)]
     alpha = alpha0
-    msg = _check_state(base, xs, "kernel_flow", 0.0)
-    if msg:
+    if msg := _check_state(base, xs, "kernel_flow", 0.0):
         raise FlowError(msg)
     for k in range(1, len(ts)):
         args = (grad_fn, base, xs, weights)
         new, ok = segment(alpha, jnp.asarray(ts[k - 1]), jnp.asarray(ts[k]), args)
         cand = eqx.tree_at(lambda m: m.alpha, base, new)
-        msg = (
-            None
-            if bool(ok)
-            else (
-                f"kernel_flow: the ODE solver failed between t = {ts[k - 1]:.6g} and {ts[k]:.6g} "
-                "(step size collapsed or NaN in δl/δg)"
-            )
+        msg = _check_state(cand, xs, "kernel_flow", float(ts[k])) if bool(ok) else (
+            f"kernel_flow: the ODE solver failed between t = {ts[k - 1]:.6g} and {ts[k]:.6g} "
+            "(step size collapsed or NaN in δl/δg)"
         )
-        msg = msg or _check_state(cand, xs, "kernel_flow", float(ts[k]))
         if msg:
             last = KernelMetric(reference, kernel, xs, alpha, chunk)
             raise FlowError(msg, last_good=last, last_time=float(ts[k - 1]))
@@ -363,10 +303,6 @@ def kernel_flow(
             callback(float(ts[k]), cand)
     final = KernelMetric(reference, kernel, xs, alpha, chunk)
     return KernelFlowResult(final, np.asarray(ts), np.stack(alphas))
-
-
-# --------------------------------------------------------------------------------------------
-# fixed-step flow of kernel coefficients
 
 
 def power_iteration(matvec: Callable[[Array], Array], v0: Array, iters: int) -> Array:
@@ -390,10 +326,6 @@ def euler_flow(grad: Callable, apply: Callable, p0: Array, c0: Array, dt, steps:
     return jax.lax.scan(body, c0, None, length=steps)[0]
 
 
-# --------------------------------------------------------------------------------------------
-# closed form for metric regression
-
-
 def regression_closed_form(
     loss: MetricRegression,
     reference: Callable,
@@ -413,23 +345,17 @@ def regression_closed_form(
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     if np.any(np.asarray(weights) <= 0):
         raise FlowError("regression_closed_form: weights must be positive")
-    if n is None:
-        n = int(jnp.asarray(reference(xs[0])).shape[0])
-    nn = xs.shape[0]
-    kmat = np.asarray(gram_matrix(kernel, xs, n))
+    n = n or int(jnp.asarray(reference(xs[0])).shape[0])
     sw = np.repeat(np.sqrt(np.asarray(weights)), n * n)
-    s = sw[:, None] * kmat * sw[None, :]
+    s = sw[:, None] * np.asarray(gram_matrix(kernel, xs, n)) * sw[None, :]
     check_psd(s, "regression_closed_form")
     lam, u = np.linalg.eigh(0.5 * (s + s.T))
     lam = np.clip(lam, 0.0, None)
     r0 = np.asarray(jax.vmap(reference)(xs) - jax.vmap(loss.target)(xs)).reshape(-1)
-    c0 = u.T @ (sw * r0)
     ts = np.asarray(ts, float)
-    alphas = []
-    for t in ts:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(lam * t > 1e-12, -np.expm1(-lam * t) / np.where(lam > 0, lam, 1), t)
-        alphas.append((-sw * (u @ (f * c0))).reshape(nn, n, n))
-    alphas = np.stack(alphas)
+    lt = ts[:, None] * lam  # (T, N n²)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(lt > 1e-12, -np.expm1(-lt) / np.where(lam > 0, lam, 1), ts[:, None])
+    alphas = (-sw * ((f * (u.T @ (sw * r0))) @ u.T)).reshape(len(ts), xs.shape[0], n, n)
     metric = KernelMetric(reference, kernel, xs, jnp.asarray(alphas[-1]), chunk)
     return KernelFlowResult(metric, ts, alphas)

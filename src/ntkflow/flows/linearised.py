@@ -1,11 +1,9 @@
-"""The linearised network metric and its gradient flow (paper §2; Lee et al. 2019).
+"""The linearised network metric and its gradient flow (paper §2; Lee et al. 2019):
 
-    g^L_ij(x; θ) = g_ij(x; θ0) + (θ − θ0)_I ∂g_ij(x)/∂θ_I |_{θ0}
+    g^L_ij(x; θ) = g_ij(x; θ0) + (θ − θ0)_I ∂g_ij(x)/∂θ_I |_{θ0}   (one ``jax.jvp`` around θ0).
 
-evaluated by one Jacobian–vector product (``jax.jvp``) around θ0. Its metric-NTK is the
-empirical one at θ0 and does not move, so gradient flow of ``g^L`` equals the kernel flow
-(:mod:`ntkflow.flows.kernel_flow`) with ``Θ = Θ_{θ0}`` and ``g_ref = g(·; θ0)``:
-``(θ − θ0)(t) = Σ_a J(x_a)ᵀ α_a(t)``, hence ``g^L(x, t) = g_ref(x) + Σ_a Θ(x, x_a) α_a(t)``.
+Its metric-NTK is the empirical one at θ0 and does not move, so its gradient flow is the kernel
+flow with ``Θ = Θ_{θ0}``, ``g_ref = g(·; θ0)``: ``g^L(x, t) = g_ref(x) + Σ_a Θ(x, x_a) α_a(t)``.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..nets.trainable import frozen_mask, trainable
-from .losses import Loss, jets_at, loss_from_jets
+from .losses import Loss, weighted_loss
 
 
 class LinearisedMetric(eqx.Module):
@@ -59,8 +57,7 @@ def linearised_flow(
     integrated by diffrax (Tsit5, adaptive); returns the final model and the models at ``ts``.
     """
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
-    jets = lambda d: jets_at(LinearisedMetric(model, d), xs, loss.order)
-    grad = jax.jit(jax.grad(lambda d: loss_from_jets(loss, xs, weights, *jets(d))))
+    grad = jax.jit(jax.grad(lambda d: weighted_loss(loss, LinearisedMetric(model, d), xs, weights)))
     ts = np.asarray(ts, float)
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(lambda t, d, args: jax.tree_util.tree_map(jnp.negative, grad(d))),
@@ -78,7 +75,6 @@ def linearised_flow(
         for i in range(len(ts))
     ]
     for m, t in zip(models, ts, strict=True):
-        leaves = jax.tree_util.tree_leaves(m.delta)
-        if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves):
+        if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(m.delta)):
             raise FloatingPointError(f"linearised_flow: parameters became NaN/inf by t = {t}")
     return models[-1], models

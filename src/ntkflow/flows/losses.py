@@ -1,26 +1,14 @@
-"""Loss functionals ``l[g]`` on weighted points and their functional derivatives ``δl/δg``.
+"""Loss functionals ``L[g] = Σ_a w_a l[g](x_a)`` on weighted points (the discrete ``∫ dμ l`` of
+paper §2, eqs. 1.1/1.2) and their functional derivatives ``δl/δg``.
 
-A loss is evaluated on collocation points ``x_a`` with weights ``w_a`` (quadrature or Monte
-Carlo), ``L[g] = Σ_a w_a l[g](x_a)`` — the discrete form of ``L = ∫ dμ l`` in paper §2
-(eqs. 1.1/1.2 of ``reference/paper.md``). Every loss here is *local*: ``l[g](x)`` depends on the
-2-jet ``(g, ∂g, ∂²g)`` of the metric at ``x`` only, so it is written once as a density
-``density(x, g, dg, d2g)`` for one point (``dg[i, j, k] = ∂_k g_ij``,
-``d2g[i, j, k, m] = ∂_k ∂_m g_ij``) and vmapped.
-
-What is differentiated (:func:`functional_derivative`):
-
-* order-0 losses (metric regression, pointwise user losses): ``∂L/∂g_kl(x_a)``, the gradient of
-  the weighted sum with respect to the metric values at the points, every entry ``g_kl`` and
-  ``g_lk`` treated as independent (a network outputs both, so this is the factor that enters the
-  chain rule ``∂L/∂θ = Σ_a ∂g(x_a)/∂θ · ∂L/∂g(x_a)`` and eq. 1.2 with the weight absorbed);
-* curvature losses (order 2): the gradient of ``L`` with respect to the whole 2-jet at each
-  point, ``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)``. These are the coefficients of the distribution
-  ``δL/δg = Σ_a [A_a δ_{x_a} − B_a·∂δ_{x_a} + C_a:∂²δ_{x_a}]``; contracted with a kernel they
-  give the flow of a metric expanded over the kernel and its derivatives (eq. 1.2 with the
-  integration by parts done on the kernel side).
-
-Perelman's F has in addition a closed-form continuum gradient (paper §3), see
-:func:`perelman_gradient`; the tests check it against the autodiff jet gradient.
+Every loss is *local*: a density ``density(x, g, dg, d2g)`` of the 2-jet at one point
+(``dg[i, j, k] = ∂_k g_ij``, ``d2g[i, j, k, m] = ∂_k ∂_m g_ij``), vmapped.
+:func:`functional_derivative` differentiates order-0 losses in the metric values,
+``∂L/∂g_kl(x_a)`` with ``g_kl`` and ``g_lk`` independent (the factor of the chain rule
+``∂L/∂θ = Σ_a ∂g(x_a)/∂θ · ∂L/∂g(x_a)``), and curvature losses (order 2) in the whole 2-jet,
+``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)``: the coefficients of
+``δL/δg = Σ_a [A_a δ_{x_a} − B_a·∂δ_{x_a} + C_a:∂²δ_{x_a}]``. Perelman's F also has a
+closed-form gradient (paper §3), :func:`perelman_gradient`.
 """
 
 from __future__ import annotations
@@ -33,17 +21,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ..geometry import ricci_scalar, ricci_tensor
+from ..geometry import christoffel, ricci_scalar, ricci_tensor
 
 Field = Callable[[Float[Array, " n"]], Float[Array, ""]]
 
 
 class LossError(ValueError):
     """Raised for malformed loss input (shapes, weights, NaN)."""
-
-
-# --------------------------------------------------------------------------------------------
-# jets
 
 
 def metric_jet(metric: Callable, x: Float[Array, " n"]) -> tuple[Array, Array, Array]:
@@ -58,11 +42,8 @@ def metric_jet(metric: Callable, x: Float[Array, " n"]) -> tuple[Array, Array, A
 
 
 def taylor_metric(x0: Array, g: Array, dg: Array, d2g: Array) -> Callable:
-    """The quadratic Taylor polynomial of a metric around ``x0`` from its 2-jet.
-
-    Curvature at ``x0`` depends on the 2-jet only, so curvature of this polynomial at ``x0``
-    equals the curvature of any metric with that jet.
-    """
+    """The quadratic Taylor polynomial of a metric around ``x0`` from its 2-jet: its curvature
+    at ``x0`` is that of any metric with that jet."""
 
     def g_poly(y):
         h = y - x0
@@ -71,14 +52,8 @@ def taylor_metric(x0: Array, g: Array, dg: Array, d2g: Array) -> Callable:
     return g_poly
 
 
-# --------------------------------------------------------------------------------------------
-# losses
-
-
 class Loss(eqx.Module):
-    """A local loss density ``l(x, g, ∂g, ∂²g)``; ``order`` is 0 if it uses ``g`` only."""
-
-    # subclasses define ``order`` (0 or 2) as a static field or class attribute
+    """A local loss density ``l(x, g, ∂g, ∂²g)``; subclasses set ``order`` (0: ``g`` only, or 2)."""
 
     def density(self, x: Array, g: Array, dg: Array, d2g: Array) -> Float[Array, ""]:
         raise NotImplementedError
@@ -130,13 +105,8 @@ def _dilaton_fixed_measure(g_fn: Callable, measure: Field) -> Field:
 
 class PerelmanLoss(Loss):
     """Minus Perelman's F density: ``l = −(R + |∇φ|²_g) e^{−φ} √det g`` (paper §3), so that
-    ``L = −F = −∫ (R + |∇φ|²) e^{−φ} dV`` (coordinate quadrature weights ``w_a``).
-
-    The dilaton φ is a second field, given either directly (``dilaton``: x ↦ φ, held fixed when
-    ``g`` varies) or through a fixed measure ``measure``: x ↦ m(x), with φ = log(√det g / m)
-    (Perelman's constraint ``e^{−φ} dV = m dⁿx`` fixed; then φ varies with g). Exactly one of
-    the two must be given.
-    """
+    ``L = −F = −∫ (R + |∇φ|²) e^{−φ} dV``. Give exactly one of ``dilaton`` (x ↦ φ, held fixed)
+    or ``measure`` (x ↦ m(x), φ = log(√det g / m): ``e^{−φ} dV = m dⁿx`` fixed)."""
 
     dilaton: Field | None = None
     measure: Field | None = None
@@ -147,9 +117,7 @@ class PerelmanLoss(Loss):
             raise LossError("PerelmanLoss: give exactly one of dilaton= or measure=")
 
     def phi(self, g_fn: Callable) -> Field:
-        if self.measure is not None:
-            return _dilaton_fixed_measure(g_fn, self.measure)
-        return self.dilaton
+        return self.dilaton if self.measure is None else _dilaton_fixed_measure(g_fn, self.measure)
 
     def density(self, x, g, dg, d2g):
         m = taylor_metric(x, g, dg, d2g)
@@ -163,27 +131,12 @@ class PerelmanLoss(Loss):
 def perelman_gradient(
     metric: Callable, x: Float[Array, " n"], measure: Field
 ) -> Float[Array, "n n"]:
-    """The covariant Perelman gradient ``E_ij = R_ij + ∇_i∇_j φ`` at ``x`` with
-    φ = log(√det g / m) (fixed measure ``m``).
-
-    With the measure fixed, ``δF/δg_ij = −(R^ij + ∇^i∇^j φ) m`` (Perelman 2002, §1; paper §3),
-    i.e. ``E_ij = −g_ik g_jl (δF/δg_kl) / m``; Perelman's flow is ``∂_t g = −2E``.
-    """
+    """The covariant Perelman gradient ``E_ij = R_ij + ∇_i∇_j φ``, φ = log(√det g / m): with the
+    measure m fixed, ``δF/δg_ij = −(R^ij + ∇^i∇^j φ) m`` (Perelman 2002, §1; paper §3), i.e.
+    ``E_ij = −g_ik g_jl (δF/δg_kl) / m``; Perelman's flow is ``∂_t g = −2E``."""
     phi = _dilaton_fixed_measure(metric, measure)
-    dphi = jax.grad(phi)(x)
-    hphi = jax.hessian(phi)(x)
-    gam = _christoffel(metric, x)
-    return ricci_tensor(metric, x) + hphi - jnp.einsum("kij,k->ij", gam, dphi)
-
-
-def _christoffel(metric, x):
-    from ..geometry import christoffel
-
-    return christoffel(metric, x)
-
-
-# --------------------------------------------------------------------------------------------
-# totals and derivatives
+    gam_dphi = jnp.einsum("kij,k->ij", christoffel(metric, x), jax.grad(phi)(x))
+    return ricci_tensor(metric, x) + jax.hessian(phi)(x) - gam_dphi
 
 
 def _check_points(xs: Array, weights: Array, where: str) -> None:
@@ -204,37 +157,35 @@ def jets_at(metric: Callable, xs: Array, order: int) -> tuple[Array, Array | Non
     return jax.vmap(lambda x: metric_jet(metric, x))(xs)
 
 
+def _densities(loss: Loss, xs, g, dg=None, d2g=None) -> Float[Array, " N"]:
+    if loss.order == 0:
+        return jax.vmap(lambda x, ga: loss.density(x, ga, None, None))(xs, g)
+    return jax.vmap(loss.density)(xs, g, dg, d2g)
+
+
 def loss_from_jets(loss: Loss, xs, weights, g, dg=None, d2g=None) -> Float[Array, ""]:
     """``L = Σ_a w_a l(x_a, g_a, ∂g_a, ∂²g_a)`` from precomputed values/jets."""
-    if loss.order == 0:
-        dens = jax.vmap(lambda x, ga: loss.density(x, ga, None, None))(xs, g)
-    else:
-        dens = jax.vmap(loss.density)(xs, g, dg, d2g)
-    return jnp.sum(weights * dens)
+    return jnp.sum(weights * _densities(loss, xs, g, dg, d2g))
+
+
+@eqx.filter_jit
+def weighted_loss(loss: Loss, metric: Callable, xs, weights) -> Float[Array, ""]:
+    """``L[g] = Σ_a w_a l[g](x_a)`` for a metric callable (unchecked, jitted)."""
+    return loss_from_jets(loss, xs, weights, *jets_at(metric, xs, loss.order))
 
 
 def total_loss(loss: Loss, metric: Callable, xs: Array, weights: Array) -> Float[Array, ""]:
     """``L[g] = Σ_a w_a l[g](x_a)`` for a metric callable."""
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     _check_points(xs, weights, "total_loss")
-    return _total_loss(loss, metric, xs, weights)
-
-
-@eqx.filter_jit
-def _total_loss(loss, metric, xs, weights):
-    return loss_from_jets(loss, xs, weights, *jets_at(metric, xs, loss.order))
+    return weighted_loss(loss, metric, xs, weights)
 
 
 @eqx.filter_jit
 def _densities_and_gradient(loss, xs, weights, g, dg, d2g):
-    if loss.order == 0:
-        dens = jax.vmap(lambda x, ga: loss.density(x, ga, None, None))(xs, g)
-        return dens, jax.grad(lambda gv: loss_from_jets(loss, xs, weights, gv))(g)
-    dens = jax.vmap(loss.density)(xs, g, dg, d2g)
-    grads = jax.grad(lambda *j: loss_from_jets(loss, xs, weights, *j), argnums=(0, 1, 2))(
-        g, dg, d2g
-    )
-    return dens, grads
+    jets = (g,) if loss.order == 0 else (g, dg, d2g)
+    grads = jax.grad(lambda j: loss_from_jets(loss, xs, weights, *j))(jets)
+    return _densities(loss, xs, *jets), grads[0] if loss.order == 0 else grads
 
 
 def functional_derivative(
@@ -245,12 +196,9 @@ def functional_derivative(
     dg: Array | None = None,
     d2g: Array | None = None,
 ):
-    """``δL/δg`` at the points by autodiff with respect to the metric values (and jets).
-
-    Order 0: returns ``∂L/∂g_kl(x_a)``, shape ``(N, n, n)`` (weights included).
-    Order 2: returns the triple ``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)`` (``dg``, ``d2g`` required).
-    Raises :class:`LossError` if the loss density or its derivative is not finite.
-    """
+    """``δL/δg`` at the points by autodiff in the metric values: ``∂L/∂g_kl(x_a)`` (N, n, n)
+    for order 0, ``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)`` for order 2 (``dg``, ``d2g`` required),
+    weights included. :class:`LossError` if the density or its derivative is not finite."""
     xs, weights, g_values = jnp.asarray(xs), jnp.asarray(weights), jnp.asarray(g_values)
     _check_points(xs, weights, "functional_derivative")
     if g_values.shape[0] != xs.shape[0] or g_values.ndim != 3:

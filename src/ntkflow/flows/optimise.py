@@ -1,11 +1,7 @@
 """One optax step for every trainer: gradient flow dθ/dt = −∂L/∂θ (paper eq. 1.2 in parameter
-space) discretised by an optax transformation.
-
-``make_step(loss, tx)`` returns ``step(params, opt_state, *args) -> (params, opt_state, L)``
-with ``L = loss(params, *args)``. First-order transforms (SGD, Adam) take the gradient;
-L-BFGS with its zoom line search (``optax.lbfgs``) also takes the value, the gradient and the
-loss itself (``value_fn``), and reuses the value and gradient its line search stored in the
-state (``optax.value_and_grad_from_state``), so each step costs one line search.
+space) discretised by an optax transformation. L-BFGS with its zoom line search
+(``optax.lbfgs``) also takes the value, the gradient and the loss itself, and reuses the value
+and gradient its line search stored in the state (``optax.value_and_grad_from_state``).
 """
 
 from __future__ import annotations
@@ -33,9 +29,8 @@ def make_optimiser(name: str | optax.GradientTransformation, lr: float):
 def make_step(
     loss: Callable[..., Any], tx: optax.GradientTransformation, *, lbfgs: bool = False
 ) -> Callable:
-    """``step(params, opt_state, *args)``: one optax update of ``params`` on ``loss(params,
-    *args)``; ``lbfgs=True`` for line-search transforms (module docstring). Not jitted: jit it,
-    or call it inside ``lax.scan``."""
+    """``step(params, opt_state, *args) -> (params, opt_state, L)``: one optax update on
+    ``L = loss(params, *args)``; ``lbfgs=True`` for line-search transforms. Not jitted."""
 
     def step(params, opt_state, *args):
         f = lambda p: loss(p, *args)
@@ -50,5 +45,3 @@ def make_step(
 
     return step
 
-
-__all__ = ["make_optimiser", "make_step"]

@@ -4,16 +4,10 @@ Gradient flow ``dθ_I/dt = −∂L/∂θ_I`` moves the metric by (paper §2, eqs
 
     dg_ij(x)/dt = −Σ_a Θ_ijkl(x, x_a) ∂L/∂g_kl(x_a),   Θ_ijkl(x,x') = ∂g_ij(x)/∂θ_I ∂g_kl(x')/∂θ_I.
 
-:func:`parameter_flow` trains any metric module (an ``equinox.Module`` mapping x ↦ g) with an
-optax optimiser (SGD, Adam or L-BFGS) and records the empirical metric-NTK at a cadence on a
-fixed set of probe points: relative change ``‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F`` and spectrum.
-:func:`flow_check` verifies eq. 1.2 against one small SGD step: the predicted change
-``Δg = −η Σ_a Θ(x, x_a) ∂L/∂g(x_a)`` agrees with the actual change to first order in η (the
-residual is O(η²)).
-
-For curvature losses (order 2) the sum in eq. 1.2 runs over the 2-jet: ``∂L/∂g(x_a)`` is
-replaced by the jet gradients of :func:`~ntkflow.flows.losses.functional_derivative` and Θ by
-the kernel between ``g(x)`` and the jet ``(g, ∂g, ∂²g)(x_a)``.
+:func:`flow_check` verifies eq. 1.2 against one small SGD step (the residual is O(η²)); for
+curvature losses (order 2) ``∂L/∂g(x_a)`` becomes the jet gradients of
+:func:`~ntkflow.flows.losses.functional_derivative` and Θ the kernel between ``g(x)`` and the
+jet ``(g, ∂g, ∂²g)(x_a)``.
 """
 
 from __future__ import annotations
@@ -29,26 +23,16 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
-from ..kernels import StructureError, metric_ntk
+from ..kernels import StructureError, as_matrix, metric_ntk, relative_change
 from ..kernels import empirical_ntk as empirical_ntk_of
 from ..nets.trainable import trainable
-from .losses import Loss, functional_derivative, jets_at, loss_from_jets, metric_jet
+from .kernel_flow import FlowError
+from .losses import Loss, functional_derivative, jets_at, metric_jet, weighted_loss
 from .optimise import make_optimiser, make_step
 
 
-class ParameterFlowError(RuntimeError):
-    """Raised when training produces a non-finite loss or parameters; ``last_good`` holds the
-    last finite model."""
-
-    def __init__(self, message: str, last_good=None):
-        super().__init__(message)
-        self.last_good = last_good
-
-
-def _flat_model(model):
-    params, static = eqx.partition(model, trainable(model))
-    flat, unravel = ravel_pytree(params)
-    return flat, lambda f: eqx.combine(unravel(f), static)
+class ParameterFlowError(FlowError):
+    """Training produced a non-finite loss or parameters; ``last_good``: the last finite model."""
 
 
 def empirical_ntk(model, xs: Float[Array, "N d"]) -> Float[Array, "N N n n n n"]:
@@ -58,17 +42,6 @@ def empirical_ntk(model, xs: Float[Array, "N d"]) -> Float[Array, "N N n n n n"]
         return metric_ntk(model, xs)
     except StructureError:
         return metric_ntk(model, xs, strategy="jacobian")
-
-
-def ntk_matrix(theta: Array) -> Array:
-    """Reshape ``(N, N, n, n, n, n)`` to the symmetric matrix ``(N n², N n²)``."""
-    nn, n = theta.shape[0], theta.shape[2]
-    return jnp.transpose(theta, (0, 2, 3, 1, 4, 5)).reshape(nn * n * n, nn * n * n)
-
-
-def loss_fn(loss: Loss, model, xs, weights):
-    """``L(θ) = Σ_a w_a l[g_θ](x_a)``."""
-    return loss_from_jets(loss, xs, weights, *jets_at(model, xs, loss.order))
 
 
 @dataclass
@@ -92,20 +65,17 @@ def parameter_flow(
     ntk_points: Array | None = None,
     callback: Callable[[int, float], None] | None = None,
 ) -> ParameterFlowResult:
-    """Train ``model`` for ``steps`` optimiser steps on ``L = Σ_a w_a l(x_a)``.
+    """Train ``model`` for ``steps`` optax steps (SGD, Adam or L-BFGS) on ``L = Σ_a w_a l(x_a)``.
 
     Every ``ntk_every`` steps (and at the start and end) the empirical metric-NTK on
     ``ntk_points`` (default: the first ≤ 16 training points) is recorded: relative change
-    ``‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F`` and eigenvalues. Raises :class:`ParameterFlowError` on a
-    non-finite loss (the last finite model is attached).
-    """
+    ``‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F`` and eigenvalues. :class:`ParameterFlowError` (with the last
+    finite model) on a non-finite loss or parameters."""
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     opt = make_optimiser(optimiser, lr)
     params, static = eqx.partition(model, trainable(model))
 
-    def value(p):
-        return loss_fn(loss, eqx.combine(p, static), xs, weights)
-
+    value = lambda p: weighted_loss(loss, eqx.combine(p, static), xs, weights)
     lbfgs = isinstance(optimiser, str) and optimiser == "lbfgs"
     step = jax.jit(make_step(value, opt, lbfgs=lbfgs))
 
@@ -113,12 +83,10 @@ def parameter_flow(
     res = ParameterFlowResult(model, np.zeros(0))
 
     def record(i, p):
-        th = ntk_matrix(empirical_ntk(eqx.combine(p, static), probe))
-        if not res.spectra:
-            record.theta0 = th
-        th0 = record.theta0
+        th = as_matrix(empirical_ntk(eqx.combine(p, static), probe))
+        record.theta0 = th if not res.spectra else record.theta0
         res.ntk_steps.append(i)
-        res.ntk_changes.append(float(jnp.linalg.norm(th - th0) / jnp.linalg.norm(th0)))
+        res.ntk_changes.append(float(relative_change(th, record.theta0)))
         res.spectra.append(np.asarray(jnp.linalg.eigvalsh(0.5 * (th + th.T))))
 
     state = opt.init(params)
@@ -128,9 +96,8 @@ def parameter_flow(
     for i in range(steps):
         new, state, val = step(params, state)
         val = float(val)
-        if not np.isfinite(val) or not all(
-            bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(new)
-        ):
+        finite = all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(new))
+        if not (np.isfinite(val) and finite):
             raise ParameterFlowError(
                 f"parameter_flow: loss or parameters became NaN/inf at step {i} (loss {val})",
                 last_good=eqx.combine(params, static),
@@ -142,8 +109,7 @@ def parameter_flow(
         if callback is not None:
             callback(i, val)
     losses.append(float(value(params)))
-    res.model = eqx.combine(params, static)
-    res.losses = np.asarray(losses)
+    res.model, res.losses = eqx.combine(params, static), np.asarray(losses)
     return res
 
 
@@ -177,8 +143,10 @@ def flow_check(model, loss: Loss, xs, weights, etas, eval_xs=None) -> dict[str, 
     ``‖Δg_actual − Δg_pred‖ / ‖Δg_pred‖`` and absolute residuals (O(η²) if eq. 1.2 holds)."""
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     eval_xs = xs if eval_xs is None else jnp.asarray(eval_xs)
-    flat, rebuild = _flat_model(model)
-    grad = jax.grad(lambda f: loss_fn(loss, rebuild(f), xs, weights))(flat)
+    params, static = eqx.partition(model, trainable(model))
+    flat, unravel = ravel_pytree(params)
+    rebuild = lambda f: eqx.combine(unravel(f), static)
+    grad = jax.grad(lambda f: weighted_loss(loss, rebuild(f), xs, weights))(flat)
     g0 = jax.vmap(model)(eval_xs)
     base = predicted_change(model, loss, xs, weights, eval_xs, 1.0)
     rel, absr = [], []

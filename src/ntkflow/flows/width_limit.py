@@ -1,17 +1,11 @@
 """Finite width vs infinite width on a metric-regression task (paper §2; Jacot et al. 2018;
 Lee et al. 2019).
 
-For each width N: a ``SharedTrunk`` metric head on an ``ntkflow.nets.MLP`` in NTK
-parameterisation (additive form, ``g = δ + scale·sym M(x)``) is trained by plain gradient
-descent (small step, so it follows the gradient flow) on ``l = ½|g − g*|²`` with weights
-``1/P`` over P points, up to flow time T. The infinite-width prediction is the kernel flow with
-the *analytic* frozen kernel Θ̄ (``ntkflow.kernels.infinite_width_metric_ntk``) started from the
-same network at initialisation (``g_ref = g_{θ0}``), solved in closed form. Reported:
-the relative distance ``‖g_N(T) − g_∞(T)‖ / ‖g_N(T) − g_N(0)‖`` at the training points and
-``‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F`` of the empirical metric-NTK on the training points, both averaged
-over ``seeds`` initialisations. The distance is expected ~ N^{−1/2} (it is dominated by the
-fluctuation of the empirical kernel at initialisation around Θ̄); the kernel change ~ N^{−1/2}
-or faster.
+For each width N, a ``SharedTrunk`` head (additive, ``g = δ + scale·sym M(x)``) on an NTK-
+parameterised MLP is trained by small-step gradient descent on ``l = ½|g − g*|²`` (weights
+1/P) up to flow time T, and compared with the closed-form kernel flow of the analytic kernel Θ̄
+started from the same network: ``‖g_N(T) − g_∞(T)‖ / ‖g_N(T) − g_N(0)‖`` at the training points
+and ``‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F``, averaged over seeds; both are expected ~ N^{−1/2} or faster.
 """
 
 from __future__ import annotations
@@ -22,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..kernels import infinite_width_metric_ntk
+from ..nets import MLP, SharedTrunk
 from .kernel_flow import regression_closed_form
 from .losses import MetricRegression
 from .parameter_flow import parameter_flow
@@ -40,8 +36,7 @@ def collocation(key, n: int):
 
 
 def make_head(width: int, key, depth: int = 2, activation: str = "erf", scale: float = 0.3):
-    from ..nets import MLP, SharedTrunk
-
+    """The additive SharedTrunk metric head of the task, on an MLP in NTK parameterisation."""
     net = MLP(2, 4, width, depth, activation, W_std=1.5, b_std=0.1, parameterization="ntk", key=key)
     return SharedTrunk(net, 2, form="additive", scale=scale)
 
@@ -58,8 +53,6 @@ def width_limit(
     progress: Callable[[int, float, float], None] | None = None,
 ) -> dict:
     """Run the comparison; returns ``{"widths", "distances", "ntk_changes", ...}``."""
-    from ..kernels import infinite_width_metric_ntk
-
     kx, kn = jax.random.split(jax.random.key(seed))
     kns = jax.random.split(kn, seeds)
     xs, w = collocation(kx, points)
@@ -94,11 +87,10 @@ def width_limit(
 
 
 def _closed_form_from_gram(loss, head, theta, xs, w, t):
-    """``Σ_b Θ̄(x_a, x_b) α_b(t)`` at the training points (closed form, eigendecomposition)."""
-
+    """``Σ_b Θ̄(x_a, x_b) α_b(t)`` at the training points (closed form, eigendecomposition),
+    with the kernel given by its values there: points are passed by index (a 1-d coordinate
+    holding a, exact in float64)."""
     n, p = theta.shape[2], xs.shape[0]
-    # the closed form with the kernel given by its values on the training points: points
-    # are passed by index (a 1-d coordinate holding a, exact in float64)
     ids = jnp.arange(p, dtype=jnp.float64)[:, None]
     th = jnp.asarray(theta)
     kernel = lambda a, b: th[a[0].astype(int), b[0].astype(int)]

@@ -28,7 +28,6 @@ from .infinite_width import (
     component_indicator,
     gaussian_kernel,
     infinite_width_metric_ntk,
-    infinite_width_scalar_ntk,
     net_kernels,
     symmetric_projector,
 )

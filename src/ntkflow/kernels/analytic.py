@@ -1,22 +1,11 @@
-"""Infinite-width NNGP and NTK kernels of deep MLPs, composed layer by layer (stax-like).
+"""Infinite-width NNGP and NTK kernels of deep MLPs, composed layer by layer like neural-tangents'
+``stax`` (NTK parameterisation; Lee et al. 2018; Jacot et al. 2018; Arora et al. 2019).
 
-A :class:`KernelState` carries, for two batches of points, the NNGP covariance Σ(x, x'), the
-variances Σ(x, x) and Σ(x', x'), and the NTK Θ(x, x') of the pre-activations. Layers map
-states to states (Lee et al. 2018; Jacot et al. 2018; Arora et al. 2019; neural-tangents
-``stax``, NTK parameterisation):
-
-- input:        Σ⁰ = x·x'/d,  Θ⁰ = 0;
-- ``Dense``:    Σ' = W_std² Σ + b_std²,   Θ' = Σ' + W_std² Θ;
-- activation φ: Σ' = E[φ(u)φ(u')],  Θ' = Θ · E[φ'(u)φ'(u')],  (u, u') ~ N(0, [[Σ₁₁, Σ₁₂],
-  [Σ₁₂, Σ₂₂]]), with closed forms for
-  ``Relu`` (arc-cosine, Cho & Saul 2009: Σ' = √(Σ₁₁Σ₂₂)/(2π)(sin θ + (π − θ) cos θ),
-  Σ̇ = (π − θ)/(2π), cos θ = Σ₁₂/√(Σ₁₁Σ₂₂)),
-  ``Erf`` (Williams 1997: Σ' = (2/π) arcsin(2Σ₁₂/√((1 + 2Σ₁₁)(1 + 2Σ₂₂))),
-  Σ̇ = (4/π)/√((1 + 2Σ₁₁)(1 + 2Σ₂₂) − 4Σ₁₂²)),
-  ``Cos`` and ``Sin`` (E[cos u cos u'] = e^{−(Σ₁₁+Σ₂₂)/2} cosh Σ₁₂,
-  E[sin u sin u'] = e^{−(Σ₁₁+Σ₂₂)/2} sinh Σ₁₂).
-
-Training only the read-out layer makes the NTK equal to the output NNGP (paper §3(b)).
+A :class:`KernelState` carries the NNGP Σ(x, x'), the variances Σ(x, x), Σ(x', x') and the NTK
+Θ(x, x') of the pre-activations. Input: Σ⁰ = x·x'/d, Θ⁰ = 0; an activation φ maps
+Σ' = E[φ(u)φ(u')], Θ' = Θ · E[φ'(u)φ'(u')], (u, u') ~ N(0, [[Σ₁₁, Σ₁₂], [Σ₁₂, Σ₂₂]]), in closed
+form for relu, erf, cos and sin. Training only the read-out layer makes the NTK equal to the
+output NNGP (paper §3(b)).
 """
 
 from __future__ import annotations
@@ -76,7 +65,8 @@ def _cos_angle(s: KernelState) -> Array:
 
 
 class Relu(eqx.Module):
-    """Arc-cosine kernel of order 1 (Cho & Saul 2009)."""
+    """Arc-cosine kernel of order 1 (Cho & Saul 2009): Σ' = √(Σ₁₁Σ₂₂)/(2π)(sin θ + (π − θ) cos θ),
+    Σ̇ = (π − θ)/(2π), cos θ = Σ₁₂/√(Σ₁₁Σ₂₂)."""
 
     def __call__(self, s: KernelState) -> KernelState:
         cos_t, norm = _cos_angle(s)
@@ -87,7 +77,8 @@ class Relu(eqx.Module):
 
 
 class Erf(eqx.Module):
-    """φ = erf (Williams 1997)."""
+    """φ = erf (Williams 1997): Σ' = (2/π) arcsin(2Σ₁₂/√((1 + 2Σ₁₁)(1 + 2Σ₂₂))),
+    Σ̇ = (4/π)/√((1 + 2Σ₁₁)(1 + 2Σ₂₂) − 4Σ₁₂²)."""
 
     def __call__(self, s: KernelState) -> KernelState:
         p = jnp.outer(1 + 2 * s.var1, 1 + 2 * s.var2)

@@ -1,12 +1,8 @@
-"""Kernel diagnostics: relative change, eigen-spectrum (dense, Lanczos, randomized) and
-kernel–target alignment.
-
-- relative change (paper §6, claim 2; Lee et al. 2019): ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F;
-- spectrum of Θ as a symmetric operator on R^{N n²} (the pair (x, ij) is one index);
-- Lanczos with full re-orthogonalisation (Golub & Van Loan §10.1) and the randomized
-  eigensolver (Halko, Martinsson & Tropp 2011, Alg. 4.4 + 5.3) need only products v ↦ Θ v,
-  e.g. :func:`ntkflow.kernels.kernel_vector_product`;
-- kernel–target alignment (Cristianini et al. 2002): A(Θ, y) = yᵀ Θ y / (‖Θ‖_F ‖y‖²).
+"""Kernel diagnostics: relative change ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F (paper §6, claim 2; Lee et al.
+2019); the spectrum of Θ as a symmetric operator on R^{N n²}, dense or from products v ↦ Θ v
+by Lanczos (Golub & Van Loan §10.1) or the randomized eigensolver (Halko, Martinsson & Tropp
+2011, Alg. 4.4 + 5.3); kernel–target alignment A(Θ, y) = yᵀ Θ y / (‖Θ‖_F ‖y‖²) (Cristianini et
+al. 2002).
 """
 
 from __future__ import annotations
@@ -25,15 +21,14 @@ def as_matrix(theta: Array) -> Array:
     """Θ of shape (N1, N2), (N1, N2, m, m) or (N1, N2, n, n, n, n) as an (N1·a, N2·a) matrix
     with row index (x, ij)."""
     theta = jnp.asarray(theta)
-    if theta.ndim == 2:
-        return theta
-    if theta.ndim == 4:
-        n1, n2, m, _ = theta.shape
-        return theta.transpose(0, 2, 1, 3).reshape(n1 * m, n2 * m)
-    if theta.ndim == 6:
-        n1, n2, n = theta.shape[:3]
-        return theta.transpose(0, 2, 3, 1, 4, 5).reshape(n1 * n * n, n2 * n * n)
-    raise ValueError(f"as_matrix: expected a kernel with 2, 4 or 6 axes, got shape {theta.shape}")
+    if theta.ndim not in (2, 4, 6):
+        raise ValueError(
+            f"as_matrix: expected a kernel with 2, 4 or 6 axes, got shape {theta.shape}"
+        )
+    k = (theta.ndim - 2) // 2  # output axes per point
+    perm = (0, *range(2, 2 + k), 1, *range(2 + k, theta.ndim))
+    rows = theta.shape[0] * int(np.prod(theta.shape[2 : 2 + k]))
+    return theta.transpose(perm).reshape(rows, -1)
 
 
 def relative_change(theta_t: Array, theta_0: Array) -> Array:
@@ -81,11 +76,8 @@ def lanczos_eigenvalues(
             break
         betas.append(beta)
         basis.append(w / beta)
-    t = (
-        np.diag(alphas)
-        + np.diag(betas[: len(alphas) - 1], 1)
-        + np.diag(betas[: len(alphas) - 1], -1)
-    )
+    off = betas[: len(alphas) - 1]
+    t = np.diag(alphas) + np.diag(off, 1) + np.diag(off, -1)
     return np.sort(np.linalg.eigvalsh(t))[::-1][:k]
 
 
@@ -130,13 +122,12 @@ def ntk_top_eigenvalues(
     def matvec(v):
         return kernel_vector_product(model, xs, v.reshape(shape), chunk_size=chunk_size).reshape(-1)
 
-    if method == "lanczos":
-        return lanczos_eigenvalues(matvec, dim, k, key=key, **kwargs)
-    if method == "randomized":
-        return randomized_eigenvalues(matvec, dim, k, key=key, **kwargs)
-    raise ValueError(
-        f"ntk_top_eigenvalues: method must be 'lanczos' or 'randomized', got {method!r}"
-    )
+    solvers = {"lanczos": lanczos_eigenvalues, "randomized": randomized_eigenvalues}
+    if method not in solvers:
+        raise ValueError(
+            f"ntk_top_eigenvalues: method must be 'lanczos' or 'randomized', got {method!r}"
+        )
+    return solvers[method](matvec, dim, k, key=key, **kwargs)
 
 
 def kernel_target_alignment(theta: Array, y: Array) -> Array:

@@ -30,9 +30,7 @@ from .structured import jacobian_block, matrix_free_block, n_points, structured_
 STRATEGIES = ("structured", "jacobian", "matrix_free")
 DEFAULT_STRATEGY = "structured"
 _BLOCKS = dict(zip(STRATEGIES, (structured_block, jacobian_block, matrix_free_block), strict=True))
-
-
-# ---------------------------------------------------------------- blocks and memory plans
+_dims = lambda x: jax.tree.map(lambda a: a.shape[1:], x)  # the shape of one point
 
 
 def _split(fn, strategy, model, fn2=None):
@@ -47,16 +45,13 @@ def _split(fn, strategy, model, fn2=None):
     return dyn, st, block
 
 
-def _spec(x: Any, n: int) -> Any:
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct((n, *a.shape[1:]), a.dtype), x)
-
-
 _PLANS: dict = {}
 
 
 def _compile(block, dyn, x1, x2, c1: int, c2: int | None):
-    s2 = None if c2 is None else _spec(x2 if x2 is not None else x1, c2)
-    return jax.jit(block).lower(dyn, _spec(x1, c1), s2).compile()
+    spec = lambda x, n: jax.tree.map(lambda a: jax.ShapeDtypeStruct((n, *a.shape[1:]), a.dtype), x)
+    s2 = None if c2 is None else spec(x2 if x2 is not None else x1, c2)
+    return jax.jit(block).lower(dyn, spec(x1, c1), s2).compile()
 
 
 def _bytes(compiled) -> int:
@@ -112,9 +107,6 @@ def _plan(fn, strategy, model, x1, x2, budget: int | None, chunk: int | None = N
     return plan[0], plan[1], dyn
 
 
-# ---------------------------------------------------------------- validation and chunking
-
-
 def _check_points(x: Any, name: str, where: str) -> Any:
     if isinstance(x, (jax.Array, np.ndarray, list)):
         x = jnp.asarray(x)
@@ -138,9 +130,7 @@ def _check_args(x1, x2, strategy, chunk_size, where, mixed=False):
         raise ValueError(f"{where}: fn2 needs x2 and strategy 'jacobian' or 'matrix_free'")
     if x2 is not None:
         x2 = _check_points(x2, "x2", where)
-        if not mixed and jax.tree.map(lambda a: a.shape[1:], x1) != jax.tree.map(
-            lambda a: a.shape[1:], x2
-        ):
+        if not mixed and _dims(x1) != _dims(x2):
             raise ValueError(f"{where}: x1 and x2 have points of different dimension")
     if strategy not in STRATEGIES:
         raise ValueError(f"{where}: unknown strategy {strategy!r}; known: {STRATEGIES}")
@@ -187,11 +177,9 @@ def empirical_ntk(
     an outer ``jit`` the kernel is one block unless ``chunk_size`` is given. ``'structured'``
     needs ``fn`` to call the model once and not to differentiate it in x."""
     x1, x2 = _check_args(x1, x2, strategy, chunk_size, "empirical_ntk", fn2 is not None)
-    same = x2 is None
-    x2a = x1 if same else x2
+    x2a = x1 if x2 is None else x2
     if _traced(x1, x2, model, fn, fn2):  # inside an outer jit: plain blocks
-        dyn, _, block = _split(fn, strategy, model, fn2)
-        chunk, run = chunk_size, block
+        (dyn, _, run), chunk = _split(fn, strategy, model, fn2), chunk_size
     else:
         chunk, run, dyn = _plan(fn, strategy, model, x1, x2, budget, chunk_size, fn2)
     if chunk is None or (chunk >= n_points(x1) and chunk >= n_points(x2a)):
@@ -199,9 +187,6 @@ def empirical_ntk(
     c2 = _chunks(x2a, chunk)
     row = lambda b1, k1: jnp.concatenate([run(dyn, b1, b2)[:k1, :k2] for b2, k2 in c2], axis=1)
     return jnp.concatenate([row(b1, k1) for b1, k1 in _chunks(x1, chunk)], axis=0)
-
-
-# ---------------------------------------------------------------- metric and scalar kernels
 
 
 def _metric_components(model, x):
@@ -278,16 +263,10 @@ class EmpiricalKernel(eqx.Module):
         return metric_ntk(self.model, x[None], xp[None], strategy="jacobian")[0, 0]
 
 
-# ---------------------------------------------------------------- kernel-vector products
-
-
-def _call(model, x):
-    return model(x)
-
-
 def _outputs(fn, model):
-    """(trainable params, p ↦ [fn(model_p, x) for x in xs])."""
+    """(trainable params, p ↦ [fn(model_p, x) for x in xs]); ``fn=None``: the model's output."""
     params, static = eqx.partition(model, trainable(model))
+    fn = (lambda m, x: m(x)) if fn is None else fn
     return params, lambda p, xs: jax.vmap(lambda x: fn(eqx.combine(p, static), x))(xs)
 
 
@@ -322,7 +301,7 @@ def _kvp_chunk(fn, model, xs, v, budget) -> int:
     shapes = [(a.shape, a.dtype) for a in jax.tree.leaves((fn, model, xs, v)) if eqx.is_array(a)]
     key = (jax.tree.structure((fn, model, xs)), tuple(shapes), budget)
     if key not in _KVP:
-        per = lambda xb, vb: _vjp_chunk(fn, model, xb, vb)  # noqa: E731
+        per = lambda xb, vb: _vjp_chunk(fn, model, xb, vb)
         _KVP[key] = budget_chunk(per, xs, v, budget=budget, max_chunk=n)
     return _KVP[key]
 
@@ -334,24 +313,20 @@ def kernel_vector_product(
     *,
     x_eval: Any | None = None,
     chunk_size: int | None = None,
-    fn: Callable = _call,
+    fn: Callable | None = None,
     budget: int | None = None,
 ) -> Array:
     """(Θ v)(x) = Σ_{x'∈xs} Θ_ijkl(x, x') v_kl(x') for x in ``x_eval`` (default ``xs``),
-    computed as J(x) (J(xs)ᵀ v) — one vjp and one jvp per chunk, never forming Θ.
-
-    ``v`` has the output shape of ``fn(model, x)`` (default ``model(x)``) per point: (N, n, n)
-    for a metric, (N,) for a scalar. Points are arrays (N, d) or pytrees batched on axis 0.
-    ``chunk_size=None``: chunks from the memory budget (the vjp's compiled footprint per point,
-    :func:`ntkflow.memory.chunk_size`), cached per model structure and shapes.
-    """
+    computed as J(x) (J(xs)ᵀ v), one vjp and one jvp per chunk, never forming Θ. ``v`` has the
+    output shape of ``fn(model, x)`` (default ``model(x)``) per point. ``chunk_size=None``:
+    chunks from the memory budget (:func:`ntkflow.memory.chunk_size`), cached per shapes."""
     where = "kernel_vector_product"
     xs = _check_points(xs, "xs", where)
     v = jnp.asarray(v)
     if v.shape[0] != n_points(xs):
         raise ValueError(f"{where}: v has {v.shape[0]} points but xs has {n_points(xs)}")
     x_eval = xs if x_eval is None else _check_points(x_eval, "x_eval", where)
-    if jax.tree.map(lambda a: a.shape[1:], x_eval) != jax.tree.map(lambda a: a.shape[1:], xs):
+    if _dims(x_eval) != _dims(xs):
         raise ValueError(f"{where}: x_eval and xs have points of different dimension")
     size = chunk_size or _kvp_chunk(fn, model, xs, v, budget)
     w = None

@@ -1,14 +1,8 @@
-"""The Gaussian kernel, once: k(x, x') = exp(−|x − x'|²/(2ℓ²)) with lengthscale ℓ.
-
-- :class:`GaussianKernel`: one pair of points; ``normalised=True`` gives the heat kernel
-  (2πℓ²)^{−d/2} exp(−|x − x'|²/(2ℓ²)) of the δ-limit (paper §4), ``period`` the minimal image
-  on a torus;
-- :func:`gaussian_matrix`: all pairs, squared distances formed as Σ(x − x')² (never
-  |x|² + |x'|² − 2x·x', so ℓ = 10⁻⁸ survives in float64);
-- :class:`RandomFourierFeatures`: ψ(x) with Σ_r ψ_r(x) ψ_r(x') → k(x, x') (Rahimi & Recht
-  2007), and their Kähler jets ∂_a∂̄_b ψ_r(u(z)).
-
-The Cos-net and Gauss-net NNGP (nets/cosnet.py) is this kernel with ℓ² = d/σ_b².
+"""The Gaussian kernel, once: k(x, x') = exp(−|x − x'|²/(2ℓ²)) with lengthscale ℓ, for one pair
+(:class:`GaussianKernel`, optionally the normalised heat kernel of the δ-limit, paper §4, or on a
+torus), for all pairs (:func:`gaussian_matrix`), and as random Fourier features
+(:class:`RandomFourierFeatures`, Rahimi & Recht 2007). The Cos-net and Gauss-net NNGP
+(nets/cosnet.py) is this kernel with ℓ² = d/σ_b².
 """
 
 from __future__ import annotations
@@ -42,15 +36,15 @@ class GaussianKernel(eqx.Module):
 
 def gaussian_matrix(x1: Float[Array, "N1 d"], x2: Float[Array, "N2 d"], lengthscale: float):
     """k(x1_i, x2_j) = exp(−Σ(x1_i − x2_j)²/(2ℓ²)) for all pairs, (N1, N2)."""
+    # Σ(x − x')², never |x|² + |x'|² − 2x·x': ℓ = 10⁻⁸ survives in float64
     sq = jnp.sum((x1[:, None, :] - x2[None, :, :]) ** 2, axis=-1)
     return jnp.exp(-sq / (2 * lengthscale**2))
 
 
 class RandomFourierFeatures(eqx.Module):
     """ψ_r(u) = √(2/R) cos(ω_r·u + b_r), ω_r ~ N(0, ℓ⁻² I), b_r ~ U[0, 2π):
-    Σ_r ψ_r(u) ψ_r(u') → exp(−|u − u'|²/(2ℓ²)) as R → ∞ (Rahimi & Recht 2007). A cos-net of
-    width R with only its read-out trained (talk ``seeds/001``): its NTK is exactly this
-    rank-R kernel, an unbiased Monte-Carlo estimate of the Gaussian kernel."""
+    Σ_r ψ_r(u) ψ_r(u') → exp(−|u − u'|²/(2ℓ²)) as R → ∞ (Rahimi & Recht 2007); the NTK of a
+    cos-net of width R with only its read-out trained (talk ``seeds/001``)."""
 
     omega: Float[Array, "R m"]
     bias: Float[Array, " R"]
@@ -82,6 +76,3 @@ class RandomFourierFeatures(eqx.Module):
             jnp.cos(th)[:, None, None] * wd[:, :, None] * wd.conj()[:, None, :]
             + jnp.sin(th)[:, None, None] * wh
         )
-
-
-__all__ = ["GaussianKernel", "RandomFourierFeatures", "gaussian_matrix"]

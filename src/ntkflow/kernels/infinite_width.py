@@ -1,28 +1,23 @@
 """Infinite-width kernels of the networks and metric heads of :mod:`ntkflow.nets`.
 
-- MLPs: :mod:`ntkflow.kernels.analytic` (NTK parameterisation only: in the standard
-  parameterisation the NTK depends on the finite widths).
-- Cos-net and Gauss-net (talk ``seeds/001``; paper.md §4, "Derived kernels"), with
-  G(x, x') = exp(−σ_b² |x − x'|²/(2d)) and the talk's scalings (see the nets' docstrings):
-  NNGP K = (σ_a²/2) G for both; NTK (σ_a²/2)(1 + [c trained] + σ_b² x·x'/d) G for the Cos-net,
-  (σ_a²/2)(1 + [c trained] σ_c² + σ_b² x·x'/d) G for the Gauss-net; last layer only: K.
-- Metric heads with the additive form (paper §3(a)): ``IndependentComponents`` gives
-  Θ̄_ijkl(x, x') = s² [{i,j} = {k,l}] Θ̄_(ij)(x, x'); ``SharedTrunk`` gives
-  Θ̄_ijkl = s² Θ̄(x, x') P_ijkl with P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2 (s = the head's scale).
-  The cholesky and exp forms are non-linear in a random network output and have no
-  deterministic limit at initialisation.
+- MLPs: :mod:`ntkflow.kernels.analytic` (NTK parameterisation only).
+- Cos-net and Gauss-net (paper.md §4, "Derived kernels"), G(x, x') = exp(−σ_b² |x − x'|²/(2d)):
+  NNGP K = (σ_a²/2) G; NTK (σ_a²/2)(1 + [c trained] c₂ + σ_b² x·x'/d) G with c₂ = 1 (Cos-net)
+  or σ_c² (Gauss-net); last layer only: K.
+- Additive metric heads (paper §3(a)): ``IndependentComponents`` gives
+  Θ̄_ijkl = s² [{i,j} = {k,l}] Θ̄_(ij); ``SharedTrunk`` gives Θ̄_ijkl = s² Θ̄ P_ijkl with
+  P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2. Cholesky and exp forms have no deterministic limit.
 """
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
 from ..nets.cosnet import CosNet
 from ..nets.gaussnet import GaussNet
-from ..nets.heads import IndependentComponents, ScalarHead, SharedTrunk
+from ..nets.heads import IndependentComponents, SharedTrunk
 from ..nets.mlp import MLP
 from .analytic import mlp_kernel, point_pair
 from .gaussian import gaussian_matrix
@@ -72,18 +67,14 @@ def component_indicator(n: int) -> np.ndarray:
     return np.minimum(2 * symmetric_projector(n), 1.0)
 
 
-def _kind(kind: str, where: str) -> int:
-    if kind not in ("ntk", "nngp"):
-        raise ValueError(f"{where}: kind must be 'ntk' or 'nngp', got {kind!r}")
-    return 0 if kind == "nngp" else 1
-
-
 def infinite_width_metric_ntk(
     head, x1: Array, x2: Array | None = None, *, kind: str = "ntk"
 ) -> Float[Array, "N1 N2 n n n n"]:
     """Θ̄_ijkl(x, x') of a metric head at infinite width (``kind='nngp'`` gives the metric
     NNGP, i.e. the covariance of g_ij(x), g_kl(x')). See the module docstring."""
-    k = _kind(kind, "infinite_width_metric_ntk")
+    if kind not in ("ntk", "nngp"):
+        raise ValueError(f"infinite_width_metric_ntk: kind must be 'ntk' or 'nngp', got {kind!r}")
+    k = 0 if kind == "nngp" else 1
     if not isinstance(head, IndependentComponents | SharedTrunk):
         raise ValueError(
             f"infinite_width_metric_ntk: expected IndependentComponents or SharedTrunk, "
@@ -99,24 +90,11 @@ def infinite_width_metric_ntk(
     if isinstance(head, SharedTrunk):
         theta = net_kernels(head.net, x1, x2)[k]
         return s2 * theta[:, :, None, None, None, None] * symmetric_projector(n)
-    iu = np.triu_indices(n)
     x1, x2 = point_pair(x1, x2, "infinite-width kernels")
-    out = jnp.zeros((x1.shape[0], x2.shape[0], n, n, n, n), x1.dtype)
-    for c, (i, j) in enumerate(zip(*iu, strict=True)):
-        theta = s2 * net_kernels(head.nets[c], x1, x2)[k]
-        for a, b in {(i, j), (j, i)}:
-            for p, q in {(i, j), (j, i)}:
-                out = out.at[:, :, a, b, p, q].set(theta)
-    return out
+    iu = np.triu_indices(n)
+    c = np.arange(len(iu[0]))
+    u = np.zeros((len(c), n, n), x1.dtype)  # u[c, a, b] = 1 if {a, b} = component c's {i, j}
+    u[c, iu[0], iu[1]] = u[c, iu[1], iu[0]] = 1.0
+    theta = jnp.stack([net_kernels(net, x1, x2)[k] for net in head.nets])
+    return s2 * jnp.einsum("cxy,cab,cpq->xyabpq", theta, u, u)
 
-
-def infinite_width_scalar_ntk(
-    head, x1: Array, x2: Array | None = None, *, kind: str = "ntk"
-) -> Float[Array, "N1 N2"]:
-    """Θ̄(x, x') of a scalar head (``ScalarHead``) or a bare scalar network."""
-    k = _kind(kind, "infinite_width_scalar_ntk")
-    if isinstance(head, ScalarHead):
-        return head.scale**2 * net_kernels(head.net, x1, x2)[k]
-    if isinstance(head, eqx.Module):
-        return net_kernels(head, x1, x2)[k]
-    raise ValueError(f"infinite_width_scalar_ntk: unsupported model {type(head).__name__}")
