@@ -194,11 +194,7 @@ def read_points(path: str | os.PathLike, split: Split = "all") -> dict[str, np.n
     path = Path(path)
     arrays = load_npz(path)
     if "z" in arrays and str(arrays.get("format", "")).startswith("ntkflow.pointset/"):
-        arrays = {
-            "points": arrays["z"],
-            "weights": arrays["weights"],
-            "omega_sq": arrays["omega_sq"],
-        }
+        arrays = {"points": arrays["z"], **{k: arrays[k] for k in ("weights", "omega_sq")}}
     if "points" in arrays:
         pts = np.asarray(arrays["points"])
         if pts.ndim != 2:
@@ -217,11 +213,8 @@ def read_points(path: str | os.PathLike, split: Split = "all") -> dict[str, np.n
     if "X_train" in arrays or "X_val" in arrays:
         train, val = read_cymetric(path)
         parts = {"train": [train], "val": [val], "all": [train, val]}[split]
-        return {
-            "points": np.concatenate([s.points for s in parts]),
-            "weights": np.concatenate([s.weights for s in parts]),
-            "omega_sq": np.concatenate([s.omega_sq for s in parts]),
-        }
+        keys = ("points", "weights", "omega_sq")
+        return {k: np.concatenate([getattr(s, k) for s in parts]) for k in keys}
     raise PointsError(
         f"{path}: no point array: expected 'points', 'z' (an ntkflow point set) or "
         f"'X_train'/'X_val' (cymetric dataset), found {sorted(arrays) or 'no arrays'}"

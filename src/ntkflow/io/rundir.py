@@ -159,9 +159,7 @@ class RunDir:
 
     def update_run(self, **fields: Any) -> None:
         """Rewrite ``run.json`` atomically with ``fields`` changed."""
-        info = self.read_run()
-        info.update(fields)
-        atomic_write_text(self.run_json, _dump(info))
+        atomic_write_text(self.run_json, _dump(self.read_run() | fields))
 
     def read_status(self) -> dict[str, Any]:
         """``status.json`` as written; see :meth:`status` for what is true now."""
@@ -221,19 +219,17 @@ class RunDir:
         return list_checkpoints(self.checkpoints)
 
     def latest_checkpoint(self) -> tuple[int, Path] | None:
-        found = self.list_checkpoints()
-        return found[-1] if found else None
+        return (self.list_checkpoints() or [None])[-1]
 
     # -- metrics -------------------------------------------------------------------------
-    def _metric_lines(self) -> list[tuple[int, str, dict[str, Any]]]:
-        """``(line number, text, record)`` of the complete lines of ``metrics.jsonl``; an
+    def _metric_lines(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(text, record)`` of the complete lines of ``metrics.jsonl``; an
         unterminated last line (cut by a crash) is left out, a corrupt line is an error."""
         if not self.metrics_jsonl.exists():
             return []
-        text = self.metrics_jsonl.read_text()
-        lines = text.split("\n")[:-1]  # the part after the last newline is incomplete
         out = []
-        for i, line in enumerate(lines, start=1):
+        # the part after the last newline is incomplete
+        for i, line in enumerate(self.metrics_jsonl.read_text().split("\n")[:-1], start=1):
             if not line.strip():
                 continue
             try:
@@ -242,17 +238,17 @@ class RunDir:
                 raise RunDirError(f"{self.metrics_jsonl}:{i}: corrupt line ({e})") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
                 raise RunDirError(f"{self.metrics_jsonl}:{i}: not a metrics record")
-            out.append((i, line, rec))
+            out.append((line, rec))
         return out
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records of ``metrics.jsonl``, in order."""
-        return [rec for _, _, rec in self._metric_lines()]
+        return [rec for _, rec in self._metric_lines()]
 
     def truncate_metrics(self, step: int) -> list[dict[str, Any]]:
         """Keep the records with ``step <= step`` (and drop an unterminated last line),
         atomically; return them. Used on resume: later records will be logged again."""
-        kept = [(line, rec) for _, line, rec in self._metric_lines() if rec["step"] <= step]
+        kept = [(line, rec) for line, rec in self._metric_lines() if rec["step"] <= step]
         atomic_write_text(self.metrics_jsonl, "".join(line + "\n" for line, _ in kept))
         return [rec for _, rec in kept]
 
@@ -275,13 +271,8 @@ class MetricsWriter:
     def sync(self) -> None:
         os.fsync(self._fd)
 
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
     def __enter__(self) -> MetricsWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        os.close(self._fd)
