@@ -177,7 +177,8 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
             f'<figure><img src="data:image/png;base64,{b64}" alt="{html.escape(name)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
-    last = records[-1] if records else {}
+    last, device = (records[-1] if records else {}), info.get("device") or {}
+    shown = lambda v: f"{v:.6g}" if isinstance(v, float) else v
     summary = {
         "job": info.get("job"),
         "status": status.get("status"),
@@ -185,13 +186,9 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
         "seed": info.get("seed"),
         "created": info.get("created"),
         "resumed": len(info.get("resumes", [])),
-        "device": (info.get("device") or {}).get("backend"),
-        "x64": (info.get("device") or {}).get("x64"),
-        **{
-            f"final {k}": (f"{v:.6g}" if isinstance(v, float) else v)
-            for k, v in last.items()
-            if not isinstance(v, list)
-        },
+        "device": device.get("backend"),
+        "x64": device.get("x64"),
+        **{f"final {k}": shown(v) for k, v in last.items() if not isinstance(v, list)},
     }
     if status.get("status") == "crashed":
         summary["status"] = (
@@ -207,9 +204,9 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
             final = json.loads(summary_file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             final = {}
-        for k, v in final.items():
-            if not isinstance(v, list | dict):
-                summary[f"result {k}"] = f"{v:.6g}" if isinstance(v, float) else v
+        summary |= {
+            f"result {k}": shown(v) for k, v in final.items() if not isinstance(v, list | dict)
+        }
     title = f"ntkflow run {rd.path.name}"
     figures_html = "\n".join(blocks) or "<p>No metrics logged yet.</p>"
     page = f"""<!DOCTYPE html>
@@ -223,7 +220,7 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
 <h2>Configuration</h2>
 <pre>{html.escape(json.dumps(info.get("config", {}), indent=2))}</pre>
 <h2>Environment</h2>
-{_table({**(info.get("versions") or {}), **(info.get("device") or {})})}
+{_table({**(info.get("versions") or {}), **device})}
 <pre id="image-check">images not checked yet</pre>
 {_SCRIPT}
 </body></html>
