@@ -1,29 +1,20 @@
 """Finite-width feature learning vs frozen kernels on the Fermat quintic (paper.md §6, claims
 4–5; paper v2 abstract).
 
-Every regime learns a Kähler potential K = K_FS + φ(u(z)) on the spectral inputs u
-(:class:`ntkflow.cy.potential.PhiPotential`) by minimising the Monge–Ampère loss
-l = ⟨|1 − η/κ|² w⟩/⟨w⟩ (:func:`ntkflow.cy.train.monge_ampere_loss`, p = 2) on the same
-training points, full batch:
+Every regime learns K = K_FS + φ(u(z)) on the spectral inputs u (:class:`PhiPotential`) by
+minimising the Monge–Ampère loss l = ⟨|1 − η/κ|² w⟩/⟨w⟩ (p = 2) on the same points, full batch:
 
-- ``gaussian-kernel``: φ(u) = a·ψ(u) with R random Fourier features of the Gaussian kernel
-  (:class:`ntkflow.kernels.RandomFourierFeatures`), trained by gradient descent with step
-  1/λ_max: the Euler-discretised infinite-width (frozen-kernel) flow;
-- ``linearised``: the first-order Taylor expansion of the finite φ-MLP about its
-  initialisation, φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ (centred: φ_lin = 0 at δ = 0), trained by Adam;
-- ``wide-ntk``: a wide (default 4× the finite width) NTK-parameterised φ-MLP, centred
-  (φ_θ − φ_θ₀, Lee et al. 2020) so that the initial metric is Fubini–Study, trained by plain
-  gradient descent with step 1/λ_max — the lazy regime whose NTK freezes as width → ∞ (Adam's
-  per-parameter normalisation would leave it);
+- ``gaussian-kernel``: φ(u) = a·ψ(u) with R random Fourier features of the Gaussian kernel,
+  gradient descent with step 1/λ_max: the Euler-discretised infinite-width flow;
+- ``linearised``: φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ (centred: φ_lin = 0 at δ = 0), Adam;
+- ``wide-ntk``: a wide NTK-parameterised φ-MLP, centred (φ_θ − φ_θ₀, Lee et al. 2020), plain
+  gradient descent with step 1/λ_max — the lazy regime whose NTK freezes as width → ∞;
 - ``last-layer``: the finite φ-MLP with only its read-out trained (NNGP regime), Adam;
-- ``finite``: the finite φ-MLP in standard parameterisation, all layers, Adam — the feature
-  learning regime.
+- ``finite``: the finite φ-MLP, all layers, Adam — the feature learning regime.
 
-Diagnostics, on ``n_ntk`` fixed points z_i: the potential NTK matrix
-Θ_ij = Σ_I ∂K(z_i)/∂θ_I ∂K(z_j)/∂θ_I over the regime's trainable parameters
-(:func:`ntkflow.cy.kahler_ntk.potential_ntk`); its relative change ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F vs
-step and its eigenvalues at the first and last step (this symmetric positive semi-definite
-n_ntk × n_ntk Gram matrix is what is diagonalised).
+Diagnostics on ``n_ntk`` fixed points z_i: the potential NTK Θ_ij = Σ_I ∂K(z_i)/∂θ_I
+∂K(z_j)/∂θ_I over the trainable parameters, its relative change ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F and its
+eigenvalues at the first and last step.
 """
 
 from __future__ import annotations
