@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .ricci_flow import RicciFlowError, _TorusFlow, diffeqsolve
-from .ricci_flow_torus import GridGeometry, grid_geometry, grid_gradient
+from .ricci_flow import RicciFlowError, diffeqsolve
+from .ricci_flow_torus import GridGeometry, TorusFlow, grid_geometry, grid_gradient
 from .spectral import SpectralTorusMetric, components_from_sym, torus_grid
 
 
@@ -48,7 +48,7 @@ class _ConjugateHeatTerm(eqx.Module):
     has the stiffness of the forward one, so it takes the forward step cap."""
 
     forward: diffrax.Solution
-    flow: _TorusFlow
+    flow: TorusFlow
 
     def __call__(self, t, u, args):
         n, length = self.flow.n, self.flow.length
@@ -106,7 +106,7 @@ def perelman_F_along_flow(
     if not bool(jnp.all(jnp.isfinite(phi_t))):
         raise RicciFlowError("perelman_F_along_flow: phi_final is NaN or inf on the grid")
     ts = np.linspace(0.0, t_end, num_times)
-    flow = _TorusFlow(n, size, length)
+    flow = TorusFlow(n, size, length)
     gs, us = _solve(flow, y0, jnp.exp(-phi_t), t_end, ts[::-1], rtol, atol)
     if not bool(jnp.all(jnp.isfinite(us))) or not bool(jnp.all(us > 0)):
         raise RicciFlowError("perelman_F_along_flow: u = e^{-phi} lost positivity or became NaN")

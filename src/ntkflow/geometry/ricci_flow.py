@@ -37,15 +37,10 @@ import numpy as np
 from jaxtyping import Array
 
 from .metric import MetricError
-from .ricci_flow_s3 import LeftInvariantS3Metric, s3_ricci_flow_rhs, s3_scalar_curvature
-from .ricci_flow_sphere import (
-    AxisymmetricS2Metric,
-    PolarSpectralOps,
-    s2_ricci_flow_rhs,
-    s2_scalar_curvature,
-)
-from .ricci_flow_torus import grid_geometry, torus_ricci_deturck_rhs
-from .spectral import SpectralTorusMetric, components_from_sym, sym_from_components, torus_grid
+from .ricci_flow_s3 import LeftInvariantS3Metric, S3Flow
+from .ricci_flow_sphere import AxisymmetricS2Metric, PolarSpectralOps, S2Flow
+from .ricci_flow_torus import TorusFlow
+from .spectral import SpectralTorusMetric, components_from_sym
 
 
 class RicciFlowError(MetricError):
@@ -101,95 +96,6 @@ def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0
     return SpectralTorusMetric.from_function(g, n, 8)
 
 
-class _TorusFlow(eqx.Module):
-    """Ricci–DeTurck flow of the grid components on Tⁿ (:mod:`.ricci_flow_torus`)."""
-
-    n: int = eqx.field(static=True)
-    size: int = eqx.field(static=True)
-    length: float = eqx.field(static=True)
-    deturck: bool = eqx.field(static=True, default=True)
-    normalised: bool = eqx.field(static=True, default=False)
-    name = "torus"
-
-    def __call__(self, t, y, args):
-        return torus_ricci_deturck_rhs(y, self.n, self.length, self.deturck, self.normalised)
-
-    def solver(self, y, rtol, atol):
-        """Tsit5 with dt ≤ 2/λ, λ = n k_max² max g^{-1}: the principal symbol g^{ab}k_a k_b of
-        the Ricci–DeTurck operator is largest for the highest kept mode |k_i| = N/3."""
-        kmax = 2 * jnp.pi / self.length * (y.shape[0] // 3)
-        eig = jnp.linalg.eigvalsh(sym_from_components(y, self.n))[..., 0]
-        dtmax = 2.0 / (self.n * kmax**2 * jnp.max(1.0 / eig))
-        return diffrax.Tsit5(), diffrax.PIDController(rtol=rtol, atol=atol, dtmax=dtmax)
-
-    def metric(self, y):
-        return SpectralTorusMetric.from_grid_values(sym_from_components(y, self.n), self.length)
-
-    def scalar_curvature(self, y):
-        return grid_geometry(y, self.n, self.length).r
-
-    def min_eigenvalue(self, y):
-        return np.linalg.eigvalsh(np.asarray(sym_from_components(y, self.n))).min()
-
-    @property
-    def grid(self):
-        return torus_grid(self.n, self.size, self.length)
-
-
-class _Sphere2Flow(eqx.Module):
-    """∂_t u = e^{−2u}(Δ̂u − 1) on the polar grid (:mod:`.ricci_flow_sphere`)."""
-
-    ops: PolarSpectralOps
-    normalised: bool = eqx.field(static=True)
-    name, n = "sphere2", 2
-
-    def __call__(self, t, y, args):
-        return s2_ricci_flow_rhs(self.ops, y, self.normalised)
-
-    def solver(self, y, rtol, atol):
-        # stiff near the poles (cot θ ∂_θ ~ N²): implicit ESDIRK, cheap for an N-vector
-        return diffrax.Kvaerno5(), diffrax.PIDController(rtol=rtol, atol=atol)
-
-    def metric(self, y):
-        return AxisymmetricS2Metric.from_grid(self.ops, y)
-
-    def scalar_curvature(self, y):
-        return s2_scalar_curvature(self.ops, y)
-
-    def min_eigenvalue(self, y):
-        return np.inf  # e^{2u} > 0
-
-    @property
-    def grid(self):
-        return self.ops.theta
-
-
-class _Sphere3Flow(eqx.Module):
-    """d(A, B, C)/dt = −2 Ric_ii (:mod:`.ricci_flow_s3`)."""
-
-    normalised: bool = eqx.field(static=True)
-    name, n = "sphere3", 3
-
-    def __call__(self, t, y, args):
-        return s3_ricci_flow_rhs(y, self.normalised)
-
-    def solver(self, y, rtol, atol):
-        return diffrax.Dopri8(), diffrax.PIDController(rtol=rtol, atol=atol)
-
-    def metric(self, y):
-        return LeftInvariantS3Metric(y)
-
-    def scalar_curvature(self, y):
-        return s3_scalar_curvature(y)[None]
-
-    def min_eigenvalue(self, y):
-        return np.min(np.asarray(y))  # A, B, C are the frame eigenvalues
-
-    @property
-    def grid(self):
-        return jnp.zeros((0,))
-
-
 def diffeqsolve(term, y0, t0, t1, rtol, atol, max_steps, saveat, solver_state=None, **kwargs):
     """diffrax solve of dy/dt = term(t, y) with ``term.solver`` (step cap from
     ``solver_state``, default y0)."""
@@ -218,7 +124,7 @@ def _solve_segment(term, y0, t0, t1, rtol, atol, max_steps):
 class RicciFlowSolution(eqx.Module):
     """Saved states of a Ricci-flow solve; see the module docstring for the methods."""
 
-    term: _TorusFlow | _Sphere2Flow | _Sphere3Flow
+    term: TorusFlow | S2Flow | S3Flow
     ts: Array
     states: Array
     rtol: float = eqx.field(static=True)
@@ -307,13 +213,13 @@ def ricci_flow(
     size = 32 if size is None else int(size)
     if isinstance(initial_metric, SpectralTorusMetric):
         m = initial_metric
-        term = _TorusFlow(m.dim, size, m.length, deturck, normalised)
+        term = TorusFlow(m.dim, size, m.length, deturck, normalised)
         y0 = components_from_sym(m.grid_values(size))
     elif isinstance(initial_metric, AxisymmetricS2Metric):
-        term = _Sphere2Flow(PolarSpectralOps.build(size), normalised)
+        term = S2Flow(PolarSpectralOps.build(size), normalised)
         y0 = initial_metric.u(term.ops.theta)
     elif isinstance(initial_metric, LeftInvariantS3Metric):
-        term, y0 = _Sphere3Flow(normalised), jnp.asarray(initial_metric.abc, dtype=float)
+        term, y0 = S3Flow(normalised), jnp.asarray(initial_metric.abc, dtype=float)
     else:
         raise RicciFlowError(
             "ricci_flow: initial_metric must be a SpectralTorusMetric, AxisymmetricS2Metric or "

@@ -20,8 +20,10 @@ checked against autodiff curvature of the chart metric in the tests.
 
 from __future__ import annotations
 
+import diffrax
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from .metric import MetricError
@@ -51,15 +53,6 @@ def s3_scalar_curvature(abc: Float[Array, " 3"]) -> Float[Array, ""]:
     return jnp.sum(s3_frame_ricci(abc) / abc)
 
 
-def s3_ricci_flow_rhs(abc: Float[Array, " 3"], normalised: bool = False) -> Float[Array, " 3"]:
-    """d(A, B, C)/dt = −2 Ric_ii  [+ (2/3) R A_i for the volume-normalised flow; R is
-    constant in space for a homogeneous metric, so r̄ = R]."""
-    rhs = -2 * s3_frame_ricci(abc)
-    if normalised:
-        rhs = rhs + (2.0 / 3.0) * s3_scalar_curvature(abc) * abc
-    return rhs
-
-
 class LeftInvariantS3Metric(eqx.Module):
     """g = A(σ¹)² + B(σ²)² + C(σ³)² on S³, evaluated in Euler angles x = (θ, ϕ, ψ)."""
 
@@ -78,3 +71,31 @@ class LeftInvariantS3Metric(eqx.Module):
         e = s3_coframe(x)
         g = e.T @ (self.abc[:, None] * e)
         return 0.5 * (g + g.T)
+
+
+class S3Flow(eqx.Module):
+    """d(A, B, C)/dt = −2 Ric_ii  [+ (2/3) R A_i for the volume-normalised flow; R is constant
+    in space for a homogeneous metric, so r̄ = R]."""
+
+    normalised: bool = eqx.field(static=True)
+    name, n = "sphere3", 3
+
+    def __call__(self, t, abc, args):
+        rhs = -2 * s3_frame_ricci(abc)
+        return rhs + (2.0 / 3.0) * s3_scalar_curvature(abc) * abc if self.normalised else rhs
+
+    def solver(self, y, rtol, atol):
+        return diffrax.Dopri8(), diffrax.PIDController(rtol=rtol, atol=atol)
+
+    def metric(self, y):
+        return LeftInvariantS3Metric(y)
+
+    def scalar_curvature(self, y):
+        return s3_scalar_curvature(y)[None]
+
+    def min_eigenvalue(self, y):
+        return np.min(np.asarray(y))  # A, B, C are the frame eigenvalues
+
+    @property
+    def grid(self):
+        return jnp.zeros((0,))

@@ -25,6 +25,7 @@ has spurious growing pole modes, so higher spheres use the homogeneous metrics o
 
 from __future__ import annotations
 
+import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -78,14 +79,6 @@ def s2_area(ops: PolarSpectralOps, u: Array) -> Array:
     return 2 * jnp.pi * ops.w_area @ jnp.exp(2 * u)
 
 
-def s2_ricci_flow_rhs(ops: PolarSpectralOps, u: Array, normalised: bool = False) -> Array:
-    """∂_t u = e^{−2u}(Δ̂u − 1) [+ r̄/2, r̄ = 8π/Area, for the normalised flow]."""
-    du = jnp.exp(-2 * u) * (polar_laplacian(ops, u) - 1)
-    if normalised:
-        du = du + 0.5 * 8 * jnp.pi / s2_area(ops, u)
-    return du
-
-
 def _chebyshev_t_series(coeffs: Array, c: Array) -> Array:
     """Σ_k c_k T_k(c), k = 0..N−1 (= Σ c_k cos kθ for c = cos θ)."""
     t_prev, t_cur = jnp.ones_like(c), c
@@ -126,3 +119,32 @@ class AxisymmetricS2Metric(eqx.Module):
         rho2 = x @ x
         u = _chebyshev_t_series(self.cos_coeffs, (1 - rho2) / (1 + rho2))
         return jnp.exp(2 * u) * 4.0 / (1 + rho2) ** 2 * jnp.eye(2, dtype=x.dtype)
+
+
+class S2Flow(eqx.Module):
+    """∂_t u = e^{−2u}(Δ̂u − 1) [+ r̄/2, r̄ = 8π/Area, for the normalised flow] on the grid."""
+
+    ops: PolarSpectralOps
+    normalised: bool = eqx.field(static=True)
+    name, n = "sphere2", 2
+
+    def __call__(self, t, u, args):
+        du = jnp.exp(-2 * u) * (polar_laplacian(self.ops, u) - 1)
+        return du + 0.5 * 8 * jnp.pi / s2_area(self.ops, u) if self.normalised else du
+
+    def solver(self, y, rtol, atol):
+        # stiff near the poles (cot θ ∂_θ ~ N²): implicit ESDIRK, cheap for an N-vector
+        return diffrax.Kvaerno5(), diffrax.PIDController(rtol=rtol, atol=atol)
+
+    def metric(self, y):
+        return AxisymmetricS2Metric.from_grid(self.ops, y)
+
+    def scalar_curvature(self, y):
+        return s2_scalar_curvature(self.ops, y)
+
+    def min_eigenvalue(self, y):
+        return np.inf  # e^{2u} > 0
+
+    @property
+    def grid(self):
+        return self.ops.theta

@@ -24,11 +24,13 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+import diffrax
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .spectral import components_from_sym, sym_from_components
+from .spectral import SpectralTorusMetric, components_from_sym, sym_from_components, torus_grid
 
 
 def grid_gradient(f: Array, n: int, length: float) -> Array:
@@ -90,18 +92,49 @@ def grid_geometry(comps: Array, n: int, length: float) -> GridGeometry:
     return GridGeometry(g, ginv, gam, ric, r, w_up, jnp.sqrt(jnp.linalg.det(g)))
 
 
-def torus_ricci_deturck_rhs(
-    comps: Array, n: int, length: float, deturck: bool = True, normalised: bool = False
-) -> Array:
-    """∂_t of the independent components (see module docstring)."""
-    geo = grid_geometry(comps, n, length)
-    rhs = -2.0 * geo.ric
-    if deturck:
-        w_low = jnp.einsum("...jk,...k->...j", geo.g, geo.w_up)
-        dw = grid_gradient(w_low, n, length)  # [..., j, i] = ∂_i W_j
-        nabla_w = jnp.einsum("...ji->...ij", dw) - jnp.einsum("...kij,...k->...ij", geo.gam, w_low)
-        rhs = rhs + nabla_w + jnp.swapaxes(nabla_w, -1, -2)
-    if normalised:
-        rbar = jnp.sum(geo.r * geo.sqrt_det) / jnp.sum(geo.sqrt_det)
-        rhs = rhs + (2.0 / n) * rbar * geo.g
-    return dealias(components_from_sym(rhs), n)
+class TorusFlow(eqx.Module):
+    """∂_t of the independent components on the grid (see module docstring)."""
+
+    n: int = eqx.field(static=True)
+    size: int = eqx.field(static=True)
+    length: float = eqx.field(static=True)
+    deturck: bool = eqx.field(static=True, default=True)
+    normalised: bool = eqx.field(static=True, default=False)
+    name = "torus"
+
+    def __call__(self, t, comps, args):
+        n, length = self.n, self.length
+        geo = grid_geometry(comps, n, length)
+        rhs = -2.0 * geo.ric
+        if self.deturck:
+            w_low = jnp.einsum("...jk,...k->...j", geo.g, geo.w_up)
+            dw = grid_gradient(w_low, n, length)  # [..., j, i] = ∂_i W_j
+            nabla_w = jnp.einsum("...ji->...ij", dw) - jnp.einsum(
+                "...kij,...k->...ij", geo.gam, w_low
+            )
+            rhs = rhs + nabla_w + jnp.swapaxes(nabla_w, -1, -2)
+        if self.normalised:
+            rbar = jnp.sum(geo.r * geo.sqrt_det) / jnp.sum(geo.sqrt_det)
+            rhs = rhs + (2.0 / n) * rbar * geo.g
+        return dealias(components_from_sym(rhs), n)
+
+    def solver(self, y, rtol, atol):
+        """Tsit5 with dt ≤ 2/λ, λ = n k_max² max g^{-1}: the principal symbol g^{ab}k_a k_b of
+        the Ricci–DeTurck operator is largest for the highest kept mode |k_i| = N/3."""
+        kmax = 2 * jnp.pi / self.length * (y.shape[0] // 3)
+        eig = jnp.linalg.eigvalsh(sym_from_components(y, self.n))[..., 0]
+        dtmax = 2.0 / (self.n * kmax**2 * jnp.max(1.0 / eig))
+        return diffrax.Tsit5(), diffrax.PIDController(rtol=rtol, atol=atol, dtmax=dtmax)
+
+    def metric(self, y):
+        return SpectralTorusMetric.from_grid_values(sym_from_components(y, self.n), self.length)
+
+    def scalar_curvature(self, y):
+        return grid_geometry(y, self.n, self.length).r
+
+    def min_eigenvalue(self, y):
+        return np.linalg.eigvalsh(np.asarray(sym_from_components(y, self.n))).min()
+
+    @property
+    def grid(self):
+        return torus_grid(self.n, self.size, self.length)
