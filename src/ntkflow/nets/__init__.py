@@ -7,31 +7,21 @@ Architectures (equinox modules, width and parameterisation explicit): :class:`De
 parameters train: ``eqx.partition(model, trainable(model))``.
 """
 
-from .activations import ACTIVATIONS, get_activation
 from .cosnet import CosNet
-from .dense import PARAMETERIZATIONS, Dense
-from .forms import FORMS, apply_form, sqrtm_spd
+from .dense import Dense
 from .gaussnet import GaussNet
-from .heads import IndependentComponents, ScalarHead, SharedTrunk
-from .kahler import kahler_metric, kahler_metric_parts
+from .heads import (
+    IndependentComponents,
+    ScalarHead,
+    SharedTrunk,
+    kahler_metric,
+    kahler_metric_parts,
+    sqrtm_spd,
+)
 from .mlp import MLP
 from .trainable import trainable
 
 __all__ = [
-    "ACTIVATIONS",
-    "FORMS",
-    "PARAMETERIZATIONS",
-    "CosNet",
-    "Dense",
-    "GaussNet",
-    "IndependentComponents",
-    "MLP",
-    "ScalarHead",
-    "SharedTrunk",
-    "apply_form",
-    "get_activation",
-    "kahler_metric",
-    "kahler_metric_parts",
-    "sqrtm_spd",
-    "trainable",
-]
+    "CosNet", "Dense", "GaussNet", "IndependentComponents", "MLP", "ScalarHead", "SharedTrunk",
+    "kahler_metric", "kahler_metric_parts", "sqrtm_spd", "trainable",
+]  # fmt: skip

@@ -1,17 +1,22 @@
 """Metric heads: modules that turn networks into metrics x ↦ g_ij(x; θ) (paper §1–3).
 
-- :class:`IndependentComponents` — one scalar network per independent component g_ij, i ≤ j
-  ("no mixing"): with the additive form the infinite-width metric-NTK is
-  Θ̄_ijkl(x, x') = [{i,j} = {k,l}] Θ̄_(ij)(x, x'), i.e. δ_ik δ_jl Θ̄ in the symmetrised sense
-  (paper §3(a)).
-- :class:`SharedTrunk` — one network with an n×n matrix output ("mixing" at finite width): with
-  the additive form Θ̄_ijkl = Θ̄(x, x') P_ijkl, P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2 the projector
-  on symmetric matrices.
-- :class:`ScalarHead` — a scalar network as a Kähler potential K = K_ref + scale·f (paper §5).
+- :class:`IndependentComponents` — one scalar network per g_ij, i ≤ j ("no mixing"): with the
+  additive form Θ̄_ijkl(x, x') = [{i,j} = {k,l}] Θ̄_(ij)(x, x') (paper §3(a)).
+- :class:`SharedTrunk` — one network with an n×n output ("mixing" at finite width): with the
+  additive form Θ̄_ijkl = Θ̄(x, x') P_ijkl, P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2.
+- :class:`ScalarHead` — a scalar network as a Kähler potential K = K_ref + scale·f (paper §5),
+  g_{i j̄} = ∂_i ∂̄_j K in real coordinates x = [Re z | Im z] (:func:`kahler_metric`).
 
-All metric heads use one of the forms of :mod:`ntkflow.nets.forms` and multiply the raw network
-output by ``scale`` (kernels scale by scale²); ``g_ref`` is any metric callable (``None`` is
-the Euclidean δ_ij). Only network parameters train; ``g_ref`` is frozen.
+The raw network matrix M(x), times ``scale``, becomes a metric about ``g_ref`` (a metric
+callable; ``None`` is δ_ij, frozen) by one of the forms
+
+- ``'additive'``: g = g_ref + S,                        S = (M + Mᵀ)/2;
+- ``'cholesky'``: g = g_ref + L Lᵀ,                      L = lower triangle of M;
+- ``'exp'``:      g = g_ref^{1/2} exp(S) g_ref^{1/2}.
+
+``'additive'`` is linear in the network, so its infinite-width metric-NTK is deterministic
+(paper §2); the other two are positive-definite by construction but non-linear in the network
+output, so their metric-NTK at initialisation stays random at infinite width.
 """
 
 from __future__ import annotations
@@ -21,11 +26,77 @@ from collections.abc import Callable, Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Complex, Float
+
+from ntkflow.geometry.kahler import complex_hessian
 
 from .dense import check_point, check_size
-from .forms import apply_form, check_form
 from .trainable import frozen_mask, trainable
+
+FORMS = ("additive", "cholesky", "exp")
+
+
+def check_form(form: str, where: str) -> str:
+    if form not in FORMS:
+        raise ValueError(f"{where}: form must be one of {FORMS}, got {form!r}")
+    return form
+
+
+def sym(m: Array) -> Array:
+    return 0.5 * (m + m.T)
+
+
+def sqrtm_spd(a: Float[Array, "n n"], iterations: int = 30) -> Float[Array, "n n"]:
+    """Principal square root of a symmetric positive-definite matrix by the Denman–Beavers
+    iteration Y ← (Y + Z⁻¹)/2, Z ← (Z + Y⁻¹)/2 on a/‖a‖_F (Higham, *Functions of Matrices*,
+    §6.3). Unlike an eigendecomposition it stays differentiable at repeated eigenvalues.
+    """
+    c = jnp.linalg.norm(a)
+    eye = jnp.eye(a.shape[0], dtype=a.dtype)
+
+    def step(_, yz):
+        y, z = yz
+        return 0.5 * (y + jnp.linalg.inv(z)), 0.5 * (z + jnp.linalg.inv(y))
+
+    y, _ = jax.lax.fori_loop(0, iterations, step, (a / c, eye))
+    return sym(y) * jnp.sqrt(c)
+
+
+def expm_sym(s: Float[Array, "n n"], squarings: int = 8, order: int = 12) -> Float[Array, "n n"]:
+    """exp(S) by scaling and squaring with a fixed Taylor polynomial: (T_order(S/2^k))^(2^k),
+    k = ``squarings`` (Higham, *Functions of Matrices*, §10.3). Pure matrix products, so it
+    compiles and differentiates cheaply; the truncation error is below 1e-15 relative while
+    ‖S‖₂ ≲ 50 (metric entries up to e^50).
+    """
+    a = s / 2.0**squarings
+    eye = jnp.eye(s.shape[0], dtype=s.dtype)
+    term, total = eye, eye
+    for k in range(1, order + 1):
+        term = term @ a / k
+        total = total + term
+    for _ in range(squarings):
+        total = total @ total
+    return total
+
+
+def apply_form(
+    form: str, m: Float[Array, "n n"], g_ref: Float[Array, "n n"] | None
+) -> Float[Array, "n n"]:
+    """Metric from the raw network matrix ``m`` and ``g_ref`` (``None`` means δ_ij)."""
+    n = m.shape[0]
+    eye = jnp.eye(n, dtype=m.dtype)
+    if form == "additive":
+        return (eye if g_ref is None else g_ref) + sym(m)
+    if form == "cholesky":
+        low = jnp.tril(m)
+        return (eye if g_ref is None else g_ref) + low @ low.T
+    if form == "exp":
+        e = expm_sym(sym(m))
+        if g_ref is None:
+            return sym(e)
+        r = sqrtm_spd(g_ref)
+        return sym(r @ e @ r)
+    raise ValueError(f"unknown form {form!r}; known: {FORMS}")
 
 
 def _out_shape(net, x) -> tuple[int, ...]:
@@ -142,7 +213,7 @@ class SharedTrunk(_MetricHead):
 
 class ScalarHead(_Head):
     """A scalar potential K(x) = K_ref(x) + scale·f(x) (e.g. a Kähler potential with
-    x = [Re z | Im z]; the metric is ∂_i ∂̄_j K, see :func:`ntkflow.nets.kahler_metric`)."""
+    x = [Re z | Im z]; the metric is ∂_i ∂̄_j K, see :func:`kahler_metric`)."""
 
     net: Callable
     k_ref: Callable | None
@@ -162,3 +233,18 @@ class ScalarHead(_Head):
         check_point(x, self.in_size, "ScalarHead")
         k = self.scale * jnp.reshape(self.net(x), ())
         return k if self.k_ref is None else k + self.k_ref(x)
+
+
+def kahler_metric(potential: Callable, x: Float[Array, " 2n"]) -> Complex[Array, "n n"]:
+    """g_{i j̄} = ∂_i ∂̄_j K (complex Hermitian) at one point x = [Re z | Im z]."""
+    if x.ndim != 1 or x.shape[0] % 2:
+        raise ValueError(f"kahler_metric: expected x = [Re z | Im z] of even length, got {x.shape}")
+    return complex_hessian(potential, x)
+
+
+def kahler_metric_parts(
+    potential: Callable, x: Float[Array, " 2n"]
+) -> tuple[Float[Array, "n n"], Float[Array, "n n"]]:
+    """(Re g, Im g) of g_{i j̄} = ∂_i ∂̄_j K at one point x = [Re z | Im z]."""
+    g = kahler_metric(potential, x)
+    return jnp.real(g), jnp.imag(g)

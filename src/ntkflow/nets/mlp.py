@@ -5,11 +5,13 @@
 with ``depth`` hidden layers of width N and one read-out layer, all in the parameterisation
 of :mod:`ntkflow.nets.dense` (neural-tangents' ``stax.serial(Dense(N, W_std, b_std),
 Activation, ..., Dense(out, W_std, b_std))``). As N → ∞ its NNGP and NTK are the kernels of
-:mod:`ntkflow.kernels.analytic` (Neal 1996; Lee et al. 2018; Jacot et al. 2018).
+:mod:`ntkflow.kernels.analytic` (Neal 1996; Lee et al. 2018; Jacot et al. 2018). Activation
+names match neural-tangents' ``stax`` layers (``Relu``, ``Erf``, ``Gelu``, ``Sin``, ...).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import equinox as eqx
@@ -17,9 +19,28 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .activations import get_activation
 from .dense import Dense, check_out_size, check_point, check_size
 from .trainable import check_train_mode, frozen_mask
+
+ACTIVATIONS: dict[str, Callable] = {
+    "relu": jax.nn.relu,
+    "erf": jax.scipy.special.erf,
+    "tanh": jnp.tanh,
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "cos": jnp.cos,
+    "sin": jnp.sin,
+    "exp": jnp.exp,
+    "identity": lambda x: x,
+}
+
+
+def get_activation(name: str, where: str = "activation") -> Callable:
+    """Return the activation called ``name``; raise ``ValueError`` listing the known ones."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(
+            f"{where}: unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}"
+        )
+    return ACTIVATIONS[name]
 
 
 class MLP(eqx.Module):
