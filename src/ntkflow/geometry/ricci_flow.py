@@ -1,28 +1,17 @@
 """Reference Ricci-flow solver: ``ricci_flow(initial_metric, t_end) -> solution``.
 
-Ricci flow ∂_t g = −2 Ric (Hamilton 1982), integrated in float64 with diffrax (adaptive Tsit5,
-PID step control) in the strictly parabolic Ricci–DeTurck form:
+Ricci flow ∂_t g = −2 Ric (Hamilton 1982) in float64 with diffrax (adaptive, PID step control),
+one term per manifold: ``SpectralTorusMetric`` on T², T³ (Ricci–DeTurck, pseudo-spectral,
+:mod:`.ricci_flow_torus`), ``AxisymmetricS2Metric`` e^{2u(θ)}ĝ on S² (∂_t u = e^{−2u}(Δ̂u − 1),
+:mod:`.ricci_flow_sphere`) and ``LeftInvariantS3Metric`` on S³ (three ODEs,
+:mod:`.ricci_flow_s3`). For conformal data on T² and S² the solution is Hamilton's flow in the
+*same coordinates* (what a local kernel flow approximates); other torus data give the flow
+pulled back by the DeTurck diffeomorphisms (same curvature values, moved positions).
 
-* ``SpectralTorusMetric`` on Tⁿ (n = 2, 3): pseudo-spectral on the uniform grid
-  (:mod:`.ricci_flow_torus`), flat DeTurck background;
-* ``AxisymmetricS2Metric`` e^{2u(θ)}ĝ on S²: the conformal factor equation
-  ∂_t u = e^{−2u}(Δ̂u − 1), 1-d pseudo-spectral in the polar angle, implicit Kvaerno5
-  (:mod:`.ricci_flow_sphere`); Hamilton's flow in fixed coordinates;
-* ``LeftInvariantS3Metric`` A(σ¹)² + B(σ²)² + C(σ³)² on S³: the exact reduction of Ricci flow
-  to three ODEs (:mod:`.ricci_flow_s3`).
-
-On T² the DeTurck field vanishes for conformal metrics e^{2u}δ, so for such data the solution
-is Hamilton's flow in the *same coordinates* — what a local kernel flow approximates.
-Otherwise the torus solution is the Ricci flow pulled back by the DeTurck diffeomorphisms
-(curvature values are the same, positions move).
-
-The solution object evaluates the flowed metric anywhere: ``sol.metric(t)`` is a metric module
-(callable x ↦ g, differentiable), ``sol.metric_at(t, xs)`` a batch of matrices,
-``sol.scalar_curvature(t)`` R on the solver grid. Times that are not saved are reached by
-integrating from the nearest saved time (same tolerances).
-
-Exact solution: ``ricci_flow_round_sphere(n, r0, t)`` (radius r(t) = sqrt(r0² − 2(n−1)t),
-g(t) = (1 − 2(n−1)t/r0²) g0, singular at T = r0²/(2(n−1))).
+``sol.metric(t)`` is a metric module (x ↦ g, differentiable), ``sol.metric_at(t, xs)`` a batch,
+``sol.scalar_curvature(t)`` R on the solver grid; unsaved times are integrated from the
+nearest saved one. Exact: the round n-sphere has r(t)² = r0² − 2(n−1)t, singular at
+T = r0²/(2(n−1)).
 """
 
 from __future__ import annotations
@@ -97,8 +86,7 @@ def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0
 
 
 def diffeqsolve(term, y0, t0, t1, rtol, atol, max_steps, saveat, solver_state=None, **kwargs):
-    """diffrax solve of dy/dt = term(t, y) with ``term.solver`` (step cap from
-    ``solver_state``, default y0)."""
+    """Solve dy/dt = term(t, y) with ``term.solver(solver_state or y0)``."""
     solver, controller = term.solver(y0 if solver_state is None else solver_state, rtol, atol)
     return diffrax.diffeqsolve(
         diffrax.ODETerm(term),
@@ -122,7 +110,7 @@ def _solve_segment(term, y0, t0, t1, rtol, atol, max_steps):
 
 
 class RicciFlowSolution(eqx.Module):
-    """Saved states of a Ricci-flow solve; see the module docstring for the methods."""
+    """Saved states of a Ricci-flow solve (module docstring)."""
 
     term: TorusFlow | S2Flow | S3Flow
     ts: Array

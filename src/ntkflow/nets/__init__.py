@@ -7,9 +7,8 @@ Architectures (equinox modules, width and parameterisation explicit): :class:`De
 parameters train: ``eqx.partition(model, trainable(model))``.
 """
 
-from .cosnet import CosNet
 from .dense import Dense
-from .gaussnet import GaussNet
+from .features import CosNet, GaussNet
 from .heads import (
     IndependentComponents,
     ScalarHead,

@@ -1,13 +1,12 @@
 """A dense (fully connected) layer with neural-tangents' parameterisations.
 
-Identical conventions to ``neural_tangents.stax.Dense(out, W_std, b_std, parameterization)``
-(Novak et al. 2020; Jacot et al. 2018; Sohl-Dickstein et al. 2020):
+As ``neural_tangents.stax.Dense(out, W_std, b_std, parameterization)`` (Novak et al. 2020;
+Jacot et al. 2018; Sohl-Dickstein et al. 2020), weight of shape ``(out, in)``:
 
 - ``'ntk'``:      y = (W_std / √fan_in) W a + b_std b,   W_pq, b_p ~ N(0, 1);
 - ``'standard'``: y = W a + b,   W_pq ~ N(0, W_std² / fan_in),   b_p ~ N(0, b_std²).
 
 Both give the same function distribution; they differ in the gradient flow, hence in the NTK.
-The weight is stored with shape ``(out, in)``.
 """
 
 from __future__ import annotations
@@ -86,9 +85,7 @@ class Dense(eqx.Module):
     @property
     def weight_scale(self) -> float:
         """s_W in y = s_W W a + s_b b (W_std/√fan_in for 'ntk', 1 for 'standard')."""
-        if self.parameterization == "ntk":
-            return self.W_std / math.sqrt(self.in_size)
-        return 1.0
+        return self.W_std / math.sqrt(self.in_size) if self.parameterization == "ntk" else 1.0
 
     @property
     def bias_scale(self) -> float:
@@ -100,6 +97,4 @@ class Dense(eqx.Module):
     def __call__(self, a: Float[Array, " in"]) -> Float[Array, " out"]:
         check_point(a, self.in_size, "Dense")
         y = self.weight_scale * (self.weight @ a)
-        if self.bias is not None:
-            y = y + self.bias_scale * self.bias
-        return y
+        return y if self.bias is None else y + self.bias_scale * self.bias

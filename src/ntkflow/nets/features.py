@@ -1,15 +1,31 @@
-"""One hidden layer of N random features with a linear read-out (Cos-net, Gauss-net):
+"""One hidden layer of N random features with a linear read-out: Cos-net and Gauss-net
+(Halverson's talk, ``seeds/001``; Halverson, Maiti, Stoner; paper.md §4).
 
-    φ(x) = Σ_{i=1}^N a_i f_i(x),   f_i(x) = feature(b_i·x + c_i; x),
+    Cos-net:    φ(x) = Σ_i a_i cos(b_i·x + c_i),   a ~ N(0, σ_a²/N), b ~ N(0, σ_b²/d), c ~ U[−π, π]
+    Gauss-net:  φ(x) = Σ_i a_i exp(b_i·x + c_i) / sqrt(exp[2(σ_c² + σ_b² |x|²/d)]),
+                a ~ N(0, σ_a²/(2N)),  b ~ N(0, σ_b²/d),  c ~ N(0, σ_c²).
 
-stored in NTK form, b = σ_b w/√d and a = s_a ã/√N (``hidden`` and ``readout``, two
-:class:`~ntkflow.nets.dense.Dense` layers). ``train="last"`` trains the read-out only (the
-NNGP regime); ``train_c=False`` freezes the biases c.
+We read the talk's ℓ_i(x) = Σ_j cos(b_ij x_j + c_i) as cos(b_i·x + c_i) (random Fourier
+features, Rahimi & Recht 2007), and g_i(x) as exp(b_i·x + c_i): the readings whose NNGP kernel
+is the stated Gaussian (E[g_i(x) g_i(x')] = exp(2σ_c² + σ_b²|x + x'|²/(2d)) for the Gauss-net),
+
+    K(x, x') = E[φ(x) φ(x')] = (σ_a²/2) exp(−σ_b² |x − x'|² / (2d))      (width² = d/σ_b²),
+
+the same for both nets (dual at infinite width; paper.md §4 writes a = σ_a ã/√N for the
+Gauss-net, which doubles its kernels; we keep the talk's σ_a²/(2N)).
+
+Stored in NTK form (``hidden`` and ``readout``, two :class:`~ntkflow.nets.dense.Dense`
+layers): b = σ_b w/√d, c stored as is (Cos-net) or c = σ_c c̃ (Gauss-net), a = σ_a ã/√N (Cos)
+or (σ_a/√2) ã/√N (Gauss) with ã, w, c̃ ~ N(0, 1). Infinite-width NTK, all trained:
+(σ_a²/2)(2 + σ_b² x·x'/d) G (Cos), (σ_a²/2)(1 + σ_c² + σ_b² x·x'/d) G (Gauss); with c frozen
+(``train_c=False``) one 1 (Cos) or σ_c² (Gauss) less; K with the last layer only
+(``train="last"``, the NNGP regime; paper.md §4, "Derived kernels").
 """
 
 from __future__ import annotations
 
 import abc
+import math
 from typing import Literal
 
 import equinox as eqx
@@ -22,7 +38,7 @@ from .trainable import check_train_mode, frozen_mask
 
 
 class RandomFeatureNet(eqx.Module):
-    """Base of :class:`~ntkflow.nets.CosNet` and :class:`~ntkflow.nets.GaussNet`."""
+    """Base of :class:`CosNet` and :class:`GaussNet`."""
 
     hidden: Dense
     readout: Dense
@@ -81,3 +97,39 @@ class RandomFeatureNet(eqx.Module):
         if not self.train_c:
             return eqx.tree_at(lambda m: m.hidden.bias, mask, replace=False)
         return mask
+
+
+class CosNet(RandomFeatureNet):
+    """One hidden layer of width N with cosine features (module docstring)."""
+
+    def _hidden(self, key, dtype):
+        kh, kc, ko = jax.random.split(key, 3)
+        d = Dense(self.in_size, self.width, W_std=self.sigma_b, b_std=1.0, key=kh, dtype=dtype)
+        c = jax.random.uniform(kc, (self.width,), dtype, minval=-math.pi, maxval=math.pi)
+        return eqx.tree_at(lambda d: d.bias, d, c), ko
+
+    def features(self, x: Float[Array, " d"]) -> Float[Array, " N"]:
+        return jnp.cos(self.hidden(x))
+
+
+class GaussNet(RandomFeatureNet):
+    """One hidden layer of width N with normalised exponential features (module docstring)."""
+
+    sigma_c: float = eqx.field(static=True)
+
+    _readout_divisor = math.sqrt(2.0)
+
+    def __init__(self, in_size: int, width: int, *, sigma_c: float = 0.0, **kwargs):
+        """The options of :class:`CosNet` and the bias scale ``sigma_c``."""
+        self.sigma_c = float(sigma_c)
+        super().__init__(in_size, width, **kwargs)
+
+    def _hidden(self, key, dtype):
+        kh, ko = jax.random.split(key)
+        w, b = self.sigma_b, self.sigma_c
+        return Dense(self.in_size, self.width, W_std=w, b_std=b, key=kh, dtype=dtype), ko
+
+    def features(self, x: Float[Array, " d"]) -> Float[Array, " N"]:
+        # g_i(x)/sqrt(exp[2(σ_c² + σ_b²|x|²/d)]) = exp(b_i·x + c_i − σ_c² − σ_b²|x|²/d)
+        shift = self.sigma_c**2 + self.sigma_b**2 * (x @ x) / self.in_size
+        return jnp.exp(self.hidden(x) - shift)

@@ -83,13 +83,11 @@ def apply_form(
     form: str, m: Float[Array, "n n"], g_ref: Float[Array, "n n"] | None
 ) -> Float[Array, "n n"]:
     """Metric from the raw network matrix ``m`` and ``g_ref`` (``None`` means δ_ij)."""
-    n = m.shape[0]
-    eye = jnp.eye(n, dtype=m.dtype)
+    g0 = jnp.eye(m.shape[0], dtype=m.dtype) if g_ref is None else g_ref
     if form == "additive":
-        return (eye if g_ref is None else g_ref) + sym(m)
+        return g0 + sym(m)
     if form == "cholesky":
-        low = jnp.tril(m)
-        return (eye if g_ref is None else g_ref) + low @ low.T
+        return g0 + jnp.tril(m) @ jnp.tril(m).T
     if form == "exp":
         e = expm_sym(sym(m))
         if g_ref is None:
@@ -103,15 +101,6 @@ def _out_shape(net, x) -> tuple[int, ...]:
     return jax.eval_shape(net, x).shape
 
 
-def _g_ref_at(g_ref, x, n, where):
-    if g_ref is None:
-        return None
-    g = g_ref(x)
-    if g.shape != (n, n):
-        raise ValueError(f"{where}: g_ref must return an ({n}, {n}) matrix, got {g.shape}")
-    return g
-
-
 class _Head(eqx.Module):
     """Shared by the heads: only the network ``self.<_trained>`` trains; a metric head is
     g = form(raw(x)) about ``g_ref``."""
@@ -119,7 +108,11 @@ class _Head(eqx.Module):
     _trained = "net"
 
     def __call__(self, x: Float[Array, " n"]) -> Float[Array, "n n"]:
-        g_ref = _g_ref_at(self.g_ref, x, self.n, type(self).__name__)
+        n, g_ref = self.n, None if self.g_ref is None else self.g_ref(x)
+        if g_ref is not None and g_ref.shape != (n, n):
+            raise ValueError(
+                f"{type(self).__name__}: g_ref must return an ({n}, {n}) matrix, got {g_ref.shape}"
+            )
         return apply_form(self.form, self.raw(x), g_ref)
 
     def trainable_mask(self):
@@ -186,9 +179,8 @@ class IndependentComponents(_MetricHead):
         """The symmetric raw matrix M(x) (before the form)."""
         check_point(x, self.n, "IndependentComponents")
         v = self.scale * jnp.stack([net(x) for net in self.nets])
-        iu = jnp.triu_indices(self.n)
-        up = jnp.zeros((self.n, self.n), v.dtype).at[iu].set(v)
-        return up + up.T - jnp.diag(jnp.diag(up))
+        i, j = jnp.triu_indices(self.n)
+        return jnp.zeros((self.n, self.n), v.dtype).at[i, j].set(v).at[j, i].set(v)
 
 
 class SharedTrunk(_MetricHead):

@@ -1,13 +1,8 @@
-"""Which parameters train: filter specs for ``eqx.partition``.
+"""Which parameters train: ``params, static = eqx.partition(model, trainable(model))``.
 
-``trainable(model)`` returns a pytree of booleans with the structure of ``model``: ``True`` at
-the arrays that gradient descent moves. Modules decide for themselves through a
-``trainable_mask()`` method (an MLP in "last layer only" mode marks only its read-out layer —
-the NNGP regime of paper §3(b), where the NTK equals the NNGP kernel K(x, x')); every other
-floating-point array is trainable. Use::
-
-    params, static = eqx.partition(model, trainable(model))
-"""
+A module decides for itself through a ``trainable_mask()`` method (an MLP in "last layer only"
+mode marks only its read-out layer — the NNGP regime of paper §3(b), where the NTK equals the
+NNGP kernel K(x, x')); every other floating-point array is trainable."""
 
 from __future__ import annotations
 
@@ -27,9 +22,7 @@ def trainable(model: Any) -> Any:
     """Boolean filter spec (same structure as ``model``) marking the trainable arrays."""
 
     def spec(node):
-        if _has_mask(node):
-            return node.trainable_mask()
-        return eqx.is_inexact_array(node)
+        return node.trainable_mask() if _has_mask(node) else eqx.is_inexact_array(node)
 
     return jax.tree.map(spec, model, is_leaf=_has_mask)
 
