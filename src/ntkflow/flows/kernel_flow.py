@@ -39,8 +39,7 @@ class FlowError(RuntimeError):
 
     def __init__(self, message: str, last_good=None, last_time: float | None = None):
         super().__init__(message)
-        self.last_good = last_good
-        self.last_time = last_time
+        self.last_good, self.last_time = last_good, last_time
 
 
 class SeparableKernel(eqx.Module):
@@ -58,10 +57,8 @@ class SeparableKernel(eqx.Module):
 def _pair_block(kernel, x, c, alpha):
     """``Σ_b Θ(x, c_b) · α_b`` for one point ``x`` and a chunk of centres."""
     if isinstance(kernel, SeparableKernel):
-        k = jax.vmap(lambda cb: kernel.scalar(x, cb))(c)
-        return jnp.einsum("b,bkl->kl", k, alpha)
-    th = jax.vmap(lambda cb: kernel(x, cb))(c)
-    return jnp.einsum("bijkl,bkl->ij", th, alpha)
+        return jnp.einsum("b,bkl->kl", jax.vmap(lambda cb: kernel.scalar(x, cb))(c), alpha)
+    return jnp.einsum("bijkl,bkl->ij", jax.vmap(lambda cb: kernel(x, cb))(c), alpha)
 
 
 def _blocks(a: Array, size: int) -> Array:
@@ -83,10 +80,7 @@ def kernel_vector_product(
     cs, al = _blocks(centers, cc), _blocks(alpha, cc)
 
     def one_row_chunk(xr):
-        def body(acc, ca):
-            c, a = ca
-            return acc + jax.vmap(lambda x: _pair_block(kernel, x, c, a))(xr), None
-
+        body = lambda acc, ca: (acc + jax.vmap(lambda x: _pair_block(kernel, x, *ca))(xr), None)
         acc0 = jnp.zeros((xr.shape[0],) + alpha.shape[1:], alpha.dtype)
         return jax.lax.scan(body, acc0, (cs, al))[0]
 
@@ -127,10 +121,9 @@ def probe_psd(kernel, xs, n, key, probes: int = 8, chunk: int = 256, where="kern
         v = jax.random.normal(k, (xs.shape[0], n, n))
         v = 0.5 * (v + jnp.swapaxes(v, 1, 2))
         q = float(jnp.vdot(v, _kvp_jit(kernel, xs, xs, v, chunk)))
-        scale = float(jnp.vdot(v, v))
         if not math.isfinite(q):
             raise FlowError(f"{where}: kernel–vector product is NaN or inf")
-        if q < -1e-9 * scale:
+        if q < -1e-9 * float(jnp.vdot(v, v)):
             raise FlowError(f"{where}: kernel is not positive semi-definite (vᵀKv = {q:.3g} < 0)")
 
 
@@ -237,14 +230,11 @@ def kernel_flow(
     key: Array | None = None,
     callback: Callable[[float, KernelMetric], None] | None = None,
 ) -> KernelFlowResult:
-    """Integrate ``dα/dt = −∂L/∂g(x_a)`` with diffrax (Tsit5, adaptive PID steps).
-
-    ``loss`` is an order-0 :class:`~ntkflow.flows.losses.Loss` or a gradient field
-    ``(metric, xs, weights) -> (N, n, n)``. The trajectory is saved at ``ts`` (default 11 equally
-    spaced times); after each segment the state is checked (finite, metric PD at the collocation
-    points) and handed to ``callback(t, metric)`` (which may write it: the flow writes no
-    files). On failure a :class:`FlowError` is raised with the last good state and its time.
-    """
+    """Integrate ``dα/dt = −∂L/∂g(x_a)`` with diffrax (Tsit5, adaptive PID steps) for an order-0
+    :class:`~ntkflow.flows.losses.Loss` or a gradient field ``(metric, xs, weights) -> (N, n, n)``.
+    At each of ``ts`` (default 11 equal steps) the state is checked (finite, metric PD at the
+    points) and handed to ``callback(t, metric)``; on failure :class:`FlowError` carries the
+    last good state and its time."""
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     if xs.ndim != 2 or weights.shape != (xs.shape[0],):
         raise FlowError(
@@ -253,7 +243,8 @@ def kernel_flow(
     n = n or int(jnp.asarray(reference(xs[0])).shape[0])
     grad_fn = loss_gradient(loss) if isinstance(loss, Loss) else loss
     alpha0 = jnp.zeros((xs.shape[0], n, n), xs.dtype) if alpha0 is None else alpha0
-    base = KernelMetric(reference, kernel, xs, alpha0, chunk)
+    at = lambda alpha: KernelMetric(reference, kernel, xs, alpha, chunk)
+    base = at(alpha0)
     if dense:
         kmat = gram_matrix(kernel, xs, n)
         if check_kernel:
@@ -295,14 +286,12 @@ def kernel_flow(
             "(step size collapsed or NaN in δl/δg)"
         )
         if msg:
-            last = KernelMetric(reference, kernel, xs, alpha, chunk)
-            raise FlowError(msg, last_good=last, last_time=float(ts[k - 1]))
+            raise FlowError(msg, last_good=at(alpha), last_time=float(ts[k - 1]))
         alpha = new
         alphas.append(np.asarray(alpha))
         if callback is not None:
             callback(float(ts[k]), cand)
-    final = KernelMetric(reference, kernel, xs, alpha, chunk)
-    return KernelFlowResult(final, np.asarray(ts), np.stack(alphas))
+    return KernelFlowResult(at(alpha), ts, np.stack(alphas))
 
 
 def power_iteration(matvec: Callable[[Array], Array], v0: Array, iters: int) -> Array:

@@ -1,14 +1,11 @@
 """Loss functionals ``L[g] = Σ_a w_a l[g](x_a)`` on weighted points (the discrete ``∫ dμ l`` of
-paper §2, eqs. 1.1/1.2) and their functional derivatives ``δl/δg``.
-
-Every loss is *local*: a density ``density(x, g, dg, d2g)`` of the 2-jet at one point
-(``dg[i, j, k] = ∂_k g_ij``, ``d2g[i, j, k, m] = ∂_k ∂_m g_ij``), vmapped.
-:func:`functional_derivative` differentiates order-0 losses in the metric values,
-``∂L/∂g_kl(x_a)`` with ``g_kl`` and ``g_lk`` independent (the factor of the chain rule
-``∂L/∂θ = Σ_a ∂g(x_a)/∂θ · ∂L/∂g(x_a)``), and curvature losses (order 2) in the whole 2-jet,
-``(∂L/∂g_a, ∂L/∂(∂g)_a, ∂L/∂(∂²g)_a)``: the coefficients of
-``δL/δg = Σ_a [A_a δ_{x_a} − B_a·∂δ_{x_a} + C_a:∂²δ_{x_a}]``. Perelman's F also has a
-closed-form gradient (paper §3), :func:`perelman_gradient`.
+paper §2, eqs. 1.1/1.2) and their functional derivatives ``δl/δg``. Every loss is a *local*
+density ``density(x, g, dg, d2g)`` of the 2-jet at one point (``dg[i, j, k] = ∂_k g_ij``,
+``d2g[i, j, k, m] = ∂_k ∂_m g_ij``), vmapped. :func:`functional_derivative` differentiates
+order-0 losses in the values, ``∂L/∂g_kl(x_a)`` with ``g_kl``, ``g_lk`` independent (the factor
+of ``∂L/∂θ = Σ_a ∂g(x_a)/∂θ · ∂L/∂g(x_a)``), and curvature losses in the whole 2-jet: the
+coefficients of ``δL/δg = Σ_a [A_a δ_{x_a} − B_a·∂δ_{x_a} + C_a:∂²δ_{x_a}]``. Perelman's F also
+has a closed-form gradient (paper §3), :func:`perelman_gradient`.
 """
 
 from __future__ import annotations
@@ -66,8 +63,7 @@ class MetricRegression(Loss):
     order: ClassVar[int] = 0
 
     def density(self, x, g, dg=None, d2g=None):
-        r = g - self.target(x)
-        return 0.5 * jnp.sum(r * r)
+        return 0.5 * jnp.sum((g - self.target(x)) ** 2)
 
 
 class UserLoss(Loss):
@@ -93,9 +89,7 @@ class EinsteinLoss(Loss):
         e = ricci_tensor(m, x) - self.lam * g
         gi = jnp.linalg.inv(g)
         val = jnp.einsum("ik,jl,ij,kl->", gi, gi, e, e)
-        if self.volume_weighted:
-            val = val * jnp.sqrt(jnp.linalg.det(g))
-        return val
+        return val * jnp.sqrt(jnp.linalg.det(g)) if self.volume_weighted else val
 
 
 def _dilaton_fixed_measure(g_fn: Callable, measure: Field) -> Field:

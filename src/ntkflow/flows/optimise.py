@@ -17,13 +17,11 @@ def make_optimiser(name: str | optax.GradientTransformation, lr: float):
     """``"sgd"`` (plain gradient descent), ``"adam"`` or ``"lbfgs"`` (optax), or a transform."""
     if not isinstance(name, str):
         return name
-    if name == "sgd":
-        return optax.sgd(lr)
-    if name == "adam":
-        return optax.adam(lr)
-    if name == "lbfgs":
-        return optax.lbfgs(learning_rate=lr if lr != 1.0 else None)
-    raise ValueError(f"unknown optimiser {name!r} (use sgd, adam or lbfgs)")
+    lbfgs = lambda lr: optax.lbfgs(learning_rate=lr if lr != 1.0 else None)
+    makers = {"sgd": optax.sgd, "adam": optax.adam, "lbfgs": lbfgs}
+    if name not in makers:
+        raise ValueError(f"unknown optimiser {name!r} (use sgd, adam or lbfgs)")
+    return makers[name](lr)
 
 
 def make_step(

@@ -33,6 +33,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..geometry import ricci_tensor
+from ..geometry.ricci_flow import ricci_flow
+from ..geometry.spectral import SpectralTorusMetric, torus_grid
 from ..kernels.gaussian import GaussianKernel
 from .kernel_flow import KernelMetric, SeparableKernel, kernel_flow, metric_values
 from .losses import metric_jet, perelman_gradient, taylor_metric
@@ -65,24 +67,18 @@ class RicciLimitGradient(eqx.Module):
     measure: Callable
     gauge: str = eqx.field(static=True, default="perelman")
 
-    def jets(self, alpha):
-        g0, dg0, d2g0 = self.ref_jets
-        g = g0 + jnp.einsum("ab,bij->aij", self.gmat, alpha)
-        dg = dg0 + jnp.einsum("abk,bij->aijk", self.dmat, alpha)
-        d2g = d2g0 + jnp.einsum("abkm,bij->aijkm", self.hmat, alpha)
-        return g, dg, d2g
-
     def __call__(self, metric: KernelMetric, xs, weights):
-        g, dg, d2g = self.jets(metric.alpha)
+        # the jets (g, ∂g, ∂²g) at the points: reference + Gaussian derivative matrices · α
+        mats = zip(self.ref_jets, (self.gmat, self.dmat, self.hmat), ("", "k", "km"), strict=True)
+        jets = [j0 + jnp.einsum(f"ab{s},bij->aij{s}", m, metric.alpha) for j0, m, s in mats]
 
-        def e_at(x, ga, dga, d2ga):
-            poly = taylor_metric(x, ga, dga, d2ga)
+        def e_at(x, *jet):
+            poly = taylor_metric(x, *jet)
             if self.gauge == "hamilton":
                 return ricci_tensor(poly, x)
             return perelman_gradient(poly, x, self.measure)
 
-        e = jax.vmap(e_at)(xs, g, dg, d2g)
-        return 2.0 * weights[:, None, None] * e
+        return 2.0 * weights[:, None, None] * jax.vmap(e_at)(xs, *jets)
 
 
 def round_sphere(x):
@@ -132,9 +128,6 @@ def reference_flow(manifold: str, su: Setup, t: float) -> np.ndarray:
     sphere; the pseudo-spectral solver of :mod:`ntkflow.geometry` on the torus."""
     if manifold == "sphere2":
         return np.asarray((1 - 2 * t) * jax.vmap(round_sphere)(su.xs))
-    from ..geometry.ricci_flow import ricci_flow
-    from ..geometry.spectral import SpectralTorusMetric, torus_grid
-
     size = 32
     vals = jax.vmap(wavy_torus)(torus_grid(2, size)).reshape(size, size, 2, 2)
     sol = ricci_flow(SpectralTorusMetric.from_grid_values(vals), t, ts=[0.0, t])
@@ -170,8 +163,7 @@ def gaussian_ricci_flow(
 def distance(su: Setup, g: np.ndarray, g_ref: np.ndarray) -> float:
     """Relative L² distance ``(Σ w |g − g_ref|_F² / Σ w |g_ref|_F²)^{1/2}`` over the
     evaluation points (coordinate measure)."""
-    m = su.eval_mask
-    w = np.asarray(su.weights)[m]
+    m, w = su.eval_mask, np.asarray(su.weights)[su.eval_mask]
     num = (w * ((np.asarray(g) - g_ref)[m] ** 2).sum((1, 2))).sum()
     den = (w * (g_ref[m] ** 2).sum((1, 2))).sum()
     return float(np.sqrt(num / den))

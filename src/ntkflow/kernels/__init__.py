@@ -3,7 +3,6 @@ and kernel diagnostics."""
 
 # ruff: noqa: F401  (re-exports)
 
-from . import analytic
 from .diagnostics import (
     as_matrix,
     kernel_target_alignment,

@@ -135,9 +135,6 @@ def activation_layer(name: str):
     return ANALYTIC_ACTIVATIONS[name]()
 
 
-def mlp_kernel(
-    depth: int, activation: str = "relu", W_std: float = 1.0, b_std: float = 0.0
-) -> Serial:
-    """The analytic kernel of ``nets.MLP(depth=depth, activation=...)``: (Dense, φ)×depth,
-    Dense."""
+def mlp_kernel(depth: int, activation: str = "relu", W_std: float = 1.0, b_std: float = 0.0):
+    """The analytic kernel of ``nets.MLP(depth, activation)``: (Dense, φ)×depth, Dense."""
     return serial(*[Dense(W_std, b_std), activation_layer(activation)] * depth, Dense(W_std, b_std))

@@ -66,17 +66,15 @@ def ntk_convergence(
     key = jax.random.PRNGKey(0) if key is None else key
     kx, knet = jax.random.split(key)
     xs = jax.random.normal(kx, (points, n)) * (1.0 if arch == "mlp" else 0.5)
-    bar = infinite_width_metric_ntk(
-        make_trunk(arch, 1, n, activation=activation, depth=depth, key=knet), xs
-    )
+    trunk = lambda width, k: make_trunk(arch, width, n, activation=activation, depth=depth, key=k)
+    bar = infinite_width_metric_ntk(trunk(1, knet), xs)
     bar_norm = jnp.linalg.norm(bar)
     errors, spread = [], []
     for width in widths:
 
         @eqx.filter_jit
         def error(k, width=width):
-            head = make_trunk(arch, width, n, activation=activation, depth=depth, key=k)
-            return jnp.linalg.norm(metric_ntk(head, xs) - bar) / bar_norm
+            return jnp.linalg.norm(metric_ntk(trunk(width, k), xs) - bar) / bar_norm
 
         errs = []
         for s in range(seeds):

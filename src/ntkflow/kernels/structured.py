@@ -87,12 +87,10 @@ def dense_layers(model: Any, mask: Any) -> tuple[list[Dense], list[tuple[bool, b
     mleaves, mdef = jax.tree_util.tree_flatten(mask, is_leaf=_is_dense)
     layers, flags, rest = [], [], []
     for leaf, m in zip(leaves, mleaves, strict=True):
+        rest.append(jax.tree.map(lambda _: False, m) if _is_dense(leaf) else m)
         if _is_dense(leaf):
             layers.append(leaf)
             flags.append((bool(m.weight), leaf.bias is not None and bool(m.bias)))
-            rest.append(jax.tree.map(lambda _: False, m))
-        else:
-            rest.append(m)
     return layers, flags, jax.tree_util.tree_unflatten(mdef, rest)
 
 
@@ -109,21 +107,18 @@ def layer_features(
     dense layer, for the outputs ``fn(model, x)`` of shape (m,)."""
     eps0 = [jnp.zeros((layer.out_size,), layer.weight.dtype) for layer in layers]
 
-    def one(x):
-        def f(eps):
-            records = [[] for _ in layers]
-            out = fn(_probed(model, eps, records), x)
-            for k, rec in enumerate(records):
-                if len(rec) != 1:
-                    raise StructureError(
-                        f"structured strategy: dense layer {k} was called {len(rec)} times "
-                        "(weight sharing); use strategy='jacobian' or 'matrix_free'"
-                    )
-            return out, [rec[0] for rec in records]
+    def f(eps, x):  # (outputs, layer inputs) of the model with probes ε
+        records = [[] for _ in layers]
+        out = fn(_probed(model, eps, records), x)
+        for k, rec in enumerate(records):
+            if len(rec) != 1:
+                raise StructureError(
+                    f"structured strategy: dense layer {k} was called {len(rec)} times "
+                    "(weight sharing); use strategy='jacobian' or 'matrix_free'"
+                )
+        return out, [rec[0] for rec in records]
 
-        return jax.jacrev(f, has_aux=True)(eps0)
-
-    return jax.vmap(one)(xs)
+    return jax.vmap(lambda x: jax.jacrev(f, has_aux=True)(eps0, x))(xs)
 
 
 def structured_block(fn: Callable, model: Any, mask: Any, x1: Array, x2: Array | None) -> Array:
