@@ -19,17 +19,16 @@ Hermitian positive (Griffiths–Harris ch. 0 §5 and p. 77; Kobayashi–Nomizu I
     Ric_{c d̄}    = R^a_{a c d̄} = −∂_c ∂̄_d log det g       (Ricci form)                      (4)
     R            = g^{c d̄} Ric_{c d̄}                      (Ricci scalar)                    (5)
 
-Two derivative levels of the metric (one for Γ, one for R) — for a metric with a closed
-form these are all the derivatives curvature needs; for g = ∂∂̄K they are the third and
-fourth of the potential. Γ is evaluated once per point (the jet of Γ carries Γ itself).
+Two derivative levels of the metric (for g = ∂∂̄K the third and fourth of K); Γ is evaluated
+once per point (the jet of Γ carries Γ itself).
 
 Top Chern form (Chern–Gauss–Bonnet; Griffiths–Harris p. 416), c_n = det((i/2π) Θ).
 Expanding the determinant of commuting 2-forms and using Π_a (i dz^a ∧ dz̄^a) = 2^n d^{2n}x,
 
     c_n = π^{-n} S d^{2n}x,  S = Σ ε^{b_1..b_n} ε^{c_1..c_n} ε^{d_1..d_n} Π_a R^a_{b_a c_a d̄_a} (6)
 
-Checks (tests/test_kahler_geometry.py): Fubini–Study on Pⁿ (t = 1) has Ric = (n+1) π g and
-∫ c_n = n + 1. Everything is for one point; ``jax.vmap`` for batches.
+Checks: Fubini–Study on Pⁿ (t = 1) has Ric = (n+1) π g and ∫ c_n = n + 1. One point;
+``jax.vmap`` for batches.
 """
 
 from __future__ import annotations
@@ -59,9 +58,7 @@ def to_complex(u: Float[Array, "... 2n"]) -> Complex[Array, "... n"]:
 
 def _wirtinger(h: Array, d: int) -> Array:
     """Eq. (1) from a real Hessian whose last two axes are ordered [e_1..e_d | f_1..f_d]."""
-    ee, ef = h[..., :d, :d], h[..., :d, d:]
-    fe, ff = h[..., d:, :d], h[..., d:, d:]
-    return 0.25 * (ee + ff + 1j * (ef - fe))
+    return 0.25 * (h[..., :d, :d] + h[..., d:, d:] + 1j * (h[..., :d, d:] - h[..., d:, :d]))
 
 
 def _restricted(f: Callable, u: Array, directions: Array | None):
@@ -162,22 +159,15 @@ def kahler_ricci_scalar(metric: MetricFunction, u: Float[Array, " 2n"]) -> Float
     return trace_with_metric(metric(u), ricci_form(metric, u))
 
 
-def levi_civita(n: int) -> np.ndarray:
-    """The Levi-Civita symbol ε of n indices (ε_{0..n-1} = 1)."""
-    eps = np.zeros((n,) * n)
-    for p in itertools.permutations(range(n)):
-        eps[p] = np.linalg.det(np.eye(n)[list(p)])
-    return eps
-
-
 def top_chern_density(Rm: Complex[Array, "n n n n"]) -> Float[Array, ""]:
     """S with c_n = π^{-n} S d^{2n}x (eq. 6), from Rm[a, b, c, d] = R^a_{b c d̄}."""
     n = Rm.shape[0]
-    eps = jnp.asarray(levi_civita(n))
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    B, C, Dd = letters[:n], letters[n : 2 * n], letters[2 * n : 3 * n]
-    terms = [B, C, Dd] + [B[a] + C[a] + Dd[a] for a in range(n)]
-    expr = ",".join(terms) + "->"
+    eps = np.zeros((n,) * n)  # the Levi-Civita symbol, ε_{0..n-1} = 1
+    for p in itertools.permutations(range(n)):
+        eps[p] = np.linalg.det(np.eye(n)[list(p)])
+    ab = "abcdefghijklmnopqrstuvwxyz"
+    B, C, D = ab[:n], ab[n : 2 * n], ab[2 * n : 3 * n]
+    expr = ",".join([B, C, D] + [B[a] + C[a] + D[a] for a in range(n)]) + "->"
     return jnp.real(jnp.einsum(expr, eps, eps, eps, *[Rm[a] for a in range(n)]))
 
 

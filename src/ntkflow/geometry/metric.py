@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,7 +23,7 @@ class MetricError(ValueError):
 
 
 def check_point(x: Array, where: str = "point") -> Array:
-    """Check (statically) that ``x`` is a single point, a 1-d array; return it as an array."""
+    """Check (statically) that ``x`` is one point, a 1-d array; return it as an array."""
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise MetricError(
@@ -35,11 +34,8 @@ def check_point(x: Array, where: str = "point") -> Array:
 
 
 def metric_at(metric: Metric, x: Array, where: str = "metric") -> Float[Array, "n n"]:
-    """Evaluate ``metric`` at one point and check the shape ``(n, n)`` with ``n = x.shape[0]``.
-
-    Only static (shape) checks happen here, so this is safe on hot, jitted paths. Use
-    :func:`check_metric_values` for symmetry, definiteness and NaN.
-    """
+    """Evaluate ``metric`` at one point and check (statically, so safe under ``jit``) the shape
+    ``(n, n)`` with ``n = x.shape[0]``; :func:`check_metric` checks values."""
     x = check_point(x, where)
     g = metric(x)
     n = x.shape[0]
@@ -48,19 +44,6 @@ def metric_at(metric: Metric, x: Array, where: str = "metric") -> Float[Array, "
             f"{where}: a metric at a point of dimension {n} must be a ({n}, {n}) matrix, "
             f"got shape {g.shape}"
         )
-    return g
-
-
-def check_metric_values(g: Array, where: str = "metric", rtol: float = 1e-8) -> Array:
-    """Runtime checks that work under ``jit``: ``g`` (one matrix or a batch ``(..., n, n)``)
-    is finite, symmetric and positive-definite. Raises (via ``equinox.error_if``) otherwise.
-    """
-    g = eqx.error_if(g, ~jnp.all(jnp.isfinite(g)), f"{where}: metric contains NaN or inf")
-    scale = jnp.max(jnp.abs(g)) + jnp.finfo(g.dtype).tiny
-    asym = jnp.max(jnp.abs(g - jnp.swapaxes(g, -1, -2)))
-    g = eqx.error_if(g, asym > rtol * scale + 1e-12, f"{where}: metric is not symmetric")
-    eigmin = jnp.min(jnp.linalg.eigvalsh(0.5 * (g + jnp.swapaxes(g, -1, -2))))
-    g = eqx.error_if(g, eigmin <= 0, f"{where}: metric is not positive-definite")
     return g
 
 

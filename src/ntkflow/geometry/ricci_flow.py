@@ -29,7 +29,7 @@ from .metric import MetricError
 from .ricci_flow_s3 import LeftInvariantS3Metric, S3Flow
 from .ricci_flow_sphere import AxisymmetricS2Metric, PolarSpectralOps, S2Flow
 from .ricci_flow_torus import TorusFlow
-from .spectral import SpectralTorusMetric, components_from_sym
+from .spectral import SpectralTorusMetric, components_from_sym, sym_from_components
 
 
 class RicciFlowError(MetricError):
@@ -71,7 +71,7 @@ def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0
     if manifold == "sphere3":
         return LeftInvariantS3Metric(jnp.asarray(np.full(3, radius**2 / 4) * np.exp(noise)))
     n, modes = int(manifold[-1]), 4
-    c, iu = n * (n + 1) // 2, np.triu_indices(n)
+    c = n * (n + 1) // 2
     k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
     amp = jax.random.normal(k1, (c, modes)) / np.sqrt(modes)
     phase = jax.random.uniform(k2, (c, modes), maxval=2 * np.pi)
@@ -79,8 +79,7 @@ def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0
 
     def g(x):
         waves = jnp.sum(amp * jnp.cos(jnp.einsum("cmi,i->cm", kvec, x) + phase), axis=1)
-        h = jnp.zeros((n, n)).at[iu].set(waves)
-        return jnp.eye(n) + perturbation * (h + h.T - jnp.diag(jnp.diag(h)))
+        return jnp.eye(n) + perturbation * sym_from_components(waves, n)
 
     return SpectralTorusMetric.from_function(g, n, 8)
 

@@ -14,8 +14,7 @@ so Ricci flow ∂_t g = −2 Ric is the ODE system (Isenberg–Jackson 1992; Cho
     dA/dt = −(A² − (B − C)²)/(BC),  dB/dt = −(B² − (C − A)²)/(CA),  dC/dt = −(C² − (A − B)²)/(AB).
 
 A = B = C = r²/4 is the round sphere of radius r (R = 6/r²): d(r²)/dt = −4 = −2(n−1), n = 3.
-Every solution becomes round as it shrinks to a point (Isenberg–Jackson). The frame formula is
-checked against autodiff curvature of the chart metric in the tests.
+Every solution becomes round as it shrinks to a point (Isenberg–Jackson).
 """
 
 from __future__ import annotations

@@ -11,16 +11,11 @@ reduces to the scalar parabolic equation (Hamilton 1988; Chow 1991)
     ∂_t u = −K = e^{−2u} (Δ̂u − 1),        Δ̂u = u_θθ + cot θ u_θ,
     R = 2K = 2 e^{−2u} (1 − Δ̂u),
 
-and the volume-normalised flow ∂_t g = (r̄ − R) g, r̄ = ∫R dA / ∫dA = 8π/Area, to
-∂_t u = r̄/2 − K. The round sphere of radius r is u = log r; it shrinks as
-r(t)² = r₀² − 2t (T = r₀²/2), while the normalised flow converges exponentially to
-constant curvature. The state is u at the interior points θ_j = (j + ½)π/N; derivatives
-are exact derivatives of the cosine interpolant (Boyd, *Chebyshev and Fourier Spectral
-Methods*, ch. 18).
-
-(A 1-d Ricci–DeTurck system for g = a²dθ² + b²g_{S^{n−1}}, n ≥ 3, collocated the same way
-has spurious growing pole modes, so higher spheres use the homogeneous metrics of
-:mod:`.ricci_flow_s3`.)
+and the volume-normalised flow ∂_t g = (r̄ − R) g, r̄ = 8π/Area, to ∂_t u = r̄/2 − K. The
+round sphere u = log r shrinks as r(t)² = r₀² − 2t. The state is u at θ_j = (j + ½)π/N;
+derivatives are those of the cosine interpolant (Boyd, *Chebyshev and Fourier Spectral
+Methods*, ch. 18). (A 1-d Ricci–DeTurck collocation of g = a²dθ² + b²g_{S^{n−1}}, n ≥ 3, has
+spurious growing pole modes, so S³ uses the homogeneous metrics of :mod:`.ricci_flow_s3`.)
 """
 
 from __future__ import annotations
