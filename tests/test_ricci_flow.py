@@ -21,7 +21,7 @@ from ntkflow.geometry import (
     ricci_tensor,
     singular_time_round_sphere,
 )
-from ntkflow.geometry.ricci_flow_s3 import s3_frame_ricci
+from ntkflow.geometry.ricci_flow_sphere import s3_frame_ricci
 
 
 @pytest.mark.parametrize("r0", [1.0, 1.7])
@@ -53,7 +53,7 @@ def test_round_s3_shrinks_exactly(r0):
 def test_s3_frame_ricci_matches_autodiff():
     """The ODE right-hand side is −2 Ric: check the frame formula against autodiff Ricci of
     the chart metric (independent of the formula)."""
-    from ntkflow.geometry.ricci_flow_s3 import s3_coframe
+    from ntkflow.geometry.ricci_flow_sphere import s3_coframe
 
     abc = jnp.array([0.7, 1.3, 2.1])
     g = LeftInvariantS3Metric(abc)

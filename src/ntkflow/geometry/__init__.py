@@ -20,8 +20,7 @@ from .ricci_flow import (
     ricci_flow_round_sphere,
     singular_time_round_sphere,
 )
-from .ricci_flow_s3 import LeftInvariantS3Metric
-from .ricci_flow_sphere import AxisymmetricS2Metric
+from .ricci_flow_sphere import AxisymmetricS2Metric, LeftInvariantS3Metric
 from .spectral import SpectralTorusMetric
 
 __all__ = [

@@ -2,11 +2,11 @@
 
 Ricci flow ∂_t g = −2 Ric (Hamilton 1982) in float64 with diffrax (adaptive, PID step control),
 one term per manifold: ``SpectralTorusMetric`` on T², T³ (Ricci–DeTurck, pseudo-spectral,
-:mod:`.ricci_flow_torus`), ``AxisymmetricS2Metric`` e^{2u(θ)}ĝ on S² (∂_t u = e^{−2u}(Δ̂u − 1),
-:mod:`.ricci_flow_sphere`) and ``LeftInvariantS3Metric`` on S³ (three ODEs,
-:mod:`.ricci_flow_s3`). For conformal data on T² and S² the solution is Hamilton's flow in the
-*same coordinates* (what a local kernel flow approximates); other torus data give the flow
-pulled back by the DeTurck diffeomorphisms (same curvature values, moved positions).
+:mod:`.ricci_flow_torus`); ``AxisymmetricS2Metric`` e^{2u(θ)}ĝ on S² (∂_t u = e^{−2u}(Δ̂u − 1))
+and ``LeftInvariantS3Metric`` on S³ (three ODEs), both :mod:`.ricci_flow_sphere`. For
+conformal data on T² and S² the solution is Hamilton's flow in the *same coordinates* (what a
+local kernel flow approximates); other torus data give the flow pulled back by the DeTurck
+diffeomorphisms (same curvature values, moved positions).
 
 ``sol.metric(t)`` is a metric module (x ↦ g, differentiable), ``sol.metric_at(t, xs)`` a batch,
 ``sol.scalar_curvature(t)`` R on the solver grid; unsaved times are integrated from the
@@ -26,8 +26,13 @@ import numpy as np
 from jaxtyping import Array
 
 from .metric import MetricError
-from .ricci_flow_s3 import LeftInvariantS3Metric, S3Flow
-from .ricci_flow_sphere import AxisymmetricS2Metric, PolarSpectralOps, S2Flow
+from .ricci_flow_sphere import (
+    AxisymmetricS2Metric,
+    LeftInvariantS3Metric,
+    PolarSpectralOps,
+    S2Flow,
+    S3Flow,
+)
 from .ricci_flow_torus import TorusFlow
 from .spectral import SpectralTorusMetric, components_from_sym, sym_from_components
 
