@@ -44,20 +44,12 @@ def _modes(strategy: str) -> tuple:
     return pick[outer], pick[inner]
 
 
-def metric_derivative(
-    metric: Metric, x: Array, strategy: str = DEFAULT_STRATEGY
-) -> tuple[Array, Array]:
-    """Return ``(g, dg)`` with ``dg[i, j, k] = ∂_k g_ij`` at ``x``."""
-    jac = _modes(strategy)[1]
-    dg, g = jac(lambda y: (metric_at(metric, y),) * 2, has_aux=True)(x)
-    return g, dg
-
-
 def christoffel(
     metric: Metric, x: Float[Array, " n"], strategy: str = DEFAULT_STRATEGY
 ) -> Float[Array, "n n n"]:
     """Christoffel symbols of the second kind, ``Γ[k, i, j] = Γ^k_ij`` (Levi-Civita)."""
-    g, dg = metric_derivative(metric, x, strategy)
+    jac = _modes(strategy)[1]
+    dg, g = jac(lambda y: (metric_at(metric, y),) * 2, has_aux=True)(x)
     # Γ_{l i j} = ½(∂_i g_jl + ∂_j g_il − ∂_l g_ij); dg[a, b, c] = ∂_c g_ab
     gamma_lower = 0.5 * (
         jnp.einsum("jli->lij", dg) + jnp.einsum("ilj->lij", dg) - jnp.einsum("ijl->lij", dg)

@@ -1,9 +1,8 @@
 """The metric interface.
 
-A *metric* is any callable ``x -> g(x)`` taking one point ``x`` of shape ``(n,)`` to a
-symmetric positive-definite matrix of shape ``(n, n)``. Closed-form, spectral, neural and
-kernel metrics are all equinox modules with ``__call__(x)``; plain functions work too.
-Functions in this package are written for one point; use ``jax.vmap`` for batches.
+A *metric* is any callable ``x -> g(x)`` (equinox module or plain function) taking one point
+``x`` of shape ``(n,)`` to a symmetric positive-definite ``(n, n)`` matrix; ``jax.vmap`` for
+batches.
 """
 
 from __future__ import annotations

@@ -186,19 +186,15 @@ def ricci_flow(
 ) -> RicciFlowSolution:
     """Solve Ricci(-DeTurck) flow from ``initial_metric`` on [0, t_end].
 
-    Args:
-        initial_metric: ``SpectralTorusMetric`` (T², T³), ``AxisymmetricS2Metric`` (S²) or
-            ``LeftInvariantS3Metric`` (S³).
-        size: grid points per axis (torus, default 32) or polar points (S², default 32).
-        ts: save times (sorted, within [0, t_end]); default ``num_saves`` equally spaced.
-        normalised: volume-normalised flow ∂_t g = −2 Ric + (2/n) r̄ g.
-        deturck: torus only; False gives Hamilton's weakly parabolic flow in fixed coordinates.
-        progress: called with each saved time as it is reached (for progress bars).
+    ``size``: grid points per axis (torus) or polar points (S²), default 32; ``ts``: save times
+    (increasing, within [0, t_end]), default ``num_saves`` equally spaced; ``normalised``: the
+    volume-normalised flow ∂_t g = −2 Ric + (2/n) r̄ g; ``deturck=False`` (torus): Hamilton's
+    weakly parabolic flow in fixed coordinates; ``rtol``, ``atol``: diffrax PID tolerances;
+    ``progress`` is called with each saved time as it is reached.
 
-    Raises:
-        RicciFlowError: bad metric (NaN, non-PD), t_end at or past the singular time (by the
-        maximum principle the unnormalised flow with R ≥ R_min > 0 is singular by
-        T* = n/(2 R_min); equality for round spheres), or a failed solve.
+    Raises :class:`RicciFlowError` for a bad metric (NaN, non-PD), a t_end at or past the
+    singular time (the unnormalised flow with R ≥ R_min > 0 is singular by T* = n/(2 R_min),
+    maximum principle; equality for round spheres) or a failed solve.
     """
     if not (np.isfinite(t_end) and t_end > 0):
         raise RicciFlowError(f"t_end must be a positive finite number, got {t_end}")

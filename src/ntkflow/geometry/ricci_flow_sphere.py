@@ -47,19 +47,13 @@ from .metric import MetricError
 
 
 class PolarSpectralOps(eqx.Module):
-    """Dense cosine-series operators on the interior polar grid θ_j = (j + ½)π/N (N ≲ 128).
-
-    ``even_to_coeffs``: values → cosine coefficients c_k (k = 0..N−1);
-    ``d_even``: values of an even function → values of its θ-derivative (odd);
-    ``d_odd``: the same for odd functions (sine series, k = 1..N);
-    ``w_area``: weights with ∫_0^π f sin θ dθ ≈ Σ w_j f_j for even f.
-    """
+    """Dense cosine-series operators on the interior polar grid θ_j = (j + ½)π/N (N ≲ 128)."""
 
     theta: Array
-    even_to_coeffs: Array
-    d_even: Array
-    d_odd: Array
-    w_area: Array
+    even_to_coeffs: Array  # values → cosine coefficients c_k (k = 0..N−1)
+    d_even: Array  # values of an even function → values of its θ-derivative (odd)
+    d_odd: Array  # the same for odd functions (sine series, k = 1..N)
+    w_area: Array  # weights with ∫_0^π f sin θ dθ ≈ Σ w_j f_j for even f
 
     @classmethod
     def build(cls, size: int) -> PolarSpectralOps:

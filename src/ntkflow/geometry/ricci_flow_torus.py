@@ -1,8 +1,8 @@
 """Pseudo-spectral Ricci–DeTurck flow on the torus Tⁿ = [0, L)ⁿ.
 
-The state is the metric sampled on the uniform grid, ``(N,)*n + (n(n+1)/2,)`` independent
-components. Spatial derivatives are exact derivatives of the trigonometric interpolant (FFT),
-products are taken pointwise (Trefethen, *Spectral Methods in MATLAB*, ch. 3). The flow is
+The state is the metric on the uniform grid, ``(N,)*n + (n(n+1)/2,)`` independent components;
+derivatives are those of the trigonometric interpolant (FFT), products pointwise (Trefethen,
+*Spectral Methods in MATLAB*, ch. 3). The flow is
 
     ∂_t g_ij = −2 R_ij + ∇_i W_j + ∇_j W_i + (2/n) λ r̄ g_ij
 
@@ -14,9 +14,8 @@ Knopf, *The Ricci Flow: An Introduction*, §3.3), which makes the system strictl
 In two dimensions, for a conformally flat metric e^{2u}δ, W = (2 − n) e^{−2u}∇u = 0, so the
 Ricci–DeTurck flow *is* Hamilton's flow ∂_t u = e^{−2u}Δu in the same coordinates.
 
-Christoffel symbols are formed pointwise from FFT derivatives of g, and Ricci from FFT
-derivatives of Γ:  R_bd = ∂_aΓ^a_db − ∂_dΓ^a_ab + Γ^a_aeΓ^e_db − Γ^a_deΓ^e_ab.
-The right-hand side is de-aliased by the 2/3 rule (modes with |k_i| > N/3 set to zero).
+Γ comes from FFT derivatives of g, Ricci from those of Γ: R_bd = ∂_aΓ^a_db − ∂_dΓ^a_ab +
+Γ^a_aeΓ^e_db − Γ^a_deΓ^e_ab; the right-hand side is de-aliased by the 2/3 rule (|k_i| ≤ N/3).
 """
 
 from __future__ import annotations
@@ -109,9 +108,8 @@ class TorusFlow(eqx.Module):
         if self.deturck:
             w_low = jnp.einsum("...jk,...k->...j", geo.g, geo.w_up)
             dw = grid_gradient(w_low, n, length)  # [..., j, i] = ∂_i W_j
-            nabla_w = jnp.einsum("...ji->...ij", dw) - jnp.einsum(
-                "...kij,...k->...ij", geo.gam, w_low
-            )
+            gam_w = jnp.einsum("...kij,...k->...ij", geo.gam, w_low)
+            nabla_w = jnp.einsum("...ji->...ij", dw) - gam_w
             rhs = rhs + nabla_w + jnp.swapaxes(nabla_w, -1, -2)
         if self.normalised:
             rbar = jnp.sum(geo.r * geo.sqrt_det) / jnp.sum(geo.sqrt_det)

@@ -5,11 +5,9 @@ order) is a real trigonometric polynomial
 
     g_ij(x) = Σ_m  A_ij,m cos(2π k_m·x / L) + B_ij,m sin(2π k_m·x / L)
 
-over a half set of integer wave vectors ``k_m`` (k = 0 and one of each pair ±k), so the
-representation is real and unique. The metric can be evaluated (and differentiated) at any
-point. ``SpectralTorusMetric.from_grid_values`` builds it by FFT from samples on the uniform
-grid ``x_j = L j / N`` (Trefethen, *Spectral Methods in MATLAB*, ch. 3); the Nyquist modes are
-dropped, so smooth functions are reproduced to spectral accuracy.
+over a half set of integer wave vectors ``k_m`` (k = 0 and one of each pair ±k): real and
+unique, differentiable at any point. ``from_grid_values`` builds it by FFT from samples at
+``x_j = L j / N`` (Trefethen, *Spectral Methods in MATLAB*, ch. 3), Nyquist modes dropped.
 """
 
 from __future__ import annotations
@@ -57,14 +55,11 @@ def components_from_sym(g: Array) -> Array:
 
 
 class SpectralTorusMetric(eqx.Module):
-    """Metric on Tⁿ = [0, L)ⁿ with Fourier coefficients per independent component.
+    """Metric on Tⁿ = [0, L)ⁿ with Fourier coefficients per independent component; call on
+    one point of shape (n,)."""
 
-    Attributes: ``wavevectors`` (M, n) integers; ``cos_coeffs``, ``sin_coeffs`` of shape
-    (n(n+1)/2, M); ``length`` L. Call on one point of shape (n,).
-    """
-
-    wavevectors: Array
-    cos_coeffs: Float[Array, "c M"]
+    wavevectors: Array  # (M, n) integers
+    cos_coeffs: Float[Array, "c M"]  # c = n(n+1)/2
     sin_coeffs: Float[Array, "c M"]
     length: float = eqx.field(static=True, default=2 * np.pi)
 

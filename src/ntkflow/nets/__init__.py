@@ -1,10 +1,6 @@
-"""Networks and metric heads (paper §1–4; talk ``seeds/001``).
-
-Architectures (equinox modules, width and parameterisation explicit): :class:`Dense`,
-:class:`MLP`, :class:`CosNet`, :class:`GaussNet`. Metric heads x ↦ g(x):
-:class:`IndependentComponents` ("no mixing"), :class:`SharedTrunk` ("mixing"), forms
-``additive`` / ``cholesky`` / ``exp``; :class:`ScalarHead` for Kähler potentials. Which
-parameters train: ``eqx.partition(model, trainable(model))``.
+"""Networks (:class:`Dense`, :class:`MLP`, :class:`CosNet`, :class:`GaussNet`) and metric heads
+x ↦ g(x) (:class:`IndependentComponents`, :class:`SharedTrunk`, :class:`ScalarHead`) of paper
+§1–4 and talk ``seeds/001``; ``eqx.partition(model, trainable(model))`` splits the parameters.
 """
 
 from .dense import Dense

@@ -28,6 +28,13 @@ def check_size(value: int, name: str, where: str, minimum: int = 1) -> int:
     return value
 
 
+def check_choice(value, choices: tuple, name: str, where: str):
+    """``value`` if it is one of ``choices``, else a ``ValueError`` naming it and ``where``."""
+    if value not in choices:
+        raise ValueError(f"{where}: {name} must be one of {choices}, got {value!r}")
+    return value
+
+
 def check_out_size(out_size: int | str, where: str) -> int:
     """Number of outputs: 1 for ``"scalar"``, else ``out_size`` checked as a layer size."""
     return 1 if out_size == "scalar" else check_size(out_size, "out_size", where)
@@ -64,11 +71,7 @@ class Dense(eqx.Module):
     ):
         check_size(in_size, "in_size", "Dense")
         check_size(out_size, "out_size (width)", "Dense")
-        if parameterization not in PARAMETERIZATIONS:
-            raise ValueError(
-                f"Dense: parameterization must be one of {PARAMETERIZATIONS}, "
-                f"got {parameterization!r}"
-            )
+        check_choice(parameterization, PARAMETERIZATIONS, "parameterization", "Dense")
         if not (W_std >= 0 and b_std >= 0):
             raise ValueError(f"Dense: W_std and b_std must be >= 0, got {W_std}, {b_std}")
         kw, kb = jax.random.split(key)

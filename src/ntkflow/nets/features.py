@@ -6,20 +6,17 @@
                 a ~ N(0, σ_a²/(2N)),  b ~ N(0, σ_b²/d),  c ~ N(0, σ_c²).
 
 We read the talk's ℓ_i(x) = Σ_j cos(b_ij x_j + c_i) as cos(b_i·x + c_i) (random Fourier
-features, Rahimi & Recht 2007), and g_i(x) as exp(b_i·x + c_i): the readings whose NNGP kernel
-is the stated Gaussian (E[g_i(x) g_i(x')] = exp(2σ_c² + σ_b²|x + x'|²/(2d)) for the Gauss-net),
+features, Rahimi & Recht 2007) and g_i(x) as exp(b_i·x + c_i), whose NNGP kernel is the
+stated Gaussian, the same for both nets (paper.md §4's a = σ_a ã/√N for the Gauss-net would
+double it; we keep the talk's σ_a²/(2N)):
 
-    K(x, x') = E[φ(x) φ(x')] = (σ_a²/2) exp(−σ_b² |x − x'|² / (2d))      (width² = d/σ_b²),
+    K(x, x') = E[φ(x) φ(x')] = (σ_a²/2) exp(−σ_b² |x − x'|² / (2d))      (width² = d/σ_b²).
 
-the same for both nets (dual at infinite width; paper.md §4 writes a = σ_a ã/√N for the
-Gauss-net, which doubles its kernels; we keep the talk's σ_a²/(2N)).
-
-Stored in NTK form (``hidden`` and ``readout``, two :class:`~ntkflow.nets.dense.Dense`
-layers): b = σ_b w/√d, c stored as is (Cos-net) or c = σ_c c̃ (Gauss-net), a = σ_a ã/√N (Cos)
-or (σ_a/√2) ã/√N (Gauss) with ã, w, c̃ ~ N(0, 1). Infinite-width NTK, all trained:
-(σ_a²/2)(2 + σ_b² x·x'/d) G (Cos), (σ_a²/2)(1 + σ_c² + σ_b² x·x'/d) G (Gauss); with c frozen
-(``train_c=False``) one 1 (Cos) or σ_c² (Gauss) less; K with the last layer only
-(``train="last"``, the NNGP regime; paper.md §4, "Derived kernels").
+Stored in NTK form (``hidden``, ``readout``: two :class:`~ntkflow.nets.dense.Dense`): b = σ_b
+w/√d, c as is (Cos) or σ_c c̃ (Gauss), a = σ_a ã/√N (Cos) or (σ_a/√2) ã/√N (Gauss), ã, w, c̃ ~
+N(0, 1). Infinite-width NTK, all trained: (σ_a²/2)(2 + σ_b² x·x'/d) G (Cos), (σ_a²/2)(1 + σ_c²
++ σ_b² x·x'/d) G (Gauss); ``train_c=False`` drops the 1 (Cos) or σ_c² (Gauss); K with
+``train="last"`` (the NNGP regime; paper.md §4, "Derived kernels").
 """
 
 from __future__ import annotations
@@ -33,8 +30,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .dense import Dense, check_out_size, check_point, check_size
-from .trainable import check_train_mode, frozen_mask
+from .dense import Dense, check_choice, check_out_size, check_point, check_size
+from .trainable import TRAIN_MODES, frozen_mask
 
 
 class RandomFeatureNet(eqx.Module):
@@ -69,7 +66,7 @@ class RandomFeatureNet(eqx.Module):
         check_size(in_size, "in_size (d)", where)
         check_size(width, "width (N)", where)
         n_out = check_out_size(out_size, where)
-        check_train_mode(train, where)
+        check_choice(train, TRAIN_MODES, "train", where)
         self.in_size, self.out_size, self.width = in_size, out_size, width
         self.sigma_a, self.sigma_b = float(sigma_a), float(sigma_b)
         self.train, self.train_c = train, train_c

@@ -4,19 +4,17 @@
   additive form Θ̄_ijkl(x, x') = [{i,j} = {k,l}] Θ̄_(ij)(x, x') (paper §3(a)).
 - :class:`SharedTrunk` — one network with an n×n output ("mixing" at finite width): with the
   additive form Θ̄_ijkl = Θ̄(x, x') P_ijkl, P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2.
-- :class:`ScalarHead` — a scalar network as a Kähler potential K = K_ref + scale·f (paper §5),
-  g_{i j̄} = ∂_i ∂̄_j K in real coordinates x = [Re z | Im z] (:func:`kahler_metric`).
+- :class:`ScalarHead` — a Kähler potential K = K_ref + scale·f (paper §5), g_{i j̄} = ∂_i ∂̄_j K
+  at x = [Re z | Im z] (:func:`kahler_metric`).
 
-The raw network matrix M(x), times ``scale``, becomes a metric about ``g_ref`` (a metric
-callable; ``None`` is δ_ij, frozen) by one of the forms
+The raw matrix M(x), times ``scale``, becomes a metric about a frozen ``g_ref`` (``None``: δ_ij):
 
 - ``'additive'``: g = g_ref + S,                        S = (M + Mᵀ)/2;
 - ``'cholesky'``: g = g_ref + L Lᵀ,                      L = lower triangle of M;
 - ``'exp'``:      g = g_ref^{1/2} exp(S) g_ref^{1/2}.
 
 ``'additive'`` is linear in the network, so its infinite-width metric-NTK is deterministic
-(paper §2); the other two are positive-definite by construction but non-linear in the network
-output, so their metric-NTK at initialisation stays random at infinite width.
+(paper §2); the other two are positive-definite but non-linear, so theirs stays random.
 """
 
 from __future__ import annotations
@@ -30,16 +28,10 @@ from jaxtyping import Array, Complex, Float
 
 from ntkflow.geometry.kahler import complex_hessian
 
-from .dense import check_point, check_size
+from .dense import check_choice, check_point, check_size
 from .trainable import frozen_mask, trainable
 
 FORMS = ("additive", "cholesky", "exp")
-
-
-def check_form(form: str, where: str) -> str:
-    if form not in FORMS:
-        raise ValueError(f"{where}: form must be one of {FORMS}, got {form!r}")
-    return form
 
 
 def sym(m: Array) -> Array:
@@ -69,8 +61,7 @@ def expm_sym(s: Float[Array, "n n"], squarings: int = 8, order: int = 12) -> Flo
     ‖S‖₂ ≲ 50 (metric entries up to e^50).
     """
     a = s / 2.0**squarings
-    eye = jnp.eye(s.shape[0], dtype=s.dtype)
-    term, total = eye, eye
+    term = total = jnp.eye(s.shape[0], dtype=s.dtype)
     for k in range(1, order + 1):
         term = term @ a / k
         total = total + term
@@ -136,7 +127,7 @@ class _MetricHead(_Head):
         scale: float = 1.0,
     ):
         check_size(n, "n (dimension)", type(self).__name__)
-        check_form(form, type(self).__name__)
+        check_choice(form, FORMS, "form", type(self).__name__)
         setattr(self, self._trained, self._checked(net, n))
         self.g_ref, self.n, self.form, self.scale = g_ref, n, form, scale
 

@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .dense import Dense, check_out_size, check_point, check_size
-from .trainable import check_train_mode, frozen_mask
+from .dense import Dense, check_choice, check_out_size, check_point, check_size
+from .trainable import TRAIN_MODES, frozen_mask
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": jax.nn.relu,
@@ -78,7 +78,7 @@ class MLP(eqx.Module):
         check_size(depth, "depth", "MLP", minimum=0)
         n_out = check_out_size(out_size, "MLP")
         get_activation(activation, "MLP")
-        check_train_mode(train, "MLP")
+        check_choice(train, TRAIN_MODES, "train", "MLP")
         keys = jax.random.split(key, depth + 1)
         sizes = [in_size] + [width] * depth + [n_out]
         kw = dict(W_std=W_std, b_std=b_std, parameterization=parameterization, dtype=dtype)

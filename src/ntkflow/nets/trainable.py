@@ -31,8 +31,3 @@ def frozen_mask(tree: Any) -> Any:
     """All-``False`` spec with the structure of ``tree``."""
     return jax.tree.map(lambda _: False, tree)
 
-
-def check_train_mode(train: str, where: str) -> str:
-    if train not in TRAIN_MODES:
-        raise ValueError(f"{where}: train must be one of {TRAIN_MODES}, got {train!r}")
-    return train
