@@ -159,8 +159,7 @@ class DenseKernelMetric(KernelMetric):
         return self.reference_values + (self.gram @ self.alpha.reshape(-1)).reshape(nn, n, n)
 
 
-Gradient = Callable[[Callable, Array, Array], Array]
-"""``gradient(metric, xs, weights) -> ∂L/∂g(x_a)`` of shape ``(N, n, n)``."""
+Gradient = Callable[[Callable, Array, Array], Array]  # (metric, xs, weights) -> ∂L/∂g(x_a)
 
 
 def loss_gradient(loss: Loss) -> Gradient:

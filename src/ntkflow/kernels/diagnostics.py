@@ -115,8 +115,7 @@ def ntk_top_eigenvalues(
     **kwargs,
 ) -> np.ndarray:
     """Largest eigenvalues of the empirical (metric-)NTK on ``xs`` without forming it."""
-    out_shape = jax.eval_shape(model, xs[0]).shape
-    shape = (xs.shape[0],) + tuple(out_shape)
+    shape = (xs.shape[0], *jax.eval_shape(model, xs[0]).shape)
     dim = int(np.prod(shape))
 
     def matvec(v):
