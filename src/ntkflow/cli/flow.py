@@ -1,10 +1,4 @@
-"""`ntkflow flow ...` commands: metric flows and their limits (``ntkflow.experiments.flows``).
-
-ntkflow flow ricci-limit --manifold sphere2 --json   distance to Ricci flow vs σ
-ntkflow flow linearized-check --json                 linearised net = empirical kernel flow
-ntkflow flow width-limit --json                      finite vs infinite width
-ntkflow flow run CONFIG.toml                         any of these (or a parameter flow)
-"""
+"""`ntkflow flow ...` commands: metric flows and their limits (``ntkflow.experiments.flows``)."""
 
 from __future__ import annotations
 

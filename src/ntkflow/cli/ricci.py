@@ -1,9 +1,4 @@
-"""`ntkflow ricci-flow`: the reference Ricci-flow solver (``ntkflow.experiments.flows``).
-
-ntkflow ricci-flow --manifold sphere2 --radius 1 --t-end 0.45 --json
-ntkflow ricci-flow --manifold sphere3 --radius 1 --t-end 0.2 --json
-ntkflow ricci-flow --manifold torus2 --perturbation 0.1 --t-end 1.0 --json
-"""
+"""`ntkflow ricci-flow`: the reference Ricci-flow solver (``ntkflow.experiments.flows``)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from ..io.config import InputError, option
 from ..io.progress import err_console, progress_bar
 
@@ -187,9 +191,6 @@ def _width_limit(c: WidthLimitRun, out: Path | None, plot) -> dict[str, Any]:
 
 
 def _linearised_check(c: LinearisedCheckRun, out: Path | None, plot) -> dict[str, Any]:
-    import jax
-    import numpy as np
-
     from ..flows.kernel_flow import kernel_flow
     from ..flows.linearised import linearised_flow
     from ..flows.losses import MetricRegression
@@ -224,8 +225,6 @@ def _linearised_check(c: LinearisedCheckRun, out: Path | None, plot) -> dict[str
 
 
 def _parameter(c: ParameterRun, out: Path, plot) -> dict[str, Any]:
-    import jax
-
     from ..flows.losses import EinsteinLoss, MetricRegression
     from ..flows.parameter_flow import parameter_flow
     from ..flows.width_limit import collocation, make_head, target_metric
@@ -255,10 +254,6 @@ def _parameter(c: ParameterRun, out: Path, plot) -> dict[str, Any]:
 
 
 def _kernel(c: KernelRun, out: Path, plot) -> dict[str, Any]:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
     from ..flows.kernel_flow import FlowError, SeparableKernel, kernel_flow
     from ..flows.losses import MetricRegression, total_loss
     from ..flows.width_limit import collocation, target_metric
@@ -298,8 +293,6 @@ def _kernel(c: KernelRun, out: Path, plot) -> dict[str, Any]:
 
 
 def _ricci_flow(c: RicciFlowRun, out: Path | None, plot) -> dict[str, Any]:
-    import numpy as np
-
     from ..geometry import ricci_flow, ricci_flow_round_sphere, singular_time_round_sphere
     from ..geometry.ricci_flow import initial_metric
     from ..io.atomic import figure

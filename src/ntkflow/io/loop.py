@@ -28,6 +28,7 @@ log back to its step; holds the run directory's lock and keeps ``status.json`` t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -36,13 +37,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .atomic import remove_temporaries
@@ -167,10 +169,8 @@ class RunResult:
     resumed_from: int | None = None  # the step of the checkpoint a resume started from
 
     def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["run_dir"] = str(self.run_dir)
-        d["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
-        return d
+        ckpt = str(self.checkpoint) if self.checkpoint else None
+        return dataclasses.asdict(self) | {"run_dir": str(self.run_dir), "checkpoint": ckpt}
 
 
 def _plain(name: str, value: Any, step: int) -> float | list:
@@ -187,34 +187,30 @@ def _plain(name: str, value: Any, step: int) -> float | list:
 def first_nonfinite_leaf(tree: Any) -> str | None:
     """Key path of the first inexact array leaf with a NaN or inf, or ``None``."""
     for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if isinstance(x, jax.Array | np.ndarray) and jax.numpy.issubdtype(
-            x.dtype, jax.numpy.inexact
-        ):
-            if not bool(np.all(np.isfinite(np.asarray(x)))):
-                return jax.tree_util.keystr(path) or "<root>"
+        inexact = isinstance(x, jax.Array | np.ndarray) and jnp.issubdtype(x.dtype, jnp.inexact)
+        if inexact and not bool(np.all(np.isfinite(np.asarray(x)))):
+            return jax.tree_util.keystr(path) or "<root>"
     return None
 
 
-class _SignalFlag:
-    """SIGINT/SIGTERM set a flag (a second one interrupts at once); restored on exit."""
+@contextlib.contextmanager
+def _signal_flag() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM append to the yielded list (a second one interrupts at once); the old
+    handlers are restored on exit."""
+    got: list[int] = []
 
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
+    def handle(signum: int, frame: Any) -> None:
+        if got:
             raise KeyboardInterrupt
-        self.signum = signum
+        got.append(signum)
 
-    def __enter__(self) -> _SignalFlag:
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, h in self._old.items():
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, h in old.items():
             signal.signal(s, h)
 
 
@@ -350,9 +346,9 @@ def _run_locked(
     label = description or getattr(job, "description", None) or kind
     bar = progress_bar(label, total=n_steps, disable=not progress)
     try:
-        with _SignalFlag() as flag, rd.metrics_writer() as log, bar as advance:
+        with _signal_flag() as got, rd.metrics_writer() as log, bar as advance:
             advance(0, completed=step)
-            while step < n_steps and flag.signum is None:
+            while step < n_steps and not got:
                 if callable(finished) and finished(state):  # e.g. a time budget in the state
                     break
                 state, metrics = job.step(state)
@@ -377,7 +373,7 @@ def _run_locked(
         else:
             failed(e)
         raise
-    name = signal.Signals(flag.signum).name if flag.signum is not None else None
+    name = signal.Signals(got[0]).name if got else None
     model, hp = getattr(job, "model", None), getattr(job, "hyperparameters", None)
     if name is None and callable(model) and callable(hp):
         try:
