@@ -363,14 +363,9 @@ _RUNS = {  # config class -> (experiment, name of its plot in a run directory)
 
 
 def run(config: Any, run_dir: str | Path | None = None, *, plot=None) -> dict[str, Any]:
-    """Run the experiment of ``config`` (one of ``RUN_KINDS``, or a :class:`RicciFlowRun`).
-
-    ``run_dir`` (needed by ``parameter`` and ``kernel``): the folder (made if missing) for
-    ``result.json``, the metrics and the plots. ``plot``: the path of the PNG plot outside a
-    run directory. Bad input (a folder that cannot be made, a round sphere flowed past its
-    singular time) is an :class:`InputError`; a failed flow raises ``FlowError`` or
-    ``RicciFlowError``.
-    """
+    """Run the experiment of ``config``; ``run_dir`` (needed by ``parameter`` and ``kernel``)
+    gets ``result.json``, the metrics and the plots, ``plot`` is the PNG outside one. Bad input
+    is an :class:`InputError`; a failed flow raises ``FlowError`` or ``RicciFlowError``."""
     from ..io.atomic import write_json
 
     experiment, plot_name = _RUNS[type(config)]

@@ -1,27 +1,10 @@
 """Checks on user input, and run configurations: TOML files read into frozen dataclasses.
 
-Every command turns its options, TOML config, point files and run directories into values
-through these checks, so a wrong input is refused up front with ONE line naming the input,
-what is wrong and what to do: an :class:`InputError` (exit code 2 on the command line) from
-:func:`check_number`, :func:`check_choice` (with a :func:`did_you_mean`), :func:`check_memory`
-(the estimated memory against what this machine has) or the config reader. Runtime failures (a
-run that diverges, a corrupt checkpoint) are not :class:`InputError`: exit code 1.
-
-A command describes its options as a frozen dataclass (nested dataclasses for sections)::
-
-    @dataclasses.dataclass(frozen=True)
-    class Train:
-        lr: float = 1e-3
-        width: int = 64
-
-    cfg = resolve_config(Train, "run.toml", {"lr": lr_flag})   # flags that are None are unset
-
-Precedence: dataclass defaults < TOML file < overrides (dotted keys for sections,
-``"optimizer.lr"``). An unknown key (with a "did you mean"), a missing required key, a value
-of the wrong type, a value outside the range declared with :func:`option`, or a cross-field
-rule broken in ``__post_init__`` (a ``ValueError`` there) is a :class:`ConfigError` that names
-the key and the file. A field declared with :func:`option` carries its help sentence, so the
-command line shows the same text and default as the config.
+A wrong input is refused up front with ONE line naming the input, what is wrong and what to
+do: an :class:`InputError` (exit code 2; runtime failures exit 1). A command describes its
+options as a frozen dataclass whose fields (declared with :func:`option`) carry their help
+sentence and range; :func:`resolve_config` applies defaults < TOML file < overrides (dotted keys
+for sections) and names the key and the file in every :class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -295,13 +278,9 @@ def resolve_config(
     overrides: Mapping[str, Any] | None = None,
     flags: Mapping[str, str] | None = None,
 ) -> T:
-    """Defaults of ``cls``, then the TOML file ``path`` (if any), then ``overrides``.
-
-    ``overrides`` maps dotted keys to values; ``None`` values mean "flag not given" and are
-    skipped, so typer options can default to ``None`` and be passed straight through. Each
-    override of a top-level field is checked on its own first, and named in errors by
-    ``flags[key]`` (e.g. ``"--points"``) or ``--<key>``.
-    """
+    """Defaults of ``cls``, then the TOML file ``path`` (if any), then ``overrides`` (dotted
+    keys; ``None`` = flag not given). A top-level override is checked on its own first and
+    named in errors by ``flags[key]`` (e.g. ``"--points"``) or ``--<key>``."""
     data: dict[str, Any] = load_toml(path) if path is not None else {}
     source = str(path) if path is not None else "config"
     fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}

@@ -12,10 +12,8 @@ cymetric (Larfors, Lukas, Ruehle, Schneider; arXiv 2111.01436) saves a point set
     train_pullbacks,   complex (N, d, n+1) pullback matrices (optional here; d the CY dimension)
     val_pullbacks
 
-(``cymetric.pointgen.pointgen.prepare_dataset``). Other arrays some versions add
-(``inv_mets_*``, ``sources_*``) are ignored on reading. Here a split is a :class:`PointSplit`
-of complex points ``(N, n+1)``, weights ``(N,)``, ``omega_sq = |Omega|^2`` ``(N,)`` and
-optional pullbacks; every malformed file is a :class:`PointsError` naming the file and array.
+(``prepare_dataset``; other arrays are ignored). Every malformed file is a :class:`PointsError`
+naming the file and array.
 """
 
 from __future__ import annotations
@@ -186,11 +184,8 @@ Split = Literal["all", "train", "val"]
 
 
 def read_points(path: str | os.PathLike, split: Split = "all") -> dict[str, np.ndarray]:
-    """Read points (and weights / omega_sq when present) from either layout.
-
-    For a cymetric dataset, ``split`` picks the training rows, the validation rows or both
-    (training first). Returns a dict with ``points`` and the optional arrays.
-    """
+    """``points`` (and ``weights`` / ``omega_sq`` when present) from any layout; ``split`` picks
+    a cymetric dataset's training rows, validation rows or both (training first)."""
     path = Path(path)
     arrays = load_npz(path)
     if "z" in arrays and str(arrays.get("format", "")).startswith("ntkflow.pointset/"):

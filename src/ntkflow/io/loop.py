@@ -13,17 +13,10 @@ resolved config (a plain dict, as saved in ``run.json``) and returns a job::
         def build(self, hyperparameters) -> Module  # a skeleton with the right shapes
         def metric(self, model, points) -> Array    # batched metric at user points
 
-Reproducibility contract: everything random in ``step`` comes from the state (a PRNG key it
-carries, or ``fold_in(key(seed), step)``), so the trajectory after a resume is the
-uninterrupted one, bit for bit on CPU.
-
-``run_loop`` drives ``job.step`` for ``n_steps`` steps (fewer when ``finished`` turns true). It
-appends ``{"step", "time_s", **metrics}`` to ``metrics.jsonl`` every ``log_every`` steps; writes
-an atomic checkpoint every ``checkpoint_every`` steps, at the end, and after the current step
-when SIGINT or SIGTERM arrives (status "interrupted"); stops on a NaN/inf in the metrics or the
-state with a :class:`NonFiniteError`, keeping the last good checkpoint; resumes from the newest
-INTACT checkpoint (a corrupt newer one is set aside as ``*.ckpt.corrupt``), cutting the metrics
-log back to its step; holds the run directory's lock and keeps ``status.json`` true.
+Everything random in ``step`` comes from the state, so a resumed trajectory is the
+uninterrupted one. :func:`run_loop` logs metrics, checkpoints every ``checkpoint_every`` steps,
+at the end and on SIGINT/SIGTERM, stops on NaN/inf (:class:`NonFiniteError`), resumes from the
+newest intact checkpoint, and holds the run's lock while keeping ``status.json`` true.
 """
 
 from __future__ import annotations
@@ -399,13 +392,9 @@ def start_run(
     keep: int = 3,
     progress: bool = True,
 ) -> RunResult:
-    """Start the job ``job_kind`` built from ``config`` in a new run directory, and run it.
-
-    ``run_dir`` is claimed first (atomically, :meth:`RunDir.reserve`, or a :class:`RunDir`
-    from :meth:`RunDir.new`) and locked; then the job is built and ``run.json`` written
-    (config, seed, versions, device). If building the job fails, the directory is removed
-    again: a run that never started leaves nothing behind.
-    """
+    """Claim ``run_dir`` (:meth:`RunDir.reserve`, or a :class:`RunDir` from :meth:`RunDir.new`),
+    build the job ``job_kind`` from ``config``, write ``run.json`` and run it; a job that
+    cannot be built leaves nothing behind."""
     _check_budget(n_steps, checkpoint_every, log_every, keep)
     select_backend(cpu)
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir.reserve(run_dir)
@@ -437,11 +426,8 @@ def resume_run(
     cpu: bool | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Continue the run in ``run_dir`` from its newest intact checkpoint (``ntkflow resume``).
-
-    ``n_steps`` extends (or keeps) the step budget saved in ``run.json``. A failure here
-    (the job cannot be rebuilt, no checkpoint is intact) is recorded in ``status.json``.
-    """
+    """Continue the run in ``run_dir`` from its newest intact checkpoint, up to ``n_steps``
+    (default: the budget in ``run.json``); a failure is recorded in ``status.json``."""
     select_backend(cpu)
     rd = RunDir.open(run_dir)
     with rd.lock():

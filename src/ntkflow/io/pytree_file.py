@@ -6,16 +6,10 @@ Layout (all of it written at once by :func:`ntkflow.io.atomic.atomic_write_bytes
     {"format_version": 1, ...}\\n            JSON header, one line
     <payload>                              equinox.tree_serialise_leaves bytes
 
-The header records what the payload is (``kind``: "checkpoint" or "model", the job kind),
-a *fingerprint* of the tree structure (key paths, shapes and dtypes of the array leaves), the
-payload length and its SHA-256. Reading checks all of them before the payload reaches equinox,
-so a truncated, empty, corrupt or foreign file gives a :class:`CheckpointError` that names the
-file and what is wrong, instead of an error deep inside JAX or NumPy.
-
-A checkpoint (``checkpoints/step_<step>.ckpt``) is the whole state of a run, restored into the
-skeleton the job builds from its config, so shapes and dtypes are checked against the config
-rather than trusted from the file. A model is saved with the JSON hyperparameters whose
-``build(hyperparameters)`` recreates its skeleton (the equinox recipe).
+The header records the ``kind`` ("checkpoint" or "model"), the job kind, a fingerprint of the
+tree structure, the payload length and its SHA-256; all are checked before the payload reaches
+equinox, so a bad file is a :class:`CheckpointError` naming it. Trees are restored into a
+skeleton rebuilt from the config (a model's from its saved hyperparameters).
 """
 
 from __future__ import annotations
@@ -153,11 +147,8 @@ def _split(path: Path) -> tuple[dict[str, Any], bytes]:
 def read(
     path: str | os.PathLike, like: Any, kind: str, job: str | None = None
 ) -> tuple[Any, dict[str, Any]]:
-    """Read a pytree saved by :func:`write` into the skeleton ``like``; return (tree, header).
-
-    Checks, in order: magic, header, format version, payload length and SHA-256, ``kind``,
-    ``job`` (when given) and the structure fingerprint against ``like``.
-    """
+    """Read a pytree saved by :func:`write` into the skeleton ``like``; return (tree, header),
+    after checking the file, ``kind``, ``job`` (when given) and the fingerprint of ``like``."""
     path = Path(path)
     header, payload = _split(path)
     if header.get("kind") != kind:

@@ -1,12 +1,9 @@
 """``ntkflow report RUN``: a self-contained HTML page with the run's curves and its config.
 
-One figure per metric of ``metrics.jsonl`` (train/validation variants of the same quantity,
-e.g. ``loss`` / ``val_loss``, share a figure; a metric ``X_error`` is drawn as error bars on
-``X``, e.g. χ ± its Monte-Carlo error); 1-d metrics (spectra) are drawn as spectra at a few
-steps; when the log has both a σ measure and a Ricci measure, Ricci against σ as well
-(the plots an expert expects, see ``reference/anchors.md``). A y axis is logarithmic when the
-values are positive and span more than a factor 30. Every PNG is written to ``figures/`` and
-embedded in ``report.html`` as base64, so the page can be mailed or archived on its own.
+One figure per metric (``loss`` / ``val_loss`` share one, ``X_error`` is drawn as error bars on
+``X``), 1-d metrics as spectra at a few steps, and Ricci against σ when both are logged; a y
+axis is logarithmic when positive values span more than a factor 30. The PNGs go to
+``figures/`` and are embedded in ``report.html`` as base64.
 """
 
 from __future__ import annotations

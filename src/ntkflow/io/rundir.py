@@ -12,10 +12,8 @@
       report.html       self-contained report
       lock              held (flock) by the process running the job
 
-Every file except ``metrics.jsonl`` is replaced atomically. ``metrics.jsonl`` is append-only:
-each line goes to the kernel in a single ``write`` call (no user-space buffer to lose), and on
-resume the log is cut back to the checkpoint's step, so a resumed run's log is the log an
-uninterrupted run would have written.
+Every file except the append-only ``metrics.jsonl`` (one ``write`` call per line, cut back to
+the checkpoint's step on resume) is replaced atomically.
 """
 
 from __future__ import annotations
@@ -75,11 +73,8 @@ class RunDir:
     # -- life cycle ----------------------------------------------------------------------
     @classmethod
     def reserve(cls, path: str | os.PathLike) -> RunDir:
-        """Claim ``path`` for a new run: create it atomically (``mkdir`` fails if another
-        process made it first) or accept an existing empty directory.
-
-        Refuses an existing non-empty directory: continuing a run is ``ntkflow resume``.
-        """
+        """Claim ``path`` for a new run: create it atomically or accept an existing empty
+        directory (a non-empty one is refused: continuing a run is ``ntkflow resume``)."""
         rd = cls(path)
         rd.path.parent.mkdir(parents=True, exist_ok=True)
         try:
