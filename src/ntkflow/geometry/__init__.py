@@ -13,7 +13,7 @@ from .curvature import (
     volume_form,
 )
 from .metric import MetricError, check_metric
-from .perelman import perelman_F, perelman_W, torus_quadrature, volume
+from .perelman_flow import perelman_F, perelman_W, torus_quadrature, volume
 from .ricci_flow import (
     RicciFlowError,
     ricci_flow,

@@ -6,10 +6,9 @@ Points of Cⁿ are handled as real vectors u = [Re z | Im z] (anchors.md, "netwo
 
     g_{a b̄} = ∂_a ∂̄_b K = ¼ (K_{x_a x_b} + K_{y_a y_b} + i (K_{x_a y_b} − K_{y_a x_b}))    (1)
 
-(Griffiths–Harris ch. 0 §7). Along complex directions v_a (the rows of a matrix V) the same
-formula holds with x_a, y_a replaced by the real directions e_a = v_a and f_a = i v_a, which
-gives ∂_{v_a} ∂̄_{v_b} K = (V (∂∂̄K) Vᴴ)_{ab}: the pullback of ∂∂̄K by a holomorphic map with
-Jacobian V, g = J g_amb Jᴴ (anchors.md), without forming the ambient 2n × 2n Hessian.
+(Griffiths–Harris ch. 0 §7). Along complex directions v_a (rows of V), with x_a, y_a replaced
+by e_a = v_a, f_a = i v_a, it gives ∂_{v_a} ∂̄_{v_b} K = (V (∂∂̄K) Vᴴ)_{ab}, the pullback
+g = J g_amb Jᴴ (anchors.md) by a holomorphic map, without the ambient 2n × 2n Hessian.
 
 Curvature of a Kähler metric given as a *metric function* u ↦ G(u), G[a, b] = g_{a b̄}
 Hermitian positive (Griffiths–Harris ch. 0 §5 and p. 77; Kobayashi–Nomizu II ch. IX):

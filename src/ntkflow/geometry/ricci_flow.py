@@ -62,13 +62,11 @@ def ricci_flow_round_sphere(n: int, r0: float, t: float | Array) -> Array:
 
 
 def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0, seed: int = 0):
-    """A start for :func:`ricci_flow` on ``sphere2``, ``sphere3``, ``torus2`` or ``torus3``.
-
-    Spheres: round of ``radius``; with ``perturbation`` ε, three N(0, ε²) numbers ξ (numpy,
-    ``seed``) are the cos θ, cos 2θ, cos 3θ coefficients of u on S², log-factors of
-    A_i = r²/4 on S³. Tori: δ + ε h, each component of the symmetric h a sum of 4 waves
-    a cos(k·x + φ), a ~ N(0, 1/4), φ uniform, k ∈ {−2..2}ⁿ (jax, ``seed``).
-    """
+    """A start for :func:`ricci_flow` on ``sphere2``, ``sphere3``, ``torus2`` or ``torus3``:
+    spheres round of ``radius``, with ``perturbation`` ε three N(0, ε²) numbers (numpy, ``seed``)
+    as the cos θ, cos 2θ, cos 3θ coefficients of u on S², log-factors of A_i = r²/4 on S³; tori
+    δ + ε h, each component of h a sum of 4 waves a cos(k·x + φ), a ~ N(0, 1/4), φ uniform,
+    k ∈ {−2..2}ⁿ (jax, ``seed``)."""
     noise = perturbation * np.random.default_rng(seed).standard_normal(3)
     if manifold == "sphere2":
         u = jnp.zeros(8).at[0].set(np.log(radius))
@@ -92,18 +90,8 @@ def initial_metric(manifold: str, radius: float = 1.0, perturbation: float = 0.0
 def diffeqsolve(term, y0, t0, t1, rtol, atol, max_steps, saveat, solver_state=None, **kwargs):
     """Solve dy/dt = term(t, y) with ``term.solver(solver_state or y0)``."""
     solver, controller = term.solver(y0 if solver_state is None else solver_state, rtol, atol)
-    return diffrax.diffeqsolve(
-        diffrax.ODETerm(term),
-        solver,
-        t0=t0,
-        t1=t1,
-        dt0=None,
-        y0=y0,
-        stepsize_controller=controller,
-        max_steps=max_steps,
-        saveat=saveat,
-        **kwargs,
-    )
+    kwargs.update(stepsize_controller=controller, max_steps=max_steps, saveat=saveat)
+    return diffrax.diffeqsolve(diffrax.ODETerm(term), solver, t0, t1, None, y0, **kwargs)
 
 
 @eqx.filter_jit

@@ -118,13 +118,7 @@ class _MetricHead(_Head):
     scale: float = eqx.field(static=True)
 
     def __init__(
-        self,
-        net,
-        n: int,
-        *,
-        form: str = "additive",
-        g_ref: Callable | None = None,
-        scale: float = 1.0,
+        self, net, n: int, *, form: str = "additive", g_ref: Callable | None = None, scale=1.0
     ):
         check_size(n, "n (dimension)", type(self).__name__)
         check_choice(form, FORMS, "form", type(self).__name__)

@@ -2,11 +2,10 @@
 
     z¹ = Dense(x),  zˡ⁺¹ = Dense(φ(zˡ)),  f(x) = Dense_out(φ(z^depth))
 
-with ``depth`` hidden layers of width N and one read-out layer, all in the parameterisation
-of :mod:`ntkflow.nets.dense` (neural-tangents' ``stax.serial(Dense(N, W_std, b_std),
-Activation, ..., Dense(out, W_std, b_std))``). As N → ∞ its NNGP and NTK are the kernels of
-:mod:`ntkflow.kernels.analytic` (Neal 1996; Lee et al. 2018; Jacot et al. 2018). Activation
-names match neural-tangents' ``stax`` layers (``Relu``, ``Erf``, ``Gelu``, ``Sin``, ...).
+with ``depth`` hidden layers of width N, as neural-tangents' ``stax.serial(Dense(N, W_std,
+b_std), Activation, ..., Dense(out, W_std, b_std))`` (activations named as its layers). As
+N → ∞ its NNGP and NTK are the kernels of :mod:`ntkflow.kernels.analytic` (Neal 1996; Lee et
+al. 2018; Jacot et al. 2018).
 """
 
 from __future__ import annotations
