@@ -48,8 +48,12 @@ def _config(**extra) -> dict:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """One run in each state (built once for the module)."""
-    root = tmp_path_factory.mktemp("runs")
-    os.environ["NTKFLOW_PROGRESS"] = "0"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NTKFLOW_PROGRESS", "0")
+        yield _build_runs(tmp_path_factory.mktemp("runs"))
+
+
+def _build_runs(root):
     out = {}
     # interrupted by SIGTERM at step 2 (checkpointed there), then a copy resumed
     res = nio.start_run(
