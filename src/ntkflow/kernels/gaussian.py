@@ -2,7 +2,7 @@
 (:class:`GaussianKernel`, optionally the normalised heat kernel of the δ-limit, paper §4, or on a
 torus), for all pairs (:func:`gaussian_matrix`), and as random Fourier features
 (:class:`RandomFourierFeatures`, Rahimi & Recht 2007). The Cos-net and Gauss-net NNGP
-(nets/cosnet.py) is this kernel with ℓ² = d/σ_b².
+(nets/features.py) is this kernel with ℓ² = d/σ_b².
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..nets.cosnet import CosNet
-from ..nets.gaussnet import GaussNet
+from ..nets.features import CosNet, GaussNet
 from ..nets.heads import IndependentComponents, SharedTrunk
 from ..nets.mlp import MLP
 from .analytic import mlp_kernel, point_pair
