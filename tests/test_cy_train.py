@@ -285,7 +285,7 @@ def test_symmetric_and_full_ansatz_reach_the_same_sigma():
 
 def test_zero_readout_correction_starts_at_the_algebraic_metric(quintic_points):
     """K = K_alg + φ with φ's read-out zero has exactly the algebraic metric (bit for bit)."""
-    from ntkflow.cy.corrected import CorrectedPotential, zero_readout
+    from ntkflow.cy.potential import CorrectedPotential, zero_readout
     from ntkflow.nets import MLP
 
     X, pts = quintic_points

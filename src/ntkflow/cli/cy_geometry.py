@@ -79,7 +79,7 @@ def _parse_metric(metric: str):
 def _trained_potential(run_dir: str, variety):
     """The final model of a `cy train` run as a float64 potential, for points on ``variety``."""
     import ntkflow.io as nio
-    from ntkflow.cy.evaluate import load_trained_model
+    from ntkflow.cy.measures import load_trained_model
     from ntkflow.cy.variety import variety_from_name
 
     with failing_on(ValueError, code=1):  # run, config, job, checkpoint or variety errors
@@ -131,8 +131,8 @@ def measure(
     import numpy as np
 
     from ntkflow.cy.donaldson import balanced_metric, default_n_points
-    from ntkflow.cy.evaluate import metric_measures
     from ntkflow.cy.fubini_study import FubiniStudy
+    from ntkflow.cy.measures import metric_measures
     from ntkflow.cy.points import PointSet, PointSetError
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import VarietyError

@@ -7,30 +7,36 @@ from pathlib import Path
 
 import typer
 
-from ._common import JSON, SEED, emit, failing_on, figure, info, progress_bar
+from ._common import (
+    JSON,
+    config_from_flags,
+    config_option,
+    emit,
+    failing_on,
+    figure,
+    info,
+    progress_bar,
+)
+
+
+def _opt(name: str, *flags: str) -> object:
+    from ntkflow.cy.kernel_flow import KernelFlowConfig
+
+    return config_option(KernelFlowConfig, name, *flags)
 
 
 def kernel_flow(
-    variety: str = typer.Option(
-        "fermat-quintic", help="Variety: a catalogue name (e.g. fermat-quintic)."
-    ),
-    points: int = typer.Option(10_000, help="Training points.", show_default="10 000"),
-    test_points: int = typer.Option(2_000, "--test-points", help="Held-out points for the test σ."),
-    kernel: str = typer.Option("gaussian", help="Kernel: gaussian or mlp-ntk."),
-    lengthscale: float = typer.Option(
-        1.0,
-        "--lengthscale",
-        "--width",
-        help="Lengthscale of the Gaussian kernel on the spectral inputs (--width: old name).",
-    ),
-    features: int = typer.Option(512, help="Random Fourier features of the Gaussian kernel."),
-    mlp_width: int = typer.Option(512, "--mlp-width", help="Width of the linearised φ-MLP."),
-    steps: int = typer.Option(200, help="Euler steps of the flow."),
-    eval_every: int = typer.Option(10, "--eval-every", help="Measure σ every this many steps."),
-    dt_factor: float = typer.Option(
-        1.0, "--dt-factor", help="Time step as a fraction of 1/λ_max of the kernel."
-    ),
-    seed: int = SEED,
+    variety: str | None = _opt("variety"),
+    n_points: int | None = _opt("n_points"),
+    n_test: int | None = _opt("n_test"),
+    kernel: str | None = _opt("kernel"),
+    lengthscale: float | None = _opt("lengthscale", "--lengthscale", "--width"),
+    n_features: int | None = _opt("n_features", "--features"),
+    mlp_width: int | None = _opt("mlp_width"),
+    steps: int | None = _opt("steps"),
+    eval_every: int | None = _opt("eval_every"),
+    dt_factor: float | None = _opt("dt_factor"),
+    seed: int | None = _opt("seed"),
     out_dir: Path = typer.Option(
         Path("ntkflow-out/kernel-flow"), "--out-dir", help="Folder for the σ plot."
     ),
@@ -39,25 +45,18 @@ def kernel_flow(
     """Flow K_FS + φ with a frozen kernel and plot σ against flow time.
 
     σ is measured on the training and the held-out points (PNG in --out-dir).
+    ``--width`` is the old name of ``--lengthscale``.
     """
+    given = dict(locals())
+    import dataclasses
+
     from ntkflow.cy.kernel_flow import KernelFlowConfig, KernelFlowError, run_kernel_flow
 
-    with failing_on(ValueError):
-        cfg = KernelFlowConfig(
-            variety=variety,
-            n_points=points,
-            n_test=test_points,
-            kernel=kernel,
-            lengthscale=lengthscale,
-            n_features=features,
-            mlp_width=mlp_width,
-            steps=steps,
-            eval_every=eval_every,
-            dt_factor=dt_factor,
-            seed=seed,
-        )
+    fields = (f.name for f in dataclasses.fields(KernelFlowConfig))
+    cfg = config_from_flags(KernelFlowConfig, **{k: given[k] for k in fields if k in given})
+    kernel, points, steps = cfg.kernel, cfg.n_points, cfg.steps
     t0 = time.perf_counter()
-    info(f"kernel flow: {kernel} kernel, {points} training points on {variety}")
+    info(f"kernel flow: {kernel} kernel, {points} training points on {cfg.variety}")
     with failing_on(KernelFlowError, ValueError), progress_bar("kernel flow", steps) as advance:
         hist = run_kernel_flow(
             cfg,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import CPU, JSON, config_option, emit, fail, figure, info, run_errors
+from ._common import CPU, JSON, config_option, emit, fail, info, run_errors
 
 
 def _opt(name: str, *flags: str) -> object:
@@ -33,14 +33,14 @@ def train(
         show_default="fresh name under runs/",
     ),
     variety: str | None = _opt("variety"),
-    points: int | None = _opt("n_points", "--points"),
+    n_points: int | None = _opt("n_points", "--points"),
     n_test: int | None = _opt("n_test"),
     ansatz: str | None = _opt("ansatz"),
     k: int | None = _opt("k"),
     width: int | None = _opt("width"),
     depth: int | None = _opt("depth"),
     optimizer: str | None = _opt("optimizer"),
-    lr: float | None = _opt("learning_rate", "--lr"),
+    learning_rate: float | None = _opt("learning_rate", "--lr"),
     steps: int | None = _opt("steps"),
     time_budget: float | None = _opt("time_budget"),
     dtype: str | None = _opt("dtype"),
@@ -66,28 +66,18 @@ def train(
     run continues with `ntkflow resume RUN_DIR`. The defaults give the best σ per minute on a
     laptop CPU (see benchmarks/cy_train.py).
     """
+    given = dict(locals())
     start = time.perf_counter()
+    import dataclasses
+
     import ntkflow.io as nio
     from ntkflow.cy.points import sampling_bytes
-    from ntkflow.cy.train_job import JOB_KIND, TrainConfig, check_config
+    from ntkflow.cy.train_job import JOB_KIND, TrainConfig, check_config, finish
     from ntkflow.cy.variety import variety_from_name
     from ntkflow.io.validate import check_memory
 
-    overrides = {
-        "variety": variety,
-        "n_points": points,
-        "n_test": n_test,
-        "ansatz": ansatz,
-        "k": k,
-        "width": width,
-        "depth": depth,
-        "optimizer": optimizer,
-        "learning_rate": lr,
-        "steps": steps,
-        "time_budget": time_budget,
-        "dtype": dtype,
-        "seed": seed,
-    }
+    fields = (f.name for f in dataclasses.fields(TrainConfig))
+    overrides = {name: given[name] for name in fields if name in given}
     try:
         cfg = nio.resolve_config(TrainConfig, config, overrides)
         check_config(cfg)  # a misspelt variety, too few points: refused before any work
@@ -134,55 +124,14 @@ def run_failure(run_dir: Path, error: BaseException) -> str:
     return f"{why} ({where}see `ntkflow report {run_dir}`)"
 
 
-def finish(run_dir: Path, plot: Path | None = None, started: float | None = None) -> dict:
-    """How a finished `cy train` run ends, whether it ran in one go or was resumed: the
-    final measures of its model in float64 (σ, volume, Ricci measure, χ), the σ plot, and
-    RUN_DIR/summary.json with them and the timings; returns that summary.
+def __getattr__(name: str):
+    """``finish`` and ``plot_sigma`` of :mod:`ntkflow.cy.train_job`, which `resume` imports
+    from here (lazily: the command line starts without jax)."""
+    if name in ("finish", "plot_sigma"):
+        from ntkflow.cy import train_job
 
-    ``train_seconds`` is the training loop's time over all sessions (``time_s`` of the last
-    metrics record), ``measure_seconds`` the final measures, ``wall_seconds`` everything this
-    command did since ``started`` (sampling and set-up included).
-    """
-    import json
-
-    import ntkflow.io as nio
-    from ntkflow.cy.evaluate import final_measures
-    from ntkflow.io.atomic import atomic_write_text
-    from ntkflow.io.progress import stage
-
-    from ._common import to_jsonable
-
-    started = time.perf_counter() if started is None else started
-    rd = nio.RunDir.open(run_dir)
-    records = rd.read_metrics()
-    t0 = time.perf_counter()
-    with stage("final measures in float64: σ, volume, Ricci measure, χ"):
-        summary = final_measures(run_dir)
-    t1 = time.perf_counter()
-    summary["train_seconds"] = round(float(records[-1]["time_s"]) if records else 0.0, 2)
-    summary["measure_seconds"] = round(t1 - t0, 2)
-    summary["wall_seconds"] = round(t1 - started, 2)
-    summary["steps"] = records[-1]["step"] if records else 0
-    summary["run_dir"] = str(run_dir)
-    out = Path(plot) if plot is not None else Path(run_dir) / "sigma.png"
-    if plot_sigma(run_dir, out):
-        summary["plot"] = str(out)
-    atomic_write_text(rd.path / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
-    return summary
-
-
-def plot_sigma(run_dir: Path, out: Path) -> bool:
-    """PNG of test σ against training time; False when no σ was logged."""
-    import ntkflow.io as nio
-
-    recs = [r for r in nio.RunDir.open(run_dir).read_metrics() if "sigma_test" in r]
-    if not recs:
-        return False
-    with figure(out) as ax:
-        ax.semilogy([r["time_s"] for r in recs], [r["sigma_test"] for r in recs], "o-")
-        ax.set(xlabel="training time [s]", ylabel="test σ")
-        ax.grid(alpha=0.3, which="both")
-    return True
+        return getattr(train_job, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(app) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,44 +51,36 @@ def cubic_torus() -> Hypersurface:
     return fermat(2, "cubic-torus")
 
 
-def _multidegree_monomials(ambient, degrees) -> np.ndarray:
-    blocks = []
-    for n, d in zip(ambient, degrees, strict=True):
-        blocks.append([e for e in itertools.product(range(d + 1), repeat=n + 1) if sum(e) == d])
-    return np.array([sum(map(list, combo), []) for combo in itertools.product(*blocks)])
+def _generic(ambient: list[int], seed: int, name: str) -> Hypersurface:
+    """All monomials of multidegree (n_f + 1)_f with seeded random complex coefficients
+    (generic, hence smooth with probability one; ``check_smooth`` verifies numerically)."""
+    from .sections import multidegree_monomials
 
-
-def _random_coefficients(m: int, seed: int) -> np.ndarray:
+    exps = multidegree_monomials(ambient, [n + 1 for n in ambient])
     rng = np.random.default_rng(seed)
-    return rng.normal(size=m) + 1j * rng.normal(size=m)
+    coeffs = rng.normal(size=len(exps)) + 1j * rng.normal(size=len(exps))
+    return Hypersurface(exps, coeffs, ambient, name=name, check=False)
 
 
 @functools.lru_cache(maxsize=8)
 def bicubic(seed: int = 0) -> Hypersurface:
-    """A bicubic P^2 x P^2 [3, 3]: all bidegree-(3,3) monomials with seeded random complex
-    coefficients (generic, hence smooth; χ = -162)."""
-    exps = _multidegree_monomials([2, 2], [3, 3])
-    # generic coefficients: smooth with probability one; check_smooth(v) verifies numerically
-    return Hypersurface(
-        exps, _random_coefficients(len(exps), seed), [2, 2], name="bicubic", check=False
-    )
+    """A generic bicubic P^2 x P^2 [3, 3] (χ = -162)."""
+    return _generic([2, 2], seed, "bicubic")
 
 
 @functools.lru_cache(maxsize=8)
 def tetraquadric(seed: int = 0) -> Hypersurface:
-    """A tetraquadric in (P^1)^4 of multidegree (2,2,2,2) with seeded random coefficients
-    (χ = -128)."""
-    exps = _multidegree_monomials([1, 1, 1, 1], [2, 2, 2, 2])
-    return Hypersurface(
-        exps, _random_coefficients(len(exps), seed), [1, 1, 1, 1], name="tetraquadric", check=False
-    )
+    """A generic tetraquadric in (P^1)^4 of multidegree (2,2,2,2) (χ = -128)."""
+    return _generic([1, 1, 1, 1], seed, "tetraquadric")
 
 
 @functools.lru_cache(maxsize=8)
 def cicy_p5_33(seed: int = 0) -> CompleteIntersection:
     """P^5[3,3]: two cubics in P^5, Fermat-type plus a seeded random perturbation
     (χ = -144)."""
-    exps = _multidegree_monomials([5], [3])
+    from .sections import multidegree_monomials
+
+    exps = multidegree_monomials([5], [3])
     rng = np.random.default_rng(seed)
     c1 = 0.3 * (rng.normal(size=len(exps)) + 1j * rng.normal(size=len(exps)))
     c2 = 0.3 * (rng.normal(size=len(exps)) + 1j * rng.normal(size=len(exps)))
@@ -99,10 +90,6 @@ def cicy_p5_33(seed: int = 0) -> CompleteIntersection:
         c2[np.all(exps == np.roll(e1, i + 3), axis=1)] += 1.0
     return CompleteIntersection([exps, exps], [c1, c2], [5], name="cicy:P5[3,3]", check=False)
 
-
-# ----------------------------------------------------------------------------------------------
-# polynomial strings
-# ----------------------------------------------------------------------------------------------
 
 _VAR = re.compile(r"^z(\d+)$")
 

@@ -1,33 +1,22 @@
 """Curvature of a Kähler metric on a variety at its sampled points.
 
-The curvature itself (Chern connection, R^a_{b c d̄}, Ricci scalar, top Chern density c_n) is
-:mod:`ntkflow.geometry.kahler`, for a metric given as a function of local real coordinates
-u = [Re x | Im x]. This module builds that function in the chart (patch, elim) of a point
-(anchors.md "Sampling"; the 2-jet of the embedding x ↦ z(x), exact for curvature:
-:func:`ntkflow.cy.kahler.embedding_2jet`), in one of two ways:
+The curvature itself (R^a_{b c d̄}, Ricci scalar, top Chern density c_n) is
+:mod:`ntkflow.geometry.kahler`, for a metric given as a function of u = [Re x | Im x] in the
+chart (patch, elim) of a point, built from the 2-jet of the embedding x ↦ z(x)
+(:func:`ntkflow.cy.kahler.embedding_2jet`, exact for curvature) in one of two ways:
 
-* ``"metric"`` — for potentials with a pulled-back metric ``pullback_metric(z, jac)``
-  (Fubini–Study, algebraic/Donaldson potentials, whose metrics are closed forms in z):
+* ``"metric"``: g(x) = J(x) g_amb(z(x)) J(x)ᴴ, J = ∂z/∂x, for potentials with a closed-form
+  ``pullback_metric(z, jac)``; two derivative levels (Γ = ∂g·g⁻¹, R = −∂̄Γ).
+* ``"potential"``: g = ∂∂̄ (K∘z)(x) for any real K(z); three levels, four derivatives of K.
 
-      g(x) = J(x) g_amb(z(x)) J(x)ᴴ,   J(x) = ∂z/∂x,
+Both agree to rounding; per point on 2 CPU cores the metric route is 7× faster for
+Fubini–Study and 6× for algebraic k = 5, the potential route as fast for a φ-network (whose
+metric is itself an autodiff Hessian): :func:`default_method`.
 
-  whose curvature takes two derivative levels of g: Γ = ∂g·g⁻¹ and R = −∂̄Γ.
-* ``"potential"`` — for any real potential K(z): g = ∂∂̄ (K∘z)(x) (pullback of ∂∂̄K is ∂∂̄ of
-  the pullback, z(x) being holomorphic), then Γ, then R: three derivative levels, four
-  derivatives of K.
-
-Both agree to rounding (tests/test_cy_curvature.py). Measured on 2 CPU cores (1000 quintic
-points, ms per point, wall): Fubini–Study 0.13 (metric) vs 0.94 (potential); algebraic k = 5
-13 vs 74; φ-network 3×64 7.5 vs 6.2 — the φ-network's pulled-back metric is itself a Hessian
-by autodiff, so differentiating the potential directly is as fast and compiles faster.
-:func:`default_method` picks accordingly.
-
-χ = ∫_X c_n ≈ π^{-n}/n! ⟨S w/|Ω|²⟩ (Chern–Gauss–Bonnet; the weights: :mod:`ntkflow.cy.points`).
-Checks: FS on Pⁿ has Ric = (n+1) π g and ∫ c_n = n + 1 (tests/test_kahler_geometry.py);
-χ of FS is −200 on the quintic (tests/test_cy_curvature.py). On 10⁵ FS-sampled points:
-quintic −201.9 ± 3.4, bicubic −161.1 ± 19.1 (exact −162), tetraquadric −120.7 ± 9.0 (−128),
-P⁵[3,3] −137.2 ± 8.2 (−144); the last three have heavy-tailed densities, so a few thousand
-points do not give a reliable error bar.
+χ = ∫_X c_n ≈ π^{-n}/n! ⟨S w/|Ω|²⟩ (Chern–Gauss–Bonnet; weights: :mod:`ntkflow.cy.points`).
+On 10⁵ FS-sampled points: quintic −201.9 ± 3.4 (exact −200), bicubic −161.1 ± 19.1 (−162),
+tetraquadric −120.7 ± 9.0 (−128), P⁵[3,3] −137.2 ± 8.2 (−144); heavy-tailed densities, so a few
+thousand points do not give a reliable error bar.
 """
 
 from __future__ import annotations
@@ -114,13 +103,3 @@ def euler_characteristic(euler_density, omega_sq, weights, dim: int) -> tuple[fl
     if not bool(jnp.all(jnp.isfinite(f))):
         raise ValueError("euler_characteristic: the Euler density is NaN or inf at some point")
     return float(jnp.mean(f)), float(jnp.std(f, ddof=1) / jnp.sqrt(f.shape[0]))
-
-
-__all__ = [
-    "METHODS",
-    "curvature_on_points",
-    "default_method",
-    "euler_characteristic",
-    "local_metric",
-    "point_curvature",
-]

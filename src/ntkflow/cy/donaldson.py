@@ -10,13 +10,10 @@ with the measure |Ω|² (Monte Carlo with the Shiffman–Zelditch weights w):
 (T transforms like H⁻¹ under a change of basis s = A t, so H ← T⁻¹ is covariant.) The fixed
 point is the balanced metric; its σ falls like ≈ 3.1/k² − 4.2/k³ on the Fermat quintic.
 
-Implementation: H is carried as M with H = Mᴴ M, so (sᴴ H s)(z) = |M s(z)|²; after each step
-T = C Cᴴ (Cholesky) gives H = T⁻¹ = C⁻ᴴ C⁻¹, i.e. M = C⁻¹ (no matrix inverse). With S the
-(points × N_k) matrix of section values, one step is two matrix products per chunk of points,
-den = rowsum |S Mᵀ|² and T += Yᵀ Ȳ with Y = S · sqrt(w/den). The chunk size follows from the
-compiled chunk's memory analysis and the budget of :mod:`ntkflow.memory`; the section values
-are computed once and kept when they fit in that budget, else recomputed per chunk.
-Everything is float64/complex128.
+H is carried as M with H = Mᴴ M, (sᴴ H s)(z) = |M s(z)|²; T = C Cᴴ (Cholesky) gives M = C⁻¹.
+One step is two matrix products per chunk of points (den = rowsum |S Mᵀ|², T += Yᵀ Ȳ with
+Y = S · sqrt(w/den)), chunks sized by the memory budget (:mod:`ntkflow.memory`); the section
+values S are kept when they fit in it, else recomputed per chunk. All in float64/complex128.
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
-from ntkflow.memory import MemoryBudgetError, compiled_bytes, memory_budget
+from ntkflow.memory import MemoryBudgetError, compiled_bytes, map_chunked, memory_budget
 
 from .kahler import kahler_metric_ambient, pullback, pullback_jacobian
 from .measures import sigma_measure, volume
@@ -40,10 +37,6 @@ from .potential import AlgebraicPotential
 from .sampling import sample_points
 from .sections import fs_hermitian, section_basis, section_values
 from .variety import Variety, VarietyError
-
-# ----------------------------------------------------------------------------------------------
-# the T-operator, in chunks
-# ----------------------------------------------------------------------------------------------
 
 
 def _real_sections(exponents, k, z):
@@ -162,8 +155,7 @@ def balanced_hermitian(
     if n < n_k:
         raise ValueError(f"balanced_hermitian: {n} points cannot balance {n_k} sections")
     budget = memory_budget() if budget is None else int(budget)
-    keep_sections = n * n_k * 16 <= budget // 2  # X kept beside one chunk within the budget
-    from_points = not keep_sections
+    from_points = n * n_k * 16 > budget // 2  # else X is kept beside one chunk in the budget
     step, chunk = compile_within_budget(
         _step_fn(exponents, from_points),
         lambda c: _specs(n_k, z.shape[1], c, from_points),
@@ -171,13 +163,15 @@ def balanced_hermitian(
         budget // 2,
     )
     w_chunks = _chunks(w, chunk, 0.0)  # padded points carry weight 0
-    if not keep_sections:
+    if from_points:
         data = _chunks(z, chunk, None)
-    if keep_sections:  # the section values once, in chunks of the budget
+    else:  # the section values once, in chunks of the budget
         values = functools.partial(_real_sections, jnp.asarray(exponents), k)
-        X = map_within_budget(lambda x: values(x[None])[0], (jnp.asarray(z),), budget // 2)
-        data = _chunks(X, chunk, None)
-        del X
+        data = _chunks(
+            map_chunked(lambda x: values(x[None])[0], jnp.asarray(z), budget=budget // 2),
+            chunk,
+            None,
+        )
     # the start H = fs (diagonal): M = sqrt(H), W its real form, built in numpy (no compiles)
     m0 = np.sqrt(np.diag(fs_hermitian(exponents)))
     M = np.diag(m0).astype(np.complex128)
@@ -197,11 +191,6 @@ def balanced_hermitian(
             progress()
     H = M.conj().T @ M
     return 0.5 * (H + H.conj().T)
-
-
-# ----------------------------------------------------------------------------------------------
-# balanced metrics on a variety
-# ----------------------------------------------------------------------------------------------
 
 
 def monomial_basis(variety: Variety, k: int) -> np.ndarray:
@@ -236,22 +225,7 @@ def potential_det(variety, potential, z, patch, elim, budget: int | None = None)
             g = pullback(kahler_metric_ambient(potential, z), J)
         return jnp.real(jnp.linalg.det(g.astype(jnp.complex128)))
 
-    return map_within_budget(one, (jnp.asarray(z), jnp.asarray(patch), jnp.asarray(elim)), budget)
-
-
-def map_within_budget(fn: Callable, args: tuple, budget: int | None = None) -> np.ndarray:
-    """``vmap(fn)(*args)`` in equal (padded) chunks compiled once by
-    :func:`compile_within_budget` (one compilation when everything fits)."""
-    budget = memory_budget() if budget is None else int(budget)
-    n = args[0].shape[0]
-
-    def specs(c):
-        return tuple(jax.ShapeDtypeStruct((c, *a.shape[1:]), a.dtype) for a in args)
-
-    compiled, chunk = compile_within_budget(jax.vmap(fn), specs, n, budget)
-    parts = [_chunks(np.asarray(a), chunk, None) for a in args]
-    out = [np.asarray(compiled(*blk)) for blk in zip(*parts, strict=True)]
-    return np.concatenate(out)[:n]
+    return map_chunked(one, jnp.asarray(z), jnp.asarray(patch), jnp.asarray(elim), budget=budget)
 
 
 def default_n_points(variety, k: int) -> int:
@@ -293,16 +267,3 @@ def donaldson(
         "n_basis": int(pot.exponents.shape[0]),
         "potential": pot,
     }
-
-
-__all__ = [
-    "balanced_hermitian",
-    "balanced_metric",
-    "default_n_points",
-    "donaldson",
-    "map_within_budget",
-    "monomial_basis",
-    "potential_det",
-    "compile_within_budget",
-    "t_chunk_bytes",
-]

@@ -74,6 +74,3 @@ def fs_metric(variety, z: Complex[Array, " n"], patch, elim, t=None) -> Complex[
 def fs_det(variety, z, patch, elim, t=None) -> Float[Array, ""]:
     """det of the pulled-back FS metric (real, positive)."""
     return jnp.real(jnp.linalg.det(fs_metric(variety, z, patch, elim, t)))
-
-
-__all__ = ["FubiniStudy", "fs_det", "fs_metric", "fs_metric_pn", "fs_potential"]

@@ -1,15 +1,10 @@
 """Kähler metrics from potentials, and their pullback to a variety.
 
-The Wirtinger ∂∂̄, ``to_real``/``to_complex`` and the pullback g = J g_amb Jᴴ live in
-:mod:`ntkflow.geometry.kahler` (re-exported here); this module adds what depends on a variety.
-
-Local coordinates on a variety X (anchors.md, "Sampling"): in the patch where the coordinate
-``patch`` (one per projective factor) equals 1, the eliminated coordinates ``elim`` (one per
-equation) are holomorphic functions of the remaining ``dim`` free affine coordinates x by the
-implicit function theorem, ∂z_e/∂x_a = −(∂Q/∂z_e)^{-1} ∂Q/∂x_a. The Jacobian of the embedding
-x ↦ z has rows J[a] = ∂z/∂x_a and the pulled-back metric is g = J g_amb Jᴴ (anchors.md).
-
-Everything is written for one point; vmap for batches.
+What depends on a variety (the rest: :mod:`ntkflow.geometry.kahler`). Local coordinates
+(anchors.md, "Sampling"): where the coordinate ``patch`` (one per factor) is 1, the coordinates
+``elim`` (one per equation) are holomorphic functions of the ``dim`` free affine coordinates x,
+∂z_e/∂x_a = −(∂Q/∂z_e)^{-1} ∂Q/∂x_a (implicit function theorem); J[a] = ∂z/∂x_a and the
+pulled-back metric is g = J g_amb Jᴴ. Everything is written for one point.
 """
 
 from __future__ import annotations
@@ -20,7 +15,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float, Int
 
-from ntkflow.geometry.kahler import complex_hessian, pullback, to_complex, to_real
+from ntkflow.geometry.kahler import complex_hessian, to_complex, to_real
+from ntkflow.geometry.kahler import pullback as pullback  # re-exported
 
 RealPotential = Callable[[Complex[Array, " n"]], Float[Array, ""]]
 
@@ -135,18 +131,3 @@ def local_potential(variety, potential: RealPotential, z0, patch, elim):
     (pullback of ∂∂̄K = ∂∂̄ of the pullback, z(x) being holomorphic)."""
     embed, _, x0 = embedding_2jet(variety, z0, patch, elim)
     return (lambda u: jnp.real(potential(embed(to_complex(u))))), to_real(x0)
-
-
-__all__ = [
-    "RealPotential",
-    "embedding_2jet",
-    "free_coordinates",
-    "kahler_metric_ambient",
-    "local_embedding",
-    "local_potential",
-    "omega_squared",
-    "pullback",
-    "pullback_jacobian",
-    "to_complex",
-    "to_real",
-]

@@ -36,33 +36,20 @@ from ntkflow.cy.potential import (
     spectral_inputs,
 )
 from ntkflow.geometry.kahler import complex_jet, to_complex, to_real
-from ntkflow.kernels import (
-    GaussianKernel,
-    RandomFourierFeatures,
-    empirical_ntk,
-    kernel_vector_product,
-)
-
-# ----------------------------------------------------------------------------------------------
-# Hermitian packing and pulled-back jets
-# ----------------------------------------------------------------------------------------------
-
-
-def _upper(d: int):
-    return np.triu_indices(d, 1)
+from ntkflow.kernels import GaussianKernel, empirical_ntk, kernel_vector_product
+from ntkflow.kernels import RandomFourierFeatures as RandomFourierFeatures  # re-exported
 
 
 def pack_hermitian(g: Complex[Array, "d d"]) -> Float[Array, " dd"]:
     """p(g) = (Re g_aa, Re g_ab (a<b), Im g_ab (a<b)) ∈ R^{d²}; with weights 1 on the
     diagonal and 2 off it, ⟨p(g), p(h)⟩_w = Re tr(g hᴴ) (the real Frobenius pairing)."""
-    d = g.shape[-1]
-    iu = _upper(d)
+    iu = np.triu_indices(g.shape[-1], 1)
     return jnp.concatenate([jnp.real(jnp.diagonal(g)), jnp.real(g[iu]), jnp.imag(g[iu])])
 
 
 def unpack_hermitian(p: Float[Array, " dd"], d: int) -> Complex[Array, "d d"]:
     """Inverse of :func:`pack_hermitian`."""
-    iu = _upper(d)
+    iu = np.triu_indices(d, 1)
     m = len(iu[0])
     diag, re, im = p[:d], p[d : d + m], p[d + m :]
     g = jnp.zeros((d, d), jnp.result_type(p.dtype, jnp.complex64)).at[iu].set(re + 1j * im)
@@ -87,11 +74,6 @@ def metric_from_jet(grad_u, hess_u, D, H) -> Complex[Array, "d d"]:
     """∂_a ∂̄_b f(u(z)) = Σ_{αβ} ∂²f/∂u_α∂u_β D_{αa} conj(D_{βb}) + Σ_α ∂f/∂u_α H_{αab}
     (chain rule; u real, so ∂̄_b u_β = conj(∂_b u_β))."""
     return jnp.einsum("ab,ai,bj->ij", hess_u, D, D.conj()) + jnp.einsum("a,aij->ij", grad_u, H)
-
-
-# ----------------------------------------------------------------------------------------------
-# empirical kernels of a φ-network potential
-# ----------------------------------------------------------------------------------------------
 
 
 class PotentialOutput(eqx.Module):
@@ -122,10 +104,9 @@ def _check(potential) -> PhiPotential:
     return potential
 
 
-def _unpack_pair(theta: Float[Array, "N1 N2 dd dd"], d: int) -> Complex[Array, "N1 N2 d d d d"]:
-    """Θ on packed components → Θ_{a b̄ c d̄} (unpacking is real-linear, applied on both sides)."""
-    u = jax.vmap(lambda e: unpack_hermitian(e, d))(jnp.eye(d * d, dtype=theta.dtype))
-    return jnp.einsum("pab,xypq,qcd->xyabcd", u, theta, u)
+def _unpacked_basis(d: int, dtype) -> Complex[Array, "dd d d"]:
+    """The Hermitian matrices of the packed unit vectors (unpacking is real-linear)."""
+    return jax.vmap(lambda e: unpack_hermitian(e, d))(jnp.eye(d * d, dtype=dtype))
 
 
 def potential_ntk(potential, z1, z2=None) -> Float[Array, "N1 N2"]:
@@ -145,8 +126,7 @@ def metric_potential_ntk(potential, z1, z2, jac2) -> Complex[Array, "N1 N2 d d"]
         fn2=MetricOutput(fs),
         strategy="jacobian",
     )
-    d = jac2.shape[1]
-    u = jax.vmap(lambda e: unpack_hermitian(e, d))(jnp.eye(d * d, dtype=th.dtype))
+    u = _unpacked_basis(jac2.shape[1], th.dtype)
     return jnp.einsum("xyq,qcd->xycd", th[:, :, 0], u)
 
 
@@ -155,7 +135,8 @@ def metric_metric_ntk(potential, z1, jac1, z2=None, jac2=None) -> Complex[Array,
     fn = MetricOutput(_check(potential).fs)
     x2 = None if z2 is None else (z2, jac2)
     th = empirical_ntk(fn, potential.phi, (z1, jac1), x2, strategy="jacobian")
-    return _unpack_pair(th, jac1.shape[1])
+    u = _unpacked_basis(jac1.shape[1], th.dtype)
+    return jnp.einsum("pab,xypq,qcd->xyabcd", u, th, u)
 
 
 def metric_kernel_vector_product(
@@ -168,11 +149,6 @@ def metric_kernel_vector_product(
     J_p = ∂p(g(z_p))/∂θ: one vjp (Jᵀ v) and one jvp (J w); the kernel is never formed."""
     fn = MetricOutput(_check(potential).fs)
     return kernel_vector_product(potential.phi, (z, jac), v, fn=fn)
-
-
-# ----------------------------------------------------------------------------------------------
-# the analytic Gaussian kernel on the spectral inputs
-# ----------------------------------------------------------------------------------------------
 
 
 def gaussian_kernels(z1, jac1, z2, jac2, ambient, lengthscale: float) -> tuple[Array, Array, Array]:
@@ -200,20 +176,3 @@ def gaussian_kernels(z1, jac1, z2, jac2, ambient, lengthscale: float) -> tuple[A
     th_ab = pairs(lambda za, ja, zb, jb: k_ab(za, zb, jb))
     th_abcd = pairs(k_abcd)
     return th, th_ab, th_abcd
-
-
-__all__ = [
-    "RandomFourierFeatures",
-    "gaussian_kernels",
-    "MetricOutput",
-    "PotentialOutput",
-    "metric_from_jet",
-    "metric_kernel_vector_product",
-    "metric_metric_ntk",
-    "metric_potential_ntk",
-    "pack_hermitian",
-    "potential_ntk",
-    "pullback_jet",
-    "spectral_jets",
-    "unpack_hermitian",
-]

@@ -3,28 +3,18 @@
     dK(z)/dt = −Σ_p Θ_{a b̄}(z, z_p) δl/δg_{a b̄}(z_p),
     l = ⟨|1 − η/κ|² w⟩/⟨w⟩,  η = det g/|Ω|²,  κ = vol_FS/vol_Ω  (:mod:`ntkflow.cy.train`),
 
-with a frozen kernel of finite rank, Θ(z, z') = Σ_r ψ_r(z) ψ_r(z'), so that
-Θ_{a b̄}(z, z') = Σ_r ψ_r(z) ∂'_a∂̄'_b ψ_r(z'). The state is the coefficient field over the
-training points, C_p(t) = −∫₀ᵗ δl/δp(g(z_p)) dt' (in the real packing p of
-:func:`ntkflow.cy.kahler_ntk.pack_hermitian`), so that at any point z, training or test,
+with a frozen finite-rank kernel Θ(z, z') = Σ_r ψ_r(z) ψ_r(z'). The state is the coefficient
+field C_p(t) = −∫₀ᵗ δl/δp(g(z_p)) dt' on the training points (p: the real packing of
+:func:`ntkflow.cy.kahler_ntk.pack_hermitian`), so at any point z
 
-    K_t(z) = K_FS(z) + ψ(z)·(Ψᵀ C_t),    g_t(z) = g_FS(z) + Ψ(z)(Ψᵀ C_t),
+    g_t(z) = g_FS(z) + Ψ(z)(Ψᵀ C_t),    Ψ_p = ∂p(g(z_p))/∂(feature weight),
 
-with Ψ_p = ∂p(g(z_p))/∂(feature weight): the kernel acts as J(Jᵀ v), never formed. Memory is
-O(N·R·d²) for R features (10⁴ quintic points, R = 512: 0.37 GB).
-
-Kernels (``kind``):
-
-- ``"gaussian"``: k(u, u') = exp(−|u − u'|²/(2ℓ²)) on the spectral inputs, represented by R
-  random Fourier features (:class:`ntkflow.kernels.RandomFourierFeatures`; an unbiased
-  rank-R estimate of the analytic infinite-width kernel, exact as R → ∞);
-- ``"mlp-ntk"``: the NTK of a wide NTK-parameterised φ-MLP frozen at initialisation (the
-  linearised network), applied by jvp/vjp through the network.
-
-Time stepping: explicit Euler on C (:func:`ntkflow.flows.euler_flow`) with step
-dt = ``dt_factor``/λ_max, λ_max the largest eigenvalue of the Gauss–Newton operator
-Ψᵀ ∇²_p l Ψ at t = 0 (:func:`ntkflow.flows.power_iteration`), so the discretised flow is
-stable; flow time t = steps·dt.
+the kernel acting as J(Jᵀ v), never formed (10⁴ quintic points, R = 512 features: 0.37 GB).
+Kernels: ``"gaussian"``, exp(−|u − u'|²/(2ℓ²)) on the spectral inputs by R random Fourier
+features (:class:`ntkflow.kernels.RandomFourierFeatures`, unbiased, exact as R → ∞), and
+``"mlp-ntk"``, the NTK of a wide NTK-parameterised φ-MLP frozen at initialisation. Explicit
+Euler on C (:func:`ntkflow.flows.euler_flow`) with dt = ``dt_factor``/λ_max, λ_max the largest
+eigenvalue of the Gauss–Newton operator Ψᵀ ∇²_p l Ψ at t = 0 (power iteration).
 """
 
 from __future__ import annotations
@@ -48,8 +38,11 @@ from ntkflow.cy.train import (
     loss_from_eta,
     sigma_from_eta,
 )
+from ntkflow.cy.train_config import check_fields
 from ntkflow.flows.kernel_flow import euler_flow, power_iteration
+from ntkflow.io.config import option
 from ntkflow.kernels import RandomFourierFeatures, tangent_maps
+from ntkflow.memory import chunk_size
 
 KERNELS = ("gaussian", "mlp-ntk")
 
@@ -60,42 +53,33 @@ class KernelFlowError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class KernelFlowConfig:
-    variety: str = "fermat-quintic"
-    n_points: int = 10_000
-    n_test: int = 2_000
-    kernel: str = "gaussian"
-    lengthscale: float = 1.0
-    n_features: int = 512
-    mlp_width: int = 512
-    mlp_depth: int = 2
-    steps: int = 200
-    eval_every: int = 10
-    dt_factor: float = 1.0
-    seed: int = 0
+    """The settings of ``ntkflow cy kernel-flow`` (help sentences and ranges: its options)."""
+
+    variety: str = option("fermat-quintic", "Variety: a catalogue name (e.g. fermat-quintic).")
+    n_points: int = option(10_000, "Training points.", min=2, flag="--points")
+    n_test: int = option(2_000, "Held-out points for the test σ.", min=1, flag="--test-points")
+    kernel: str = option("gaussian", "Kernel: gaussian or mlp-ntk.", choices=KERNELS)
+    lengthscale: float = option(
+        1.0,
+        "Lengthscale of the Gaussian kernel on the spectral inputs.",
+        min=0.0,
+        min_exclusive=True,
+    )
+    n_features: int = option(512, "Random Fourier features of the Gaussian kernel.", min=1)
+    mlp_width: int = option(512, "Width of the linearised φ-MLP.", min=1)
+    mlp_depth: int = option(2, "Hidden layers of the linearised φ-MLP.", min=1)
+    steps: int = option(200, "Euler steps of the flow.", min=1)
+    eval_every: int = option(10, "Measure σ every this many steps.", min=1)
+    dt_factor: float = option(1.0, "Time step as a fraction of 1/λ_max of the kernel.")
+    seed: int = option(0, "Seed of the random number generator.")
 
     def __post_init__(self):
-        if self.kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
-        if self.n_points < 2 or self.n_test < 1:
-            raise ValueError(f"need n_points >= 2, n_test >= 1, got {self.n_points}, {self.n_test}")
-        if self.lengthscale <= 0:
-            raise ValueError(f"the Gaussian lengthscale must be > 0, got {self.lengthscale}")
-        if self.steps < 1 or self.eval_every < 1:
-            raise ValueError("steps and eval_every must be >= 1")
+        check_fields(self)
 
 
 def packed_eta(p: jax.Array, omega_sq: jax.Array, d: int) -> jax.Array:
     """η = det g/|Ω|² for packed metrics p (N, d²)."""
     return eta_from_metrics(jax.vmap(lambda q: unpack_hermitian(q, d))(p), omega_sq)
-
-
-def packed_loss(p: jax.Array, data: TrainingSet, kappa: float, d: int) -> jax.Array:
-    """l(p) = ⟨|1 − η/κ|² w⟩/⟨w⟩ as a function of the packed metrics p (N, d²)."""
-    return loss_from_eta(packed_eta(p, data.omega_sq, d), data.weights, kappa, 2)
-
-
-def packed_sigma(p, data: TrainingSet, d: int):
-    return sigma_from_eta(packed_eta(p, data.omega_sq, d), data.weights)
 
 
 class FeatureKernel(eqx.Module):
@@ -139,14 +123,44 @@ def gaussian_features(
 
 def mlp_ntk_features(variety, sets: dict, width: int, depth: int, key) -> FeatureKernel:
     """The linearised NTK-parameterised φ-MLP: tangent features J = ∂p(g)/∂θ at
-    initialisation (:func:`ntkflow.kernels.tangent_maps`; Θ = J Jᵀ, never formed)."""
+    initialisation (:func:`chunked_tangent_maps`; Θ = J Jᵀ, never formed)."""
     from ntkflow.nets import MLP
 
     phi = MLP(n_spectral_inputs(variety.ambient), "scalar", width, depth, "gelu", key=key)
     out = MetricOutput(FubiniStudy(variety.ambient))
-    maps = {k: tangent_maps(out, phi, (s.z, s.jac)) for k, s in sets.items()}
+    maps = {k: chunked_tangent_maps(out, phi, (s.z, s.jac)) for k, s in sets.items()}
     dim = int(maps["train"][0].shape[0])
     return FeatureKernel(maps, lambda m, a: m[1](a), lambda m, v: m[2](v), dim)
+
+
+def chunked_tangent_maps(fn, model, xs, budget: int | None = None):
+    """(θ₀, w ↦ J w, v ↦ Jᵀ v) of :func:`ntkflow.kernels.tangent_maps` over the points ``xs``
+    in chunks whose size follows from the memory budget (:func:`ntkflow.memory.chunk_size` on
+    the compiled vjp of one chunk), evaluated by ``lax.map``/``lax.scan`` so the maps stay
+    traceable and memory is bounded at any number of points."""
+    n = xs[0].shape[0]
+    out = jax.eval_shape(lambda x: fn(model, x), jax.tree.map(lambda a: a[0], xs))
+    v_spec = jax.ShapeDtypeStruct((n, *out.shape), out.dtype)
+    vjp = lambda xb, vb: tangent_maps(fn, model, xb)[2](vb)
+    chunk = chunk_size(vjp, xs, v_spec, budget=budget, max_chunk=n, probe=(8,))
+    pad = (-n) % chunk  # padded points: copies of the last one in x, zero weight in v
+
+    def blocks(a, fill):
+        a = jnp.concatenate([a, jnp.repeat(a[-1:], pad, 0) if fill is None else fill(a[:pad])])
+        return a.reshape(-1, chunk, *a.shape[1:])
+
+    xb = jax.tree.map(lambda a: blocks(a, None), xs)
+    flat = tangent_maps(fn, model, jax.tree.map(lambda a: a[:1], xs))[0]
+
+    def apply(w):
+        o = jax.lax.map(lambda b: tangent_maps(fn, model, b)[1](w), xb)
+        return o.reshape(-1, *o.shape[2:])[:n]
+
+    def transpose(v):
+        step = lambda acc, bv: (acc + vjp(*bv), None)
+        return jax.lax.scan(step, jnp.zeros_like(flat), (xb, blocks(v, jnp.zeros_like)))[0]
+
+    return flat, apply, transpose
 
 
 def run_kernel_flow(cfg: KernelFlowConfig, on_eval: Callable | None = None, points=None) -> dict:
@@ -178,7 +192,8 @@ def run_kernel_flow(cfg: KernelFlowConfig, on_eval: Callable | None = None, poin
 
 def flow_features(fk, train, test, p0, kappa, d, steps, eval_every, dt_factor=1.0, on_eval=None):
     """Euler steps of dC/dt = −δl/δp on the training points, with p = p0 + Ψ(Ψᵀ C)."""
-    loss_p = lambda p: packed_loss(p, train, kappa, d)
+    loss_p = lambda p: loss_from_eta(packed_eta(p, train.omega_sq, d), train.weights, kappa, 2)
+    sigma = lambda p, data: sigma_from_eta(packed_eta(p, data.omega_sq, d), data.weights)
     grad_p = jax.grad(loss_p)
     kernel = lambda C: fk.apply(fk.transpose(C, "train"), "train")  # J (Jᵀ C)
 
@@ -201,7 +216,7 @@ def flow_features(fk, train, test, p0, kappa, d, steps, eval_every, dt_factor=1.
         a = fk.transpose(C, "train")
         ptr = p0["train"] + fk.apply(a, "train")
         pte = p0["test"] + fk.apply(a, "test")
-        return packed_sigma(ptr, train, d), packed_sigma(pte, test, d), loss_p(ptr)
+        return sigma(ptr, train), sigma(pte, test), loss_p(ptr)
 
     C = jnp.zeros_like(p0["train"])
     hist = {"time": [], "sigma_train": [], "sigma_test": [], "loss": []}
@@ -222,18 +237,3 @@ def flow_features(fk, train, test, p0, kappa, d, steps, eval_every, dt_factor=1.
     hist["lambda_max"] = lam
     hist["coefficients"] = C
     return hist
-
-
-__all__ = [
-    "KERNELS",
-    "FeatureKernel",
-    "KernelFlowConfig",
-    "KernelFlowError",
-    "flow_features",
-    "gaussian_features",
-    "mlp_ntk_features",
-    "packed_eta",
-    "packed_loss",
-    "packed_sigma",
-    "run_kernel_flow",
-]

@@ -13,13 +13,25 @@ With η = det g / |Ω|² and ⟨·⟩ the plain mean over the sampled points:
 The volume normalisation: the points have density det g_FS / ∫det g_FS and
 ∫_X det g_FS d^{2n}x = V_FS/n! with V_FS = ∫_X J_FS^n the intersection number (ω = (i/2) g dz∧dz̄,
 so ω^n/n! = det g d^{2n}x). Weights carry the factor V_FS, hence ⟨η w⟩ → ∫ ω_g^n.
+
+The measures ``ntkflow cy train`` and ``cy measure`` report (σ, volume, Ricci measure and
+χ = ∫ c_n of :mod:`ntkflow.cy.curvature`) evaluate every per-point quantity by
+:func:`ntkflow.memory.map_chunked`, so memory does not grow with the number of points.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
+
+from ntkflow.memory import map_chunked
+
+from .curvature import curvature_on_points, euler_characteristic
 
 
 class MeasureError(ValueError):
@@ -27,6 +39,7 @@ class MeasureError(ValueError):
 
 
 def _check(det_g, omega_sq, weights, where: str):
+    """(η, w) after checking shapes and finiteness."""
     det_g, omega_sq, weights = (
         jnp.asarray(a, dtype=jnp.float64) for a in (det_g, omega_sq, weights)
     )
@@ -40,7 +53,7 @@ def _check(det_g, omega_sq, weights, where: str):
         bad = ~np.isfinite(np.asarray(a))
         if bad.any():
             raise MeasureError(f"{where}: {name} is NaN or inf at point {int(np.argmax(bad))}")
-    return det_g, omega_sq, weights
+    return det_g / omega_sq, weights
 
 
 def sigma_measure(
@@ -51,8 +64,7 @@ def sigma_measure(
     The error is the delta-method error of the ratio estimator ⟨a⟩/⟨w⟩ with
     a = |1 − η vol_Ω/vol_g| w: sqrt(Var(a − σ w)/N) / ⟨w⟩ (the fluctuation of vol_Ω/vol_g is of
     lower order and not included)."""
-    det_g, omega_sq, weights = _check(det_g, omega_sq, weights, "sigma_measure")
-    eta = det_g / omega_sq
+    eta, weights = _check(det_g, omega_sq, weights, "sigma_measure")
     vol_omega = jnp.mean(weights)
     vol_g = jnp.mean(eta * weights)
     a = jnp.abs(1.0 - eta * vol_omega / vol_g) * weights
@@ -66,14 +78,14 @@ def volume(
     det_g: Float[Array, " N"], omega_sq: Float[Array, " N"], weights: Float[Array, " N"]
 ) -> float:
     """∫_X ω_g^n = ⟨η w⟩ (normalisation: FS on the Fermat quintic gives 5, see module doc)."""
-    det_g, omega_sq, weights = _check(det_g, omega_sq, weights, "volume")
-    return float(jnp.mean(det_g / omega_sq * weights))
+    eta, weights = _check(det_g, omega_sq, weights, "volume")
+    return float(jnp.mean(eta * weights))
 
 
 def volume_error(det_g, omega_sq, weights) -> float:
     """Monte-Carlo standard error of :func:`volume`."""
-    det_g, omega_sq, weights = _check(det_g, omega_sq, weights, "volume")
-    v = det_g / omega_sq * weights
+    eta, weights = _check(det_g, omega_sq, weights, "volume")
+    v = eta * weights
     return float(jnp.std(v, ddof=1) / jnp.sqrt(v.shape[0]))
 
 
@@ -90,16 +102,99 @@ def ricci_measure(
     dim: int,
 ) -> float:
     """‖R‖ = vol_g^{1/n}/vol_Ω ⟨|R| η w⟩ with n = ``dim`` the complex dimension."""
-    det_g, omega_sq, weights = _check(det_g, omega_sq, weights, "ricci_measure")
+    eta, weights = _check(det_g, omega_sq, weights, "ricci_measure")
     R = jnp.asarray(ricci_scalar, dtype=jnp.float64)
-    if R.shape != det_g.shape:
-        raise MeasureError(f"ricci_measure: ricci_scalar has shape {R.shape}, need {det_g.shape}")
+    if R.shape != eta.shape:
+        raise MeasureError(f"ricci_measure: ricci_scalar has shape {R.shape}, need {eta.shape}")
     bad = ~np.isfinite(np.asarray(R))
     if bad.any():
         raise MeasureError(
             f"ricci_measure: Ricci scalar is NaN or inf at point {int(np.argmax(bad))}"
         )
-    eta = det_g / omega_sq
     vol_omega = jnp.mean(weights)
     vol_g = jnp.mean(eta * weights)
     return float(vol_g ** (1.0 / dim) / vol_omega * jnp.mean(jnp.abs(R) * eta * weights))
+
+
+def to_float64(tree):
+    """Cast every float32/complex64 array of a pytree (model or data) to float64/complex128."""
+
+    def cast(x):
+        if eqx.is_inexact_array(x):
+            return x.astype(jnp.complex128 if jnp.iscomplexobj(x) else jnp.float64)
+        return x
+
+    return jax.tree.map(cast, tree)
+
+
+def load_trained_model(run_dir):
+    """(job, final model in float64) of a finished `cy train` run: the job is rebuilt from the
+    run's config (it re-samples the run's points) to give the model its structure."""
+    import ntkflow.io as nio
+
+    rd = nio.RunDir.open(run_dir)
+    run = rd.read_run()
+    job = nio.make_job(run["job"], run["config"])
+    # measure in float64 whatever the training precision
+    return job, to_float64(nio.load_model(rd.model, job.build))
+
+
+def curvature_summary(variety, potential, points, progress=None) -> tuple[dict, dict]:
+    """Ricci measure and χ (with its standard error) of ``potential`` on a
+    :class:`~ntkflow.cy.points.PointSet`; returns ``(summary, per-point arrays)``."""
+    curv = curvature_on_points(
+        variety, potential, points.z, points.patch, points.elim, progress=progress
+    )
+    chi, chi_err = euler_characteristic(
+        curv["euler_density"], points.omega_sq, points.weights, variety.dim
+    )
+    summary = {
+        "ricci_measure": ricci_measure(
+            curv["ricci_scalar"], curv["det_g"], points.omega_sq, points.weights, variety.dim
+        ),
+        "euler_characteristic": chi,
+        "euler_characteristic_error": chi_err,
+    }
+    return summary, curv
+
+
+def final_measures(run_dir: Path) -> dict:
+    """σ (with MC error), volume, Ricci measure and χ of a run's final model on its test set."""
+    job, model = load_trained_model(run_dir)
+    test = to_float64(job.test)
+    det = map_chunked(
+        lambda z, jac: jnp.real(jnp.linalg.det(model.pullback_metric(z, jac))), test.z, test.jac
+    )
+    sigma, sigma_err = sigma_measure(det, test.omega_sq, test.weights)
+    held_out = job.points.take(slice(len(job.points) - 1000, len(job.points)))
+    return {
+        "sigma_test": sigma,
+        "sigma_error": sigma_err,
+        "volume": volume(det, test.omega_sq, test.weights),
+        **curvature_summary(job.variety, model, held_out)[0],  # Ricci measure and χ
+    }
+
+
+def metric_measures(
+    variety, potential, points, curvature_points: int, progress=None
+) -> tuple[dict, dict]:
+    """σ, volume (with errors) on all ``points`` and Ricci measure, χ on the first
+    ``curvature_points`` of them; returns ``(summary, per-point arrays)`` with the arrays
+    ``eta`` (det g/|Ω|² on all points) and ``ricci_scalar`` (on the curvature points)."""
+    from .donaldson import potential_det
+
+    det = np.asarray(potential_det(variety, potential, points.z, points.patch, points.elim))
+    sigma, err = sigma_measure(det, points.omega_sq, points.weights)
+    nc = min(curvature_points, len(points))
+    curv, pointwise = curvature_summary(variety, potential, points.take(np.arange(nc)), progress)
+    summary = {
+        "sigma": sigma,
+        "sigma_error": err,
+        "volume": volume(det, points.omega_sq, points.weights),
+        "volume_error": volume_error(det, points.omega_sq, points.weights),
+        **curv,
+        "euler_characteristic_exact": variety.euler_characteristic_exact(),
+        "curvature_points": nc,
+    }
+    eta = det / np.asarray(points.omega_sq)
+    return summary, {"eta": eta, "ricci_scalar": pointwise["ricci_scalar"]}

@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
@@ -59,15 +60,7 @@ class PointSet(eqx.Module):
     def take(self, idx) -> PointSet:
         """Subset by an index array (or slice)."""
         idx = np.asarray(idx) if not isinstance(idx, slice) else idx
-        return PointSet(
-            self.z[idx],
-            self.patch[idx],
-            self.elim[idx],
-            self.weights[idx],
-            self.omega_sq[idx],
-            self.variety_name,
-            self.variety_json,
-        )
+        return jax.tree.map(lambda a: a[idx], self)
 
     def split(self, n_test: int) -> tuple[PointSet, PointSet]:
         """(train, test): the last ``n_test`` points form the test set (points are i.i.d.)."""
@@ -95,7 +88,9 @@ class PointSet(eqx.Module):
         - every point on the variety: |Q_e(z)| ≤ tol · Σ_m |c_m| for each equation;
         - |Ω|² = 1/|det ∂Q/∂z_elim|² in the stored chart (Poincaré residue), to ``tol``.
         """
-        import jax
+        from ntkflow.memory import map_chunked
+
+        from .kahler import omega_squared
 
         n = len(self)
         if self.z.shape[1] != variety.n_coords:
@@ -146,33 +141,23 @@ class PointSet(eqx.Module):
         refuse(~(np.isfinite(weights) & (weights > 0)), "a weight that is not positive and finite")
         refuse(~(np.isfinite(omega_sq) & (omega_sq > 0)), "|Ω|² not positive and finite")
 
-        def residual_and_omega(zz, el):
-            q = variety.equations(zz)
-            dq = variety.jacobian(zz)[:, el]
-            return jnp.abs(q), 1.0 / jnp.abs(jnp.linalg.det(dq)) ** 2
-
-        scale = np.asarray(
-            [np.abs(np.asarray(e)).sum() for e in _coefficient_lists(variety)], dtype=float
+        res, om = map_chunked(
+            lambda zz, el: (jnp.abs(variety.equations(zz)), omega_squared(variety, zz, el)),
+            jnp.asarray(z),
+            jnp.asarray(elim),
         )
-        fn = jax.jit(jax.vmap(residual_and_omega))
-        for a in range(0, n, 4096):
-            b = min(a + 4096, n)
-            res, om = fn(jnp.asarray(z[a:b]), jnp.asarray(elim[a:b]))
-            res, om = np.asarray(res), np.asarray(om)
-            off = np.zeros(n, bool)
-            off[a:b] = (res > tol * scale[None, :]).any(axis=1)
-            refuse(off, f"a point off {variety.name} (|Q(z)| above {tol:g} of its scale)")
-            wrong = np.zeros(n, bool)
-            wrong[a:b] = np.abs(om / omega_sq[a:b] - 1) > tol
-            refuse(wrong, "|Ω|² that does not match its elimination indices")
+        scale = np.array([np.abs(np.asarray(q.coefficients)).sum() for q in variety.equations_list])
+        refuse(
+            (res > tol * scale[None, :]).any(axis=1),
+            f"a point off {variety.name} (|Q(z)| above {tol:g} of its scale)",
+        )
+        refuse(np.abs(om / omega_sq - 1) > tol, "|Ω|² that does not match its elimination indices")
 
     def save(self, path: str | Path) -> Path:
         """Write the documented ``.npz`` (see module docstring)."""
         path = Path(path)
         if path.suffix != ".npz":
-            path = (
-                path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
-            )
+            path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(
             path,
@@ -230,13 +215,6 @@ class PointSet(eqx.Module):
             str(arrays["variety_name"]),
             str(arrays["variety_json"]),
         )
-
-
-def _coefficient_lists(variety) -> list:
-    """The coefficient vector of each defining polynomial (one for a hypersurface)."""
-    if hasattr(variety, "equations_list"):
-        return [q.coefficients for q in variety.equations_list]
-    return [variety.coefficients]
 
 
 SAMPLING_BYTES_PER_COORDINATE = 300

@@ -1,25 +1,23 @@
 """Kähler-potential ansätze for Ricci-flat metrics, pulled back to a variety.
 
-Every ansatz is an equinox module with ``pullback_metric(z, jac) -> g`` for one point: the
-metric g_{a b̄} = J_{a i} (∂_i ∂̄_j K)(z) conj(J_{b j}) of its potential K on the variety, in
-the local affine coordinates whose embedding Jacobian is ``jac`` (rows = local coordinates,
-see :func:`ntkflow.cy.kahler.pullback_jacobian`). Because the embedding is holomorphic,
+Every ansatz has ``pullback_metric(z, jac) -> g`` for one point: g_{a b̄} = J_{a i}
+(∂_i ∂̄_j K)(z) conj(J_{b j}) on the variety, J the embedding Jacobian
+(:func:`ntkflow.cy.kahler.pullback_jacobian`); the embedding being holomorphic,
 ∂_a ∂̄_b (K∘ι) = J (∂∂̄K) Jᴴ exactly (anchors.md, "pullback g = J g Jᴴ").
 
-Two families:
-
-* :class:`AlgebraicPotential` — K = (1/πk) log s(z)ᴴ H s(z) with s the degree-k sections of
-  :mod:`ntkflow.cy.sections` (one basis, one convention) and H Hermitian. With H the balanced
-  matrix of :func:`ntkflow.cy.donaldson.balanced_hermitian` (its start) this is Donaldson's
-  metric (Donaldson 2005; Douglas et al. hep-th/0612075); with H
-  trained on the Monge–Ampère loss it is the optimised algebraic metric of Headrick–Nassar
-  (arXiv 0908.2635), a linear bihomogeneous network in the language of MLGeometry. Its metric
-  is computed in closed form from s and ∂s.
+* :class:`AlgebraicPotential` — K = (1/πk) log s(z)ᴴ H s(z), s the degree-k sections of
+  :mod:`ntkflow.cy.sections`: with H balanced (:func:`ntkflow.cy.donaldson.balanced_hermitian`)
+  Donaldson's metric (Donaldson 2005; Douglas et al. hep-th/0612075), with H trained on the
+  Monge–Ampère loss the optimised metric of Headrick–Nassar (arXiv 0908.2635); closed form.
 * :class:`PhiPotential` — K = K_FS + φ_θ(u(z)) with φ a network on the C*-invariant inputs
   u = (z_i z̄_j / |z|²)_{i≤j} of each projective factor (real and imaginary parts), so K is a
   global function on the variety and needs no transition loss (cymyc's "spectral" inputs).
   Its metric is taken by autodiff: Hessian-vector products of K along the 2·dim real
   directions of the rows of J.
+* :class:`CorrectedPotential` — K = K₀ + φ_θ(u(z)) with K₀ a frozen potential with a
+  closed-form metric (e.g. a trained algebraic one) and φ as above, so K stays in the class of
+  K₀. With φ's read-out layer zero (:func:`zero_readout`) φ ≡ 0 and g = g⁰ exactly: the
+  network stage starts at the algebraic metric and can only add what the polynomial cannot.
 """
 
 from __future__ import annotations
@@ -31,21 +29,62 @@ import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
 from ntkflow.cy.fubini_study import FubiniStudy
-from ntkflow.cy.sections import (
-    fs_hermitian,
-    monomial_exponents,
-    section_basis,
-    section_degree,
-    sections,
-)
+from ntkflow.cy.sections import fs_hermitian as fs_hermitian  # re-exported
+from ntkflow.cy.sections import section_basis as section_basis  # re-exported
+from ntkflow.cy.sections import section_degree, sections
 from ntkflow.geometry.kahler import complex_hessian, to_complex, to_real
 
-# ----------------------------------------------------------------------------------------------
-# the algebraic ansatz
-# ----------------------------------------------------------------------------------------------
+
+def section_features(exponents, k: int, z: Complex[Array, " n"], jac: Complex[Array, "d n"]):
+    """X = [s | ∂s Jᵀ] of shape (N_k, 1 + d) at one point: the sections and their derivatives
+    along the rows of J, from which every algebraic metric follows (:func:`algebraic_metric`)."""
+    s, ds = sections(exponents, z, k)
+    return jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
 
 
-class AlgebraicPotential(eqx.Module):
+def algebraic_metric(model, X: Complex[Array, "Nk d1"], gram=None) -> Complex[Array, "d d"]:
+    """g_{a b̄} = (1/πk)[G_ab/A − G_a0 G_0b/A²]ᵀ with G = Xᴴ H X, A = G_00: the pulled-back
+    metric of K = (1/πk) log sᴴHs from the features X. ``gram(X)`` gives G (default
+    ``model.gram``)."""
+    G = gram(X) if gram is not None else model.gram(X)
+    A = jnp.real(G[0, 0])
+    g_ba = G[1:, 1:] / A - G[1:, :1] @ G[:1, 1:] / A**2
+    return g_ba.T / (jnp.pi * model.k)
+
+
+def whitening(h0, n_sections: int, where: str, dtype, project=None) -> Array:
+    """R with H₀ = RᴴR (R = Lᴴ of the Cholesky factor L of the Hermitian part of ``h0``, after
+    ``project``), in the complex dtype matching ``dtype``."""
+    h0 = np.asarray(h0)
+    if h0.shape != (n_sections, n_sections):
+        raise ValueError(f"{where}: H has shape {h0.shape}, need ({n_sections}, {n_sections})")
+    h0 = 0.5 * (h0 + h0.conj().T)
+    try:
+        chol = np.linalg.cholesky(h0 if project is None else project(h0))
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{where}: the initial H is not positive definite") from None
+    cdtype = jnp.complex64 if dtype == jnp.float32 else jnp.complex128
+    return jnp.asarray(chol.conj().T, dtype=cdtype)
+
+
+class SectionPotential(eqx.Module):
+    """The algebraic ansätze K = (1/πk) log sᴴHs, H = Rᴴ M R, M = 1 + ½(D + Dᴴ), D = a + ib:
+    R (``whitening``) frozen, (a, b) trained; ``gram(X, operand)`` gives G = Xᴴ H X."""
+
+    def trainable_mask(self):
+        """Only the deformation (a, b) trains; the whitening R is frozen."""
+        mask = jax.tree.map(lambda _: False, self)
+        return eqx.tree_at(lambda m: (m.a, m.b), mask, (True, True))
+
+    def pullback_metric(
+        self, z: Complex[Array, " n"], jac: Complex[Array, "d n"]
+    ) -> Complex[Array, "d d"]:
+        """The closed form :func:`algebraic_metric` of X = [s | ∂s Jᵀ]."""
+        z = z.astype(self.whitening.dtype)
+        return algebraic_metric(self, section_features(self.exponents, self.k, z, jac))
+
+
+class AlgebraicPotential(SectionPotential):
     """K = (1/πk) log s(z)ᴴ H s(z),  H = Rᴴ (1 + ½(D + Dᴴ)) R,  D = A + iB.
 
     ``exponents`` are a basis of sections of O(k, …, k) on ∏ P^{n_f} (:mod:`.sections`); k is
@@ -68,29 +107,12 @@ class AlgebraicPotential(eqx.Module):
 
     def __init__(self, exponents, h0, dtype=jnp.float64, ambient=None):
         exponents = np.asarray(exponents)
-        k = section_degree(exponents, ambient)
         n_sections = exponents.shape[0]
-        h0 = np.asarray(h0)
-        if h0.shape != (n_sections, n_sections):
-            raise ValueError(
-                f"AlgebraicPotential: H has shape {h0.shape}, need ({n_sections}, {n_sections})"
-            )
-        h0 = 0.5 * (h0 + h0.conj().T)
-        try:
-            chol = np.linalg.cholesky(h0)  # H0 = L Lᴴ = Rᴴ R with R = Lᴴ
-        except np.linalg.LinAlgError:
-            raise ValueError("AlgebraicPotential: the initial H is not positive definite") from None
-        cdtype = jnp.complex64 if dtype == jnp.float32 else jnp.complex128
+        self.k = section_degree(exponents, ambient)
+        self.whitening = whitening(h0, n_sections, "AlgebraicPotential", dtype)
         self.exponents = jnp.asarray(exponents)
-        self.whitening = jnp.asarray(chol.conj().T, dtype=cdtype)
         self.a = jnp.zeros((n_sections, n_sections), dtype)
         self.b = jnp.zeros((n_sections, n_sections), dtype)
-        self.k = k
-
-    def trainable_mask(self):
-        """Only the deformation (a, b) trains; the whitening R is frozen."""
-        mask = jax.tree.map(lambda _: False, self)
-        return eqx.tree_at(lambda m: (m.a, m.b), mask, (True, True))
 
     @property
     def hermitian(self) -> Complex[Array, "Nk Nk"]:
@@ -105,27 +127,19 @@ class AlgebraicPotential(eqx.Module):
             self.whitening.dtype
         )
 
+    def gram_operand(self) -> Complex[Array, "Nk Nk"]:
+        """What :meth:`gram` needs, formed once outside a vmap: H."""
+        return self.hermitian
+
+    def gram(self, X: Complex[Array, "Nk m"], h=None) -> Complex[Array, "m m"]:
+        """G = Xᴴ H X (H formed once per call, not per point under vmap)."""
+        h = self.hermitian if h is None else h
+        return X.conj().T @ (h @ X)
+
     def __call__(self, z: Complex[Array, " n"]) -> Float[Array, ""]:
         s, _ = sections(self.exponents, z.astype(self.whitening.dtype), self.k)
         t = self.whitening @ s
         return jnp.log(jnp.real(jnp.vdot(t, self._deformation() @ t))) / (jnp.pi * self.k)
-
-    def pullback_metric(
-        self, z: Complex[Array, " n"], jac: Complex[Array, "d n"]
-    ) -> Complex[Array, "d d"]:
-        z = z.astype(self.whitening.dtype)
-        s, ds = sections(self.exponents, z, self.k)
-        X = jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
-        # G[m, n] = X_mᴴ H X_n with H = Rᴴ M R formed once (not per point under vmap)
-        G = X.conj().T @ (self.hermitian @ X)
-        A = jnp.real(G[0, 0])
-        g_ba = G[1:, 1:] / A - G[1:, :1] @ G[:1, 1:] / A**2
-        return g_ba.T / (jnp.pi * self.k)
-
-
-# ----------------------------------------------------------------------------------------------
-# the φ-network ansatz
-# ----------------------------------------------------------------------------------------------
 
 
 def spectral_inputs(z: Complex[Array, " n"], ambient: tuple[int, ...]) -> Float[Array, " m"]:
@@ -173,14 +187,44 @@ def _float_dtype(module) -> jnp.dtype:
     return leaves[0].dtype if leaves else jnp.float64
 
 
-__all__ = [
-    "AlgebraicPotential",
-    "PhiPotential",
-    "complex_hessian_along",
-    "fs_hermitian",
-    "monomial_exponents",
-    "n_spectral_inputs",
-    "section_basis",
-    "sections",
-    "spectral_inputs",
-]
+class CorrectedPotential(eqx.Module):
+    """K = K₀(z) + φ(u(z)) with K₀ frozen (module docstring): g = g⁰ + ∂_{v_a} ∂̄_{v_b} φ(u(z))
+    along the rows v_a of J, the first term in closed form, the second by autodiff."""
+
+    base: eqx.Module
+    phi: eqx.Module
+    ambient: tuple[int, ...] = eqx.field(static=True)
+
+    def correction(self, z: Complex[Array, " n"]) -> Float[Array, ""]:
+        """φ(u(z)) in the network's precision."""
+        u = spectral_inputs(z, self.ambient)
+        return jnp.reshape(self.phi(u.astype(_float_dtype(self.phi))), ())
+
+    def __call__(self, z: Complex[Array, " n"]) -> Float[Array, ""]:
+        return self.base(z) + self.correction(z)
+
+    def correction_metric(self, z, jac) -> Complex[Array, "d d"]:
+        """∂_{v_a} ∂̄_{v_b} φ(u(z)) along the rows of J."""
+        return complex_hessian_along(self.correction, z, jac)
+
+    def pullback_metric(
+        self, z: Complex[Array, " n"], jac: Complex[Array, "d n"]
+    ) -> Complex[Array, "d d"]:
+        g0 = self.base.pullback_metric(z, jac)
+        return g0 + self.correction_metric(z, jac).astype(g0.dtype)
+
+    def trainable_mask(self):
+        """Only φ trains; K₀ is frozen."""
+        from ntkflow.nets.trainable import frozen_mask, trainable
+
+        return CorrectedPotential(frozen_mask(self.base), trainable(self.phi), self.ambient)
+
+
+def zero_readout(mlp):
+    """``mlp`` with its read-out weights and bias set to zero, so it is ≡ 0 (and its gradient
+    w.r.t. the read-out layer is not: training moves it off zero)."""
+    last = mlp.layers[-1]
+    mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, jnp.zeros_like(last.weight))
+    if getattr(last, "bias", None) is not None:
+        mlp = eqx.tree_at(lambda m: m.layers[-1].bias, mlp, jnp.zeros_like(last.bias))
+    return mlp

@@ -9,9 +9,12 @@ integer exponent matrix (rows = monomials, columns = coordinates) and complex co
 
 Calabi-Yau condition (adjunction, Hubsch "Calabi-Yau manifolds" ch. 1): for every factor f the
 multidegrees of the equations add up to n_f + 1; so a hypersurface in P^n has degree n + 1.
-Smoothness is checked on construction (:mod:`ntkflow.cy.smoothness`) and a singular member is
-refused with an error. Named varieties and parsing live in :mod:`ntkflow.cy.catalogue`;
-:mod:`ntkflow.cy.variety` re-exports everything.
+Smoothness is checked on construction and a singular member is refused: X is singular where
+the Jacobian of the equations drops rank on X; the Dwork family Σ z_i⁵ − 5ψ ∏ z_i exactly when
+ψ⁵ = 1 (Candelas–de la Ossa–Green–Parkes 1991); for any other hypersurface damped Gauss–Newton
+on ∇Q = 0 from random starts in each affine patch searches for singular points (a strong
+check, not a proof; :func:`singularity`). Named varieties and parsing live in
+:mod:`ntkflow.cy.catalogue`; :mod:`ntkflow.cy.variety` re-exports everything.
 
 Everything here is written for ONE point ``z`` (complex, shape ``(n_coords,)``); vmap for
 batches.
@@ -22,23 +25,18 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections.abc import Sequence
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex
 
-from .smoothness import singularity
-
 
 class VarietyError(ValueError):
     """Raised for an ill-formed, non-Calabi-Yau, or singular variety."""
-
-
-# ----------------------------------------------------------------------------------------------
-# monomial evaluation (one point)
-# ----------------------------------------------------------------------------------------------
 
 
 def _power_table(z: Array, max_deg: int) -> Array:
@@ -71,11 +69,6 @@ def _poly_gradient(z, exponents, coefficients, max_deg):
     return jnp.sum(coefficients[None, :] * exponents.T * mono, axis=1)
 
 
-# ----------------------------------------------------------------------------------------------
-# the varieties
-# ----------------------------------------------------------------------------------------------
-
-
 def _factor_slices(ambient: Sequence[int]) -> list[slice]:
     out, start = [], 0
     for n in ambient:
@@ -102,18 +95,28 @@ def intersection_number(
     """∫_X prod_f J_f^{powers_f} for X cut out by equations of the given multidegrees:
     the coefficient of prod_f J_f^{n_f} in prod_e (sum_f d_ef J_f) * prod_f J_f^{powers_f}
     (Hubsch, "Calabi-Yau manifolds", §1.2; J_f the hyperplane class of factor f)."""
-    F = len(ambient)
-    poly: dict[tuple[int, ...], int] = {tuple(powers): 1}
+    poly = {tuple(powers): 1}
     for degs in multidegrees:
-        new: dict[tuple[int, ...], int] = {}
-        for mono, c in poly.items():
-            for f in range(F):
-                if degs[f]:
-                    m = list(mono)
-                    m[f] += 1
-                    new[tuple(m)] = new.get(tuple(m), 0) + c * degs[f]
-        poly = new
+        poly = _mul(poly, _hyperplanes(degs))
     return poly.get(tuple(ambient), 0)
+
+
+def _mul(p: dict, q: dict, top: int | None = None) -> dict:
+    """Product of two polynomials in J_1..J_F stored as {exponent tuple: coefficient}, without
+    the monomials of degree above ``top``."""
+    out: dict = {}
+    for a, ca in p.items():
+        for b, cb in q.items():
+            m = tuple(x + y for x, y in zip(a, b, strict=True))
+            if top is None or sum(m) <= top:
+                out[m] = out.get(m, 0) + ca * cb
+    return out
+
+
+def _hyperplanes(degs: Sequence[float]) -> dict:
+    """Σ_f d_f J_f as a polynomial (see :func:`_mul`)."""
+    F = len(degs)
+    return {tuple(int(g == f) for g in range(F)): d for f, d in enumerate(degs) if d}
 
 
 class _VarietyBase(eqx.Module):
@@ -141,6 +144,30 @@ class _VarietyBase(eqx.Module):
     def factor_slices(self) -> list[slice]:
         return _factor_slices(self.ambient)
 
+    @property
+    def multidegrees(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(q.multidegree for q in self.equations_list)
+
+    def equations(self, z: Complex[Array, " n"]) -> Complex[Array, " E"]:
+        """(Q_1(z), …, Q_E(z)) at one point."""
+        return jnp.stack([q.polynomial(z) for q in self.equations_list])
+
+    def jacobian(self, z: Complex[Array, " n"]) -> Complex[Array, "E n"]:
+        """∂Q_e/∂z_j at one point."""
+        return jnp.stack([q.gradient(z) for q in self.equations_list])
+
+    def to_dict(self) -> dict:
+        """JSON-able description (inverse: :func:`variety_from_dict`)."""
+        cs = [np.asarray(q.coefficients) for q in self.equations_list]
+        return {
+            "kind": "hypersurface" if isinstance(self, Hypersurface) else "cicy",
+            "name": self.name,
+            "ambient": list(self.ambient),
+            "exponents": [np.asarray(q.exponents).tolist() for q in self.equations_list],
+            "coefficients_re": [c.real.tolist() for c in cs],
+            "coefficients_im": [c.imag.tolist() for c in cs],
+        }
+
     def fs_volume(self, t: Sequence[float] | float | None = None) -> float:
         """∫_X J^dim with J = sum_f t_f J_f the Fubini-Study class (t_f = 1 by default):
         an intersection number, e.g. 5 for the quintic, 18 for the bicubic."""
@@ -159,45 +186,27 @@ class _VarietyBase(eqx.Module):
         """χ = ∫_X c_dim(TX) from the adjunction formula
         c(TX) = prod_f (1 + J_f)^{n_f+1} / prod_e (1 + sum_f d_ef J_f) (Hubsch §1.2)."""
         F, D = self.n_factors, self.dim
-        # total Chern class as a dict over monomials in J_f, truncated at degree D
-        poly: dict[tuple[int, ...], float] = {(0,) * F: 1.0}
-
-        def mul(p, q):
-            out: dict[tuple[int, ...], float] = {}
-            for a, ca in p.items():
-                for b, cb in q.items():
-                    m = tuple(x + y for x, y in zip(a, b, strict=True))
-                    if sum(m) <= D:
-                        out[m] = out.get(m, 0.0) + ca * cb
-            return out
-
+        one = {(0,) * F: 1.0}
+        poly = one  # the total Chern class, truncated at degree D
         for f, n in enumerate(self.ambient):
             for _ in range(n + 1):
-                e = [0] * F
-                e[f] = 1
-                poly = mul(poly, {(0,) * F: 1.0, tuple(e): 1.0})
+                poly = _mul(poly, {**one, **_hyperplanes([float(g == f) for g in range(F)])}, D)
         for degs in self.multidegrees:
-            # 1/(1 + x) = sum_k (-x)^k, x = sum_f d_f J_f
-            x = {}
-            for f in range(F):
-                if degs[f]:
-                    e = [0] * F
-                    e[f] = 1
-                    x[tuple(e)] = -float(degs[f])
-            inv = {(0,) * F: 1.0}
-            term = {(0,) * F: 1.0}
+            x = _hyperplanes([-float(d) for d in degs])  # 1/(1 + x) = Σ_k (−x)^k
+            inv, term = dict(one), dict(one)
             for _ in range(D):
-                term = mul(term, x)
+                term = _mul(term, x, D)
                 for m, c in term.items():
                     inv[m] = inv.get(m, 0.0) + c
-            poly = mul(poly, inv)
-        total = 0.0
-        for mono, c in poly.items():
-            if sum(mono) == D:
-                total += c * intersection_number(self.multidegrees, self.ambient, mono)
-        return int(round(total))
+            poly = _mul(poly, inv, D)
+        chi = sum(
+            c * intersection_number(self.multidegrees, self.ambient, m)
+            for m, c in poly.items()
+            if sum(m) == D
+        )
+        return int(round(chi))
 
-    # subclasses provide: ambient, multidegrees, equations(z) -> (E,), jacobian(z) -> (E, n)
+    # subclasses provide: ambient, name, equations_list (the hypersurfaces Q_e = 0)
 
 
 def _moduli(t, F: int) -> tuple[float, ...]:
@@ -288,8 +297,8 @@ class Hypersurface(_VarietyBase):
         return self.multidegree[0] if len(self.multidegree) == 1 else self.multidegree
 
     @property
-    def multidegrees(self) -> tuple[tuple[int, ...], ...]:
-        return (self.multidegree,)
+    def equations_list(self) -> tuple[Hypersurface]:
+        return (self,)
 
     def polynomial(self, z: Complex[Array, " n"]) -> Complex[Array, ""]:
         """Q(z) at one point."""
@@ -298,23 +307,6 @@ class Hypersurface(_VarietyBase):
     def gradient(self, z: Complex[Array, " n"]) -> Complex[Array, " n"]:
         """Holomorphic gradient ∂Q/∂z_j at one point."""
         return _poly_gradient(z, self.exponents, self.coefficients, self.max_deg)
-
-    def equations(self, z: Complex[Array, " n"]) -> Complex[Array, " 1"]:
-        return self.polynomial(z)[None]
-
-    def jacobian(self, z: Complex[Array, " n"]) -> Complex[Array, "1 n"]:
-        return self.gradient(z)[None, :]
-
-    def to_dict(self) -> dict:
-        c = np.asarray(self.coefficients)
-        return {
-            "kind": "hypersurface",
-            "name": self.name,
-            "ambient": list(self.ambient),
-            "exponents": [np.asarray(self.exponents).tolist()],
-            "coefficients_re": [c.real.tolist()],
-            "coefficients_im": [c.imag.tolist()],
-        }
 
 
 class CompleteIntersection(_VarietyBase):
@@ -351,32 +343,8 @@ class CompleteIntersection(_VarietyBase):
             check_smooth(self)
 
     @property
-    def multidegrees(self) -> tuple[tuple[int, ...], ...]:
-        return tuple(q.multidegree for q in self.equations_list)
-
-    @property
     def degree(self):
         return self.multidegrees
-
-    def equations(self, z):
-        return jnp.stack([q.polynomial(z) for q in self.equations_list])
-
-    def jacobian(self, z):
-        return jnp.stack([q.gradient(z) for q in self.equations_list])
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": "cicy",
-            "name": self.name,
-            "ambient": list(self.ambient),
-            "exponents": [np.asarray(q.exponents).tolist() for q in self.equations_list],
-            "coefficients_re": [
-                np.asarray(q.coefficients).real.tolist() for q in self.equations_list
-            ],
-            "coefficients_im": [
-                np.asarray(q.coefficients).imag.tolist() for q in self.equations_list
-            ],
-        }
 
 
 Variety = Hypersurface | CompleteIntersection
@@ -396,7 +364,7 @@ def variety_from_dict(d: dict, check: bool = True) -> Variety:
 
 def check_smooth(variety, n_starts: int = 24, seed: int = 1234) -> None:
     """Refuse a singular member with a :class:`VarietyError` naming the singular point found
-    (:func:`ntkflow.cy.smoothness.singularity`)."""
+    (:func:`singularity`)."""
     msg = singularity(variety, n_starts, seed)
     if msg is not None:
         raise VarietyError(msg)
@@ -404,3 +372,98 @@ def check_smooth(variety, n_starts: int = 24, seed: int = 1234) -> None:
 
 def variety_to_json(variety: Variety) -> str:
     return json.dumps(variety.to_dict())
+
+
+def _critical_residual(variety, z):
+    """Scale-free residual of the singularity equations at z: |Q| and the minors of dQ."""
+    J = variety.jacobian(z)  # (E, n)
+    Qs = variety.equations(z)
+    # singular iff the E x n Jacobian drops rank on X; smallest singular value (scale-free)
+    zn = jnp.linalg.norm(z)
+    s = jnp.linalg.svd(J, compute_uv=False)
+    deg = jnp.array([sum(md) for md in variety.multidegrees], dtype=jnp.float64)
+    return jnp.concatenate([jnp.abs(Qs) / zn**deg, s[-1:] / zn ** (jnp.max(deg) - 1)])
+
+
+def singularity(variety, n_starts: int = 24, seed: int = 1234) -> str | None:
+    """Why ``variety`` is singular (one line naming the singular point), or None if none is
+    found. The Dwork pencil is checked exactly (psi^5 = 1 is singular); otherwise Gauss-Newton
+    from ``n_starts`` random points per patch searches for solutions of Q = 0 with a
+    rank-deficient Jacobian (for a hypersurface: dQ = 0, Euler's identity then gives Q = 0).
+
+    The numerical search is a strong check, not a proof: it finds singular points whose
+    Newton basins the random starts reach (all the standard singular members are found)."""
+    name = variety.name
+    m = re.fullmatch(r"dwork:psi=(.+)", name)
+    if m:
+        psi = complex(m.group(1).replace("i", "j"))
+        if abs(psi**5 - 1) < 1e-9:
+            return (
+                f"{name}: the Dwork quintic with psi^5 = 1 is singular (conifold point); "
+                "choose psi with psi^5 != 1"
+            )
+        return None
+    if name in _KNOWN_SMOOTH:
+        return None
+    if variety.n_equations == 1:
+        z = _find_critical_point(variety, n_starts, seed)
+        if z is not None:
+            return (
+                f"{name}: the hypersurface is singular: Q and all ∂Q/∂z vanish at "
+                f"z = {np.round(z, 6).tolist()}"
+            )
+    return None
+
+
+_KNOWN_SMOOTH = {"fermat-quintic", "quartic-k3", "cubic-torus"}
+
+
+@jax.jit
+def _gauss_newton_critical(variety, z0, free_mask):
+    """40 damped Gauss-Newton steps on grad Q = 0 (free coordinates only), batched."""
+
+    def step(z, free):
+        g = variety.gradient(z)
+        H = jax.jacfwd(variety.gradient, holomorphic=True)(z) * free[None, :]
+        dz = jnp.where(free, jnp.linalg.lstsq(H, -g)[0], 0)
+        scale = jnp.minimum(1.0, 2.0 * (1 + jnp.linalg.norm(z)) / (jnp.linalg.norm(dz) + 1e-300))
+        return z + scale * dz
+
+    def body(_, z):
+        return jax.vmap(jax.vmap(step, in_axes=(0, None)), in_axes=(0, 0))(z, free_mask)
+
+    return jax.lax.fori_loop(0, 40, body, z0)
+
+
+def _find_critical_point(variety, n_starts: int, seed: int):
+    """Gauss-Newton on grad Q(z) = 0 within each affine patch of each factor."""
+    n = variety.n_coords
+    key = jax.random.PRNGKey(seed)
+    slices = variety.factor_slices
+    patches = list(itertools.product(*[range(s.start, s.stop) for s in slices]))
+    rng = np.random.default_rng(seed)
+    if len(patches) > 8:
+        patches = [patches[i] for i in rng.choice(len(patches), 8, replace=False)]
+    patches = np.asarray(patches)
+    P = len(patches)
+    key, sub = jax.random.split(key)
+    z0 = jax.random.normal(sub, (P, n_starts, n, 2)) @ jnp.array([1.0, 1j])
+    mask = np.ones((P, n), dtype=bool)
+    for i, p in enumerate(patches):
+        mask[i, p] = False
+    mask_b = jnp.asarray(mask)[:, None, :]
+    z0 = jnp.where(mask_b, z0, 1.0 + 0j)
+
+    z = np.asarray(_gauss_newton_critical(variety, z0, jnp.asarray(mask)))
+    flat = z.reshape(-1, n)
+    flat = flat[np.isfinite(flat).all(axis=1)]
+    if flat.shape[0] == 0:
+        return None
+    res = np.asarray(jax.vmap(lambda u: _critical_residual(variety, u))(jnp.asarray(flat)))
+    bad = np.nonzero(res.max(axis=1) < 1e-9)[0]
+    if bad.size:
+        zz = flat[bad[0]]
+        for s in slices:
+            zz[s] = zz[s] / zz[s][np.argmax(np.abs(zz[s]))]
+        return zz
+    return None

@@ -16,9 +16,8 @@ Complete intersections of E equations in one P^n: a random plane P^E through E+1
 S^{2n+1}; the E equations restricted to the plane are solved by eliminating one variable with
 a resultant (its roots from a companion matrix) and back-substitution, then Newton in float64.
 
-Coefficients of the restricted polynomial come from its values at the (d+1)-th roots of unity
-(a discrete Fourier transform, exact for degree ≤ d); roots from batched companion-matrix
-eigenvalues. Everything is vectorised over lines: no per-point Python loops.
+Coefficients of a restricted polynomial: a DFT of its values at the (d+1)-th roots of unity;
+roots: batched companion-matrix eigenvalues; everything vectorised over lines.
 """
 
 from __future__ import annotations
@@ -250,8 +249,7 @@ def sample_points(variety, n_points: int, key, tol: float = 1e-10) -> PointSet:
     combos = jnp.asarray(_elim_candidates(variety.n_coords, variety.n_equations))
     fs = FubiniStudy(variety.ambient)
     vfs = variety.fs_volume()
-    zs, pats, elims, osq, dets = [], [], [], [], []
-    have = 0
+    parts, have = [], 0
     for _attempt in range(5):
         key, sub = jax.random.split(key)
         need = n_points - have
@@ -271,11 +269,7 @@ def sample_points(variety, n_points: int, key, tol: float = 1e-10) -> PointSet:
         key, sub = jax.random.split(key)
         idx = np.nonzero(ok)[0]
         idx = idx[np.asarray(jax.random.permutation(sub, idx.shape[0]))][:need]
-        zs.append(z[idx])
-        pats.append(patch[idx])
-        elims.append(elim[idx])
-        osq.append(omega_sq[idx])
-        dets.append(det_fs[idx])
+        parts.append((z[idx], patch[idx], elim[idx], omega_sq[idx], det_fs[idx]))
         have += idx.shape[0]
         if have >= n_points:
             break
@@ -284,11 +278,7 @@ def sample_points(variety, n_points: int, key, tol: float = 1e-10) -> PointSet:
             f"{variety.name}: only {have} of {n_points} points met |Q| < {tol}; is the variety "
             "singular or badly scaled?"
         )
-    z = np.concatenate(zs)
-    patch = np.concatenate(pats)
-    elim = np.concatenate(elims)
-    omega_sq = np.concatenate(osq)
-    det_fs = np.concatenate(dets)
+    z, patch, elim, omega_sq, det_fs = (np.concatenate(c) for c in zip(*parts, strict=True))
     if variety.n_factors == 1:
         patch = patch[:, 0]
     if variety.n_equations == 1:

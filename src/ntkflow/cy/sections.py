@@ -1,44 +1,28 @@
 """Sections of O(k, …, k) on a complete intersection in P^{n_1} × … × P^{n_F}: one basis, one
 convention.
 
-A section of O(k, …, k) on the ambient product is a polynomial of degree k in each factor's
-coordinates; the products of one degree-k monomial per factor, s_α = z^{e_α}, are a basis
-(``multidegree_monomials``; for one Pⁿ all degree-k monomials). On X = {Q_1 = … = Q_E = 0}
-with the Q_e a regular sequence (a complete intersection), the Koszul complex of (Q_1, …, Q_E)
-is exact, so the multigraded piece of the quotient ring R = C[z]/I, I = (Q_1, …, Q_E), has
+The products of one degree-k monomial per factor, s_α = z^{e_α}, are a basis of the sections
+on the ambient product (``multidegree_monomials``). On X = {Q_1 = … = Q_E = 0}, Q_e a regular
+sequence, the Koszul complex is exact, so R = C[z]/I, I = (Q_1, …, Q_E), has
 
     dim R_k = Σ_{S ⊂ {1..E}} (−1)^{|S|} dim C[z]_{k − Σ_{e∈S} d_e},
     dim C[z]_m = ∏_f C(n_f + m_f, n_f)                                  (``koszul_count``)
 
-(for the quintic C(4+k, 4) − C(k−1, 4); for P⁵[3,3] at k = 1, 2, 3: 6, 21, 54; for the bicubic
-at (k, k) = (1,1), (2,2), (3,3): 9, 36, 99; for the tetraquadric 16, 80, 240), and R_k is
-H⁰(X, O_X(k)) for these varieties (the Koszul terms have no higher ambient cohomology in the
-degrees used; Hübsch, "Calabi–Yau manifolds", §1.2). A basis of R_k are the *standard monomials*
-of a monomial order ≻: those of multidegree (k, …, k) that are not leading monomials of any
-element of I (Cox–Little–O'Shea, *Ideals, Varieties, and Algorithms*, §5.3 Prop. 1). We use
-the lexicographic order z₀ ≻ z₁ ≻ … on the concatenated coordinates.
+(quintic: C(4+k, 4) − C(k−1, 4); P⁵[3,3] at k = 1, 2, 3: 6, 21, 54; bicubic: 9, 36, 99;
+tetraquadric: 16, 80, 240), and R_k = H⁰(X, O_X(k)) here (Hübsch, "Calabi–Yau manifolds",
+§1.2). A basis of R_k are the *standard monomials* of the lexicographic order z₀ ≻ z₁ ≻ …: those
+of multidegree (k, …, k) that are no leading monomial of an element of I (Cox–Little–O'Shea,
+*Ideals, Varieties, and Algorithms*, §5.3 Prop. 1). For one equation {Q} is a Gröbner basis
+and they are the monomials not divisible by LT(Q) (§2.5 Prop. 4); for several, the leading
+monomials of I_k are read off its Macaulay matrix (:func:`standard_monomials`).
 
-* One equation (any product): (Q) is principal, {Q} is a Gröbner basis of it, and the standard
-  monomials are those not divisible by LT(Q), the exponent vector of Q largest as a tuple
-  (§2.5 Prop. 4; for the Dwork quintic z₀⁵, never z₀z₁z₂z₃z₄, which is no leading term under
-  any order).
-* Two or more equations: {Q_1, Q_2} need not be a Gröbner basis, so the leading monomials of
-  I_k = Σ_e Q_e · C[z]_{k−d_e} are read off its Macaulay matrix (rows: the products Q_e·m,
-  columns: the monomials of degree k): m ∈ LT(I_k) iff the column of m is
-  linearly independent of the columns of larger monomials (row echelon form). Numerically, on
-  an orthonormal basis of the row space (SVD) with a greedy Gram–Schmidt over the columns; the
-  count is checked against the numerical rank, and ``koszul_count`` is the independent check.
+The one convention for Hermitian forms on sections (the algebraic potential and Donaldson's
+algorithm; anchors.md; cyjax writes s̄ᵀHs with H ↔ Hᵀ):
 
-The one convention for Hermitian forms on sections, used by the algebraic potential and by
-Donaldson's algorithm alike (anchors.md; cyjax writes the same form as s̄ᵀHs with H ↔ Hᵀ):
+    K_H(z) = (1/(π k)) log s(z)ᴴ H s(z),    H Hermitian positive definite,
 
-    K_H(z) = (1/(π k)) log s(z)ᴴ H s(z),    H Hermitian positive definite, s a column vector,
-
-with k the degree in each factor: its metric is in the class k·Σ_f J_f / k = Σ_f J_f, and for
-H = ``fs_hermitian`` on the full basis sᴴHs = ∏_f |z_f|^{2k}, so K_H = Σ_f (1/π) log |z_f|² is
-the Fubini–Study potential with t_f = 1 (:mod:`ntkflow.cy.fubini_study`).
-
-Everything here is for ONE point z (complex, shape (n_coords,)); vmap for batches.
+whose metric is in the class Σ_f J_f; H = ``fs_hermitian`` on the full basis gives the
+Fubini–Study potential Σ_f (1/π) log |z_f|² (t_f = 1). Everything is for ONE point z.
 """
 
 from __future__ import annotations
@@ -52,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Int
 
+from .projective import _monomials, _power_table
 from .variety import CompleteIntersection, Hypersurface, VarietyError
 
 
@@ -224,23 +209,15 @@ def section_degree(exponents: np.ndarray, ambient: Sequence[int] | None = None) 
     return degs.pop()
 
 
-def _powers(z: Complex[Array, " n"], k: int) -> Complex[Array, "n k1"]:
-    """powers[i, p] = z_i^p for p = 0..k, by cumulative products (no complex pow)."""
-    n = z.shape[0]
-    ones = jnp.ones((n, 1), z.dtype)
-    return jnp.cumprod(jnp.concatenate([ones, jnp.broadcast_to(z[:, None], (n, k))], 1), 1)
-
-
 def section_values(exponents: Int[Array, "Nk n"], z: Complex[Array, " n"], k: int):
     """s_α(z) = z^{e_α}, shape (Nk,); ``k`` ≥ the largest exponent (the degree per factor)."""
-    n = z.shape[0]
-    return jnp.prod(_powers(z, k)[jnp.arange(n)[None, :], exponents], axis=1)
+    return _monomials(z, exponents, k)
 
 
 def sections(exponents: Int[Array, "Nk n"], z: Complex[Array, " n"], k: int) -> tuple[Array, Array]:
     """s_α(z) = z^{e_α} and ∂_i s_α = e_αi z^{e_α − δ_i}, shapes (Nk,) and (Nk, n)."""
     n = z.shape[0]
-    powers = _powers(z, k)
+    powers = _power_table(z, k)
     cols = jnp.arange(n)[None, :]
     vals = powers[cols, exponents]  # (Nk, n)
     s = jnp.prod(vals, axis=1)
@@ -265,20 +242,3 @@ def fs_hermitian(exponents: np.ndarray, ambient: Sequence[int] | None = None) ->
             m *= math.factorial(int(row[b].sum())) // math.prod(fact[int(e)] for e in row[b])
         mult.append(float(m))
     return np.diag(np.asarray(mult, dtype=np.float64))
-
-
-__all__ = [
-    "factor_blocks",
-    "fs_hermitian",
-    "koszul_count",
-    "leading_exponent",
-    "macaulay_matrix",
-    "monomial_exponents",
-    "multidegree_monomials",
-    "n_sections",
-    "section_basis",
-    "section_degree",
-    "section_values",
-    "sections",
-    "standard_monomials",
-]

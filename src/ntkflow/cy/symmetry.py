@@ -13,17 +13,11 @@ the phase s_α → ζ^{a·e_α} s_α, so
 
     sᴴHs → Σ_{αβ} ζ^{a·(e_β − e_α)} H_{αβ} s̄_α s_β,
 
-and sᴴHs is invariant for all a ∈ G iff H_{αβ} = 0 unless a·(e_β − e_α) ≡ 0 (mod d) for all
-a ∈ G: H is block diagonal in the classes of sections with equal characters χ_α(a) = a·e_α
-mod d. (The monomial basis of :mod:`.sections` is an eigenbasis: the standard monomials are
-monomials, and Q is G-semi-invariant.) For the Fermat quintic this leaves Σ (class size)²
-parameters instead of N_k²: 137 instead of 15 625 at k = 5, a few hundred at k = 6, 7.
-
-:class:`InvariantAlgebraicPotential` is the algebraic ansatz with H on that pattern: it
-whitens at the (pattern-projected) starting H₀ = RᴴR as :class:`~.potential.AlgebraicPotential`
-does (the Cholesky factor of a block-diagonal matrix keeps the blocks), trains the Hermitian
-deformation M = 1 + ½(D + Dᴴ) on the pattern only, and evaluates sᴴHs and its derivatives as
-sums over the pattern's entries (O(nnz) per point instead of O(N_k²)).
+and sᴴHs is invariant for all a ∈ G iff H is block diagonal in the classes of sections with
+equal characters χ_α(a) = a·e_α mod d (the monomial basis of :mod:`.sections` is an
+eigenbasis). On the Fermat quintic that leaves 137 parameters instead of 15 625 at k = 5.
+:class:`InvariantAlgebraicPotential` trains M = 1 + ½(D + Dᴴ) on that pattern only and
+evaluates sᴴHs as a sum over its entries (O(nnz) per point instead of O(N_k²)).
 """
 
 from __future__ import annotations
@@ -31,11 +25,11 @@ from __future__ import annotations
 import itertools
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
+from .potential import SectionPotential, whitening
 from .sections import section_degree, sections
 
 MAX_GROUP = 200_000  # enumerate Z_d^{n+1} only when it has at most this many elements
@@ -81,7 +75,7 @@ def project_to_pattern(h: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(labels[:, None] == labels[None, :], h, 0.0)
 
 
-class InvariantAlgebraicPotential(eqx.Module):
+class InvariantAlgebraicPotential(SectionPotential):
     """K = (1/πk) log s(z)ᴴ H s(z) with H = Rᴴ M R supported on the invariant pattern
     (module docstring); trainable: the real and imaginary parts ``a``, ``b`` of the upper
     triangle of D on the pattern (M = 1 + ½(D + Dᴴ), D = 0 at the start)."""
@@ -98,33 +92,24 @@ class InvariantAlgebraicPotential(eqx.Module):
         exponents = np.asarray(exponents)
         labels = np.asarray(labels)
         n_sections = exponents.shape[0]
-        h0 = np.asarray(h0)
-        if h0.shape != (n_sections, n_sections) or labels.shape != (n_sections,):
+        if labels.shape != (n_sections,):
             raise ValueError(
-                f"InvariantAlgebraicPotential: H has shape {h0.shape} and {labels.shape} labels, "
-                f"need ({n_sections}, {n_sections}) and ({n_sections},)"
+                f"InvariantAlgebraicPotential: {labels.shape} labels, need ({n_sections},)"
             )
-        h0 = project_to_pattern(0.5 * (h0 + h0.conj().T), labels)
-        try:
-            chol = np.linalg.cholesky(h0)
-        except np.linalg.LinAlgError:
-            raise ValueError(
-                "InvariantAlgebraicPotential: the initial H is not positive definite"
-            ) from None
+        self.whitening = whitening(
+            h0,
+            n_sections,
+            "InvariantAlgebraicPotential",
+            dtype,
+            lambda h: project_to_pattern(h, labels),
+        )
         rows, cols = invariant_pattern(labels)
-        cdtype = jnp.complex64 if dtype == jnp.float32 else jnp.complex128
         self.exponents = jnp.asarray(exponents)
-        self.whitening = jnp.asarray(chol.conj().T, dtype=cdtype)
         self.rows = jnp.asarray(rows)
         self.cols = jnp.asarray(cols)
         self.a = jnp.zeros(len(rows), dtype)
         self.b = jnp.zeros(len(rows), dtype)
         self.k = section_degree(exponents)
-
-    def trainable_mask(self):
-        """Only the deformation (a, b) trains."""
-        mask = jax.tree.map(lambda _: False, self)
-        return eqx.tree_at(lambda m: (m.a, m.b), mask, (True, True))
 
     @property
     def hermitian(self) -> Complex[Array, "Nk Nk"]:
@@ -136,7 +121,7 @@ class InvariantAlgebraicPotential(eqx.Module):
         R = self.whitening
         return R.conj().T @ m @ R
 
-    def _pattern_values(self):
+    def gram_operand(self):
         """(rows, cols, H entries) over the full pattern (both triangles)."""
         h = self.hermitian
         r = jnp.concatenate([self.rows, self.cols])
@@ -147,8 +132,8 @@ class InvariantAlgebraicPotential(eqx.Module):
 
     def gram(self, X: Complex[Array, "Nk m"], pattern=None) -> Complex[Array, "m m"]:
         """G[m, n] = X_mᴴ H X_n = Σ_p conj(X[r_p, m]) H_p X[c_p, n] over the pattern (pass
-        ``pattern`` = :meth:`_pattern_values` to form H once under vmap)."""
-        r, c, v = self._pattern_values() if pattern is None else pattern
+        ``pattern`` = :meth:`gram_operand` to form H once under vmap)."""
+        r, c, v = self.gram_operand() if pattern is None else pattern
         return (X[r].conj() * v[:, None]).T @ X[c]
 
     def __call__(self, z: Complex[Array, " n"]) -> Float[Array, ""]:
@@ -156,30 +141,7 @@ class InvariantAlgebraicPotential(eqx.Module):
         g = self.gram(s[:, None])
         return jnp.log(jnp.real(g[0, 0])) / (jnp.pi * self.k)
 
-    def pullback_metric(
-        self, z: Complex[Array, " n"], jac: Complex[Array, "d n"]
-    ) -> Complex[Array, "d d"]:
-        """g_{a b̄} = (1/πk)[G_ab/A − G_a0 G_0b/A²]ᵀ, G = Xᴴ H X, X = [s | ∂s Jᵀ]
-        (the complex Hessian of log sᴴHs along the rows of J, as in AlgebraicPotential)."""
-        z = z.astype(self.whitening.dtype)
-        s, ds = sections(self.exponents, z, self.k)
-        X = jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
-        G = self.gram(X)
-        A = jnp.real(G[0, 0])
-        g_ba = G[1:, 1:] / A - G[1:, :1] @ G[:1, 1:] / A**2
-        return g_ba.T / (jnp.pi * self.k)
-
 
 def act(group_element: np.ndarray, d: int, z):
     """The phase map z_i → ζ^{a_i} z_i (ζ = e^{2πi/d}) on points (..., n)."""
     return z * np.exp(2j * np.pi * np.asarray(group_element) / d)
-
-
-__all__ = [
-    "InvariantAlgebraicPotential",
-    "act",
-    "invariant_classes",
-    "invariant_pattern",
-    "phase_group",
-    "project_to_pattern",
-]

@@ -25,8 +25,15 @@ from jaxtyping import Array, Complex, Float
 
 from ntkflow.cy.kahler import pullback_jacobian
 from ntkflow.cy.points import PointSet
-from ntkflow.cy.sections import section_degree, sections
+from ntkflow.cy.potential import (
+    CorrectedPotential,
+    SectionPotential,
+    algebraic_metric,
+    section_features,
+)
+from ntkflow.cy.sections import section_degree
 from ntkflow.flows.optimise import make_step as flow_step
+from ntkflow.nets.trainable import trainable
 
 
 class TrainingError(RuntimeError):
@@ -81,55 +88,22 @@ class TrainingSet(eqx.Module):
         return jax.tree.map(lambda a: a[idx], self)
 
 
-def section_features(exponents, k: int, z: Complex[Array, " n"], jac: Complex[Array, "d n"]):
-    """X = [s | ∂s Jᵀ] of shape (N_k, 1 + d) at one point: the sections and their derivatives
-    along the rows of J, from which every algebraic metric follows (:func:`algebraic_metric`)."""
-    s, ds = sections(exponents, z, k)
-    return jnp.concatenate([s[:, None], ds @ jac.T.astype(z.dtype)], axis=1)
-
-
-def algebraic_metric(model, X: Complex[Array, "Nk d1"], gram=None) -> Complex[Array, "d d"]:
-    """g_{a b̄} = (1/πk)[G_ab/A − G_a0 G_0b/A²]ᵀ with G = Xᴴ H X, A = G_00: the pulled-back
-    metric of K = (1/πk) log sᴴHs from the features X (the closed form of
-    :class:`~ntkflow.cy.potential.AlgebraicPotential`). ``gram(X)`` gives G (default: dense H)."""
-    G = gram(X) if gram is not None else X.conj().T @ (model.hermitian @ X)
-    A = jnp.real(G[0, 0])
-    g_ba = G[1:, 1:] / A - G[1:, :1] @ G[:1, 1:] / A**2
-    return g_ba.T / (jnp.pi * model.k)
-
-
-def is_algebraic(model) -> bool:
-    """Whether ``model`` is an algebraic ansatz (full or invariant H)."""
-    from ntkflow.cy.potential import AlgebraicPotential
-    from ntkflow.cy.symmetry import InvariantAlgebraicPotential
-
-    return isinstance(model, AlgebraicPotential | InvariantAlgebraicPotential)
-
-
 def batch_metrics(model, data: TrainingSet) -> Complex[Array, "N d d"]:
     """The pulled-back metrics at all points of ``data``: from the stored section features
     for an algebraic ansatz on the same sections (H formed once per call), else
     ``model.pullback_metric`` (e.g. Fubini–Study measured on a degree-k training set)."""
-    from ntkflow.cy.corrected import CorrectedPotential
-    from ntkflow.cy.symmetry import InvariantAlgebraicPotential
-
     if isinstance(model, CorrectedPotential) and data.features is not None:
         g0 = batch_metrics(model.base, data)
         dg = jax.vmap(model.correction_metric)(data.z, data.jac)
         return g0 + dg.astype(g0.dtype)
     if (
         data.features is not None
-        and is_algebraic(model)
+        and isinstance(model, SectionPotential)
         and data.features.shape[-2] == model.exponents.shape[0]  # features of its sections
     ):
         X = data.features.astype(model.whitening.dtype)
-        if isinstance(model, InvariantAlgebraicPotential):
-            pattern = model._pattern_values()
-            gram = lambda x: model.gram(x, pattern)
-        else:
-            h = model.hermitian
-            gram = lambda x: x.conj().T @ (h @ x)
-        return jax.vmap(lambda x: algebraic_metric(model, x, gram))(X)
+        operand = model.gram_operand()  # formed once, not per point
+        return jax.vmap(lambda x: algebraic_metric(model, x, lambda y: model.gram(y, operand)))(X)
     return jax.vmap(model.pullback_metric)(data.z, data.jac)
 
 
@@ -159,7 +133,7 @@ def loss_chunk(model, data: TrainingSet, kappa: float, p: int = 2) -> int:
     (:func:`ntkflow.memory.chunk_size` on the compiled value-and-gradient of one batch)."""
     from ntkflow.memory import chunk_size
 
-    params, static = eqx.partition(model, _trainable(model))
+    params, static = eqx.partition(model, trainable(model))
 
     def batched(d):
         f = lambda q: loss_from_eta(
@@ -168,12 +142,6 @@ def loss_chunk(model, data: TrainingSet, kappa: float, p: int = 2) -> int:
         return jax.value_and_grad(f)(params)
 
     return chunk_size(batched, data, max_chunk=len(data))
-
-
-def _trainable(model):
-    from ntkflow.nets.trainable import trainable
-
-    return trainable(model)
 
 
 def pointwise_loss(e: Array, kappa: float, p: int = 2) -> Array:
@@ -303,21 +271,3 @@ def make_step(optimiser: Optimiser, static, kappa: float, p: int, chunk: int | N
 def check_finite(value, what: str, step: int) -> None:
     if not np.isfinite(np.asarray(value)).all():
         raise TrainingError(f"step {step}: {what} is not finite; stopping")
-
-
-__all__ = [
-    "Optimiser",
-    "TrainingError",
-    "TrainingSet",
-    "det_metric",
-    "eta",
-    "eta_from_metrics",
-    "fs_kappa",
-    "fs_metrics",
-    "loss_chunk",
-    "loss_from_eta",
-    "make_step",
-    "monge_ampere_loss",
-    "pointwise_loss",
-    "sigma_from_eta",
-]

@@ -1,16 +1,14 @@
 """The configuration of ``ntkflow cy train`` (TOML keys = field names = ``--options``).
 
-Each field carries its help sentence and allowed values (:func:`ntkflow.io.option`), so the
-TOML loader, ``ntkflow cy train --help`` and the docs say the same; :func:`check_config`
-holds the rules that need the variety. Kept apart from the job (:mod:`.train_job`) so the
-command line can describe the options without building anything.
+:func:`check_config` holds the rules that need the variety. Kept apart from the job
+(:mod:`.train_job`) so the command line can describe the options without building anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from ntkflow.io.config import option
+from ntkflow.io.config import _check_field, option
 
 ANSATZE = ("algebraic", "phi")
 OPTIMISERS = ("lbfgs", "adam")
@@ -105,29 +103,25 @@ class TrainConfig:
     )
 
     def __post_init__(self):
-        if self.ansatz not in ANSATZE:
-            raise ValueError(f"ansatz must be one of {ANSATZE}, got {self.ansatz!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.n_test < 1 or self.n_points <= self.n_test:
+        check_fields(self)
+        if self.n_points <= self.n_test:
             raise ValueError(
-                f"n_test must be at least 1 and less than n_points (--points), got "
-                f"n_test = {self.n_test}, n_points = {self.n_points}"
+                f"n_test must be less than n_points (--points), got n_test = {self.n_test}, "
+                f"n_points = {self.n_points}"
             )
-        if self.loss_power not in (1, 2):
-            raise ValueError(f"loss_power must be 1 or 2, got {self.loss_power}")
-        if not self.time_budget >= 0:
-            raise ValueError(f"time_budget must be >= 0 seconds, got {self.time_budget}")
-        if self.symmetry not in SYMMETRIES:
-            raise ValueError(f"symmetry must be auto or none, got {self.symmetry!r}")
-        if self.optimizer not in OPTIMISERS:
-            raise ValueError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
 
     @property
     def description(self) -> str:
         """Short label of the training stage (progress bars)."""
         opt = {"lbfgs": "L-BFGS", "adam": "Adam"}.get(self.optimizer, self.optimizer)
         return f"training ({opt})"
+
+
+def check_fields(config) -> None:
+    """The choices and ranges declared with :func:`ntkflow.io.option` of every field of a
+    config dataclass, also when it is built directly (not from TOML or flags)."""
+    for f in dataclasses.fields(config):
+        _check_field(f, getattr(config, f.name), f.name)
 
 
 def section_degree(variety, k: int) -> int:
@@ -167,13 +161,3 @@ def check_config(cfg: TrainConfig) -> None:
                 f"degree k = {k} on {variety.name} has {n_k} sections; its balanced metric "
                 f"needs more training points than that, got {n_bal} (raise --points or lower --k)"
             )
-
-
-__all__ = [
-    "ANSATZE",
-    "MAX_AUTO_SECTIONS",
-    "OPTIMISERS",
-    "TrainConfig",
-    "check_config",
-    "section_degree",
-]

@@ -9,7 +9,9 @@ full-batch L-BFGS on the p = 2 Monge–Ampère loss over ``n_fit`` points, σ me
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -17,9 +19,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkflow.cy.corrected import CorrectedPotential, zero_readout
 from ntkflow.cy.donaldson import balanced_hermitian
-from ntkflow.cy.potential import AlgebraicPotential, PhiPotential, n_spectral_inputs
+from ntkflow.cy.potential import (
+    AlgebraicPotential,
+    CorrectedPotential,
+    PhiPotential,
+    n_spectral_inputs,
+    zero_readout,
+)
 from ntkflow.cy.sections import section_basis
 from ntkflow.cy.symmetry import InvariantAlgebraicPotential, invariant_classes, phase_group
 from ntkflow.cy.train import (
@@ -32,8 +39,10 @@ from ntkflow.cy.train import (
     make_step,
     sigma_from_eta,
 )
-from ntkflow.cy.train_config import ANSATZE, TrainConfig, check_config, section_degree
+from ntkflow.cy.train_config import TrainConfig, section_degree
+from ntkflow.cy.train_config import check_config as check_config  # re-exported
 from ntkflow.io.progress import stage, thousands
+from ntkflow.nets.trainable import trainable
 
 
 class CYTrainJob:
@@ -75,7 +84,7 @@ class CYTrainJob:
         self.optimiser = Optimiser(cfg.optimizer, cfg.learning_rate, batch)
         with stage(f"balanced metric (k = {self.k})" if algebraic else "φ-network set-up"):
             self._skeleton = self._initial_model(train)
-        params, self.static = eqx.partition(self._skeleton, _trainable(self._skeleton))
+        params, self.static = eqx.partition(self._skeleton, trainable(self._skeleton))
         self._params0 = params
         chunk = loss_chunk(self._skeleton, self.fit, self.kappa, cfg.loss_power)
         self.tx, self._step = make_step(
@@ -89,14 +98,14 @@ class CYTrainJob:
             self._init_phi_stage(cfg)
 
     def _init_phi_stage(self, cfg: TrainConfig) -> None:
-        """K = K_alg + φ (:mod:`ntkflow.cy.corrected`): φ starts at zero, trains after
-        ``algebraic_steps`` steps with the algebraic part frozen."""
+        """K = K_alg + φ (:class:`~ntkflow.cy.potential.CorrectedPotential`): φ starts at zero,
+        trains after ``algebraic_steps`` steps with the algebraic part frozen."""
         corrected = CorrectedPotential(self._skeleton, self._phi_network(cfg), self.variety.ambient)
-        phi_params, self.phi_static = eqx.partition(corrected, _trainable(corrected))
+        phi_params, self.phi_static = eqx.partition(corrected, trainable(corrected))
         self._phi0 = phi_params
         # the algebraic part's trained arrays inside the corrected model (frozen in the stage)
         self._base_filter = CorrectedPotential(
-            _trainable(self._skeleton),
+            trainable(self._skeleton),
             jax.tree.map(lambda _: False, corrected.phi),
             corrected.ambient,
         )
@@ -242,12 +251,6 @@ class CYTrainJob:
         return np.asarray(jax.vmap(model.pullback_metric)(z, jac))
 
 
-def _trainable(model):
-    from ntkflow.nets.trainable import trainable
-
-    return trainable(model)
-
-
 def _scale_readout(mlp, factor: float):
     """Start φ near 0 so the initial metric is Fubini–Study (a small read-out layer)."""
     last = mlp.layers[-1]
@@ -263,8 +266,6 @@ def make_job(config: dict[str, Any]) -> CYTrainJob:
     Jobs are deterministic in their config, so one process reuses the job (its sampled points
     and balanced metric) when asked again for the same config, e.g. to measure after training.
     """
-    import json
-
     key = json.dumps(config, sort_keys=True, default=str)
     if key not in _JOBS:
         _JOBS.clear()
@@ -274,4 +275,49 @@ def make_job(config: dict[str, Any]) -> CYTrainJob:
 
 JOB_KIND = "ntkflow.cy.train_job:make_job"
 
-__all__ = ["ANSATZE", "JOB_KIND", "CYTrainJob", "TrainConfig", "check_config", "make_job"]
+
+def finish(run_dir: Path, plot: Path | None = None, started: float | None = None) -> dict:
+    """How a finished `cy train` run ends, in one go or resumed: the final measures of its
+    model in float64 (σ, volume, Ricci measure, χ), the σ plot and RUN_DIR/summary.json.
+
+    ``train_seconds`` is the training loop's time over all sessions (``time_s`` of the last
+    metrics record), ``measure_seconds`` the final measures, ``wall_seconds`` everything since
+    ``started`` (sampling and set-up included).
+    """
+    import ntkflow.io as nio
+    from ntkflow.cy.measures import final_measures
+    from ntkflow.io.atomic import atomic_write_text
+    from ntkflow.io.results import to_jsonable
+
+    started = time.perf_counter() if started is None else started
+    rd = nio.RunDir.open(run_dir)
+    records = rd.read_metrics()
+    t0 = time.perf_counter()
+    with stage("final measures in float64: σ, volume, Ricci measure, χ"):
+        summary = final_measures(run_dir)
+    t1 = time.perf_counter()
+    summary["train_seconds"] = round(float(records[-1]["time_s"]) if records else 0.0, 2)
+    summary["measure_seconds"] = round(t1 - t0, 2)
+    summary["wall_seconds"] = round(t1 - started, 2)
+    summary["steps"] = records[-1]["step"] if records else 0
+    summary["run_dir"] = str(run_dir)
+    out = Path(plot) if plot is not None else Path(run_dir) / "sigma.png"
+    if plot_sigma(records, out):
+        summary["plot"] = str(out)
+    atomic_write_text(rd.path / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
+    return summary
+
+
+def plot_sigma(records: list[dict], out: Path) -> bool:
+    """PNG of test σ against training time from a run's metrics records; False when no σ
+    was logged."""
+    from ntkflow.io.results import figure
+
+    recs = [r for r in records if "sigma_test" in r]
+    if not recs:
+        return False
+    with figure(out) as ax:
+        ax.semilogy([r["time_s"] for r in recs], [r["sigma_test"] for r in recs], "o-")
+        ax.set(xlabel="training time [s]", ylabel="test σ")
+        ax.grid(alpha=0.3, which="both")
+    return True
