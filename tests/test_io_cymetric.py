@@ -10,10 +10,11 @@ from ntkflow.io.cymetric import (
     PointsError,
     PointSplit,
     read_cymetric,
+    read_points,
     split_points,
     write_cymetric,
+    write_npz,
 )
-from ntkflow.io.cymetric import read_points, write_npz
 
 
 def _data(n=50, ncoords=5, seed=0):

@@ -29,7 +29,7 @@ def sample(
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import VarietyError, variety_from_name
     from ntkflow.io import InputError
-    from ntkflow.io.validate import check_memory
+    from ntkflow.io.config import check_memory
 
     with failing_on(VarietyError, InputError):
         v = variety_from_name(variety)
