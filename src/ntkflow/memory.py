@@ -1,16 +1,6 @@
 """Memory budgets and chunked evaluation of per-point functions.
-
-Every heavy computation in ntkflow is a function of one point, ``vmap``ped over a batch. Its
-compiled memory grows linearly in the batch size b: bytes(b) ≈ fixed + b · per_point. We read
-both numbers from XLA's own memory analysis of the compiled function at two small batch sizes
-(``Compiled.memory_analysis()``: temporaries + outputs + arguments) and choose the largest
-chunk whose compiled footprint stays within a budget:
-
-    chunk = ⌊(budget − fixed) / per_point⌋,   clipped to [1, max_chunk].
-
-The budget defaults to 2 GiB (``NTKFLOW_MEMORY_BUDGET`` in GiB overrides it), so a default
-command stays far below the 8 GiB a laptop can give, whatever the point count.
-"""
+chunk = ⌊(budget − fixed) / per_point⌋ from XLA's memory analysis; 2 GiB by default.
+Details: docs/derivations.md#memory."""
 
 from __future__ import annotations
 
@@ -106,12 +96,10 @@ def map_chunked(
     chunk: int | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> Any:
-    """``vmap(fn)(*args)`` evaluated in chunks sized from the memory budget.
-
-    ``fn`` maps one point (the leading-axis slices of ``args``) to a pytree; all ``args`` are
-    batched along axis 0. Chunks are padded to one size, so one compilation serves all; the
-    size comes from one conservative probe compilation (:func:`per_point_bytes`).
-    ``progress(k)`` is called after each chunk of k points."""
+    """``vmap(fn)(*args)`` evaluated in chunks sized from the memory budget: ``fn`` maps one
+    point (leading-axis slices of ``args``) to a pytree; chunks are padded to one size (one
+    compilation; the size from one conservative probe, :func:`per_point_bytes`); ``progress(k)``
+    is called after each chunk of k points."""
     n = jax.tree.leaves(args)[0].shape[0]
     batched = jax.jit(jax.vmap(fn))
     if chunk is None:

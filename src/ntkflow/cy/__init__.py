@@ -1,19 +1,6 @@
 """Numerical Calabi–Yau metrics: varieties, points, potentials, balanced metrics, measures.
-
-    import jax
-    from ntkflow import cy
-
-    X = cy.fermat_quintic()
-    pts = cy.sample_points(X, 20_000, jax.random.PRNGKey(0))
-    pot = cy.balanced_metric(X, 3, pts)                    # Donaldson's balanced metric, k = 3
-    det = cy.potential_det(X, pot, pts.z, pts.patch, pts.elim)
-    cy.sigma_measure(det, pts.omega_sq, pts.weights)      # (σ, its error) ≈ (0.194, 0.001)
-
-Names are imported lazily from their modules (listed in ``_SOURCES``), so ``import ntkflow.cy``
-stays cheap and no submodule has to import the package: no import cycles. The modules
-``cy.donaldson`` (with ``donaldson()``, the whole benchmark) and ``cy.sections`` (with
-``sections()``, values and derivatives) are reached as modules.
-"""
+Names are imported lazily from their modules (``_SOURCES``): ``import ntkflow.cy`` stays cheap
+and has no import cycles. Example and module map: docs/derivations.md#cy."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Named Calabi-Yau varieties, polynomial strings and TOML files.
-
-Names (``VARIETY_NAMES``): the Fermat quintic, the Dwork pencil ``dwork:psi=<complex>``
-(Q = Σ z_i⁵ − 5ψ ∏ z_i), the quartic K3, the cubic torus, a bicubic in P²×P², a tetraquadric in
-(P¹)⁴ and ``cicy:P5[3,3]``. A polynomial is written in z0, z1, … with ``+ - * ^ **``, numbers
-(``i`` or ``j`` the imaginary unit) and parentheses; a TOML file gives ``ambient`` and either
-``polynomial``, ``polynomials`` or ``exponents`` + ``coefficients`` (anchors.md, "Conventions").
-"""
+"""Named Calabi-Yau varieties (``VARIETY_NAMES``), polynomial strings and TOML files.
+Names and input syntax: docs/derivations.md#cy-catalogue."""
 
 from __future__ import annotations
 

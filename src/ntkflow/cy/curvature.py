@@ -1,23 +1,7 @@
-"""Curvature of a Kähler metric on a variety at its sampled points.
-
-The curvature itself (R^a_{b c d̄}, Ricci scalar, top Chern density c_n) is
-:mod:`ntkflow.geometry.kahler`, for a metric given as a function of u = [Re x | Im x] in the
-chart (patch, elim) of a point, built from the 2-jet of the embedding x ↦ z(x)
-(:func:`ntkflow.cy.kahler.embedding_2jet`, exact for curvature) in one of two ways:
-
-* ``"metric"``: g(x) = J(x) g_amb(z(x)) J(x)ᴴ, J = ∂z/∂x, for potentials with a closed-form
-  ``pullback_metric(z, jac)``; two derivative levels (Γ = ∂g·g⁻¹, R = −∂̄Γ).
-* ``"potential"``: g = ∂∂̄ (K∘z)(x) for any real K(z); three levels, four derivatives of K.
-
-Both agree to rounding; per point on 2 CPU cores the metric route is 7× faster for
-Fubini–Study and 6× for algebraic k = 5, the potential route as fast for a φ-network (whose
-metric is itself an autodiff Hessian): :func:`default_method`.
-
-χ = ∫_X c_n ≈ π^{-n}/n! ⟨S w/|Ω|²⟩ (Chern–Gauss–Bonnet; weights: :mod:`ntkflow.cy.points`).
-On 10⁵ FS-sampled points: quintic −201.9 ± 3.4 (exact −200), bicubic −161.1 ± 19.1 (−162),
-tetraquadric −120.7 ± 9.0 (−128), P⁵[3,3] −137.2 ± 8.2 (−144); heavy-tailed densities, so a few
-thousand points do not give a reliable error bar.
-"""
+"""Curvature of a Kähler metric on a variety at its sampled points (:func:`default_method`).
+``"metric"``: g = J g_amb(z(x)) Jᴴ; ``"potential"``: g = ∂∂̄ (K∘z)(x); both through
+:mod:`ntkflow.geometry.kahler`. χ = ∫_X c_n ≈ π^{-n}/n! ⟨S w/|Ω|²⟩ (Chern–Gauss–Bonnet).
+Derivation and measured χ: docs/derivations.md#cy-curvature."""
 
 from __future__ import annotations
 
@@ -58,13 +42,9 @@ def default_method(potential) -> str:
 
 def point_curvature(variety, potential, z, patch, elim, method: str | None = None) -> dict:
     """At one point of X, in its chart: det g, the Ricci scalar R and the Euler density S
-    (:func:`ntkflow.geometry.kahler.curvature_scalars`).
-
-    ``potential``: a real function K(z) of the ambient homogeneous coordinates (e.g.
-    :class:`~ntkflow.cy.fubini_study.FubiniStudy`, an algebraic or Donaldson potential, or
-    K_FS + φ). ``method``: ``"metric"`` (differentiate the pulled-back metric; needs
-    ``potential.pullback_metric``) or ``"potential"`` (∂∂̄ of K∘z); default
-    :func:`default_method` (module docstring)."""
+    (:func:`ntkflow.geometry.kahler.curvature_scalars`) of a potential K(z), by ``method``
+    (default :func:`default_method`). Arguments:
+    docs/derivations.md#cy-curvature-point_curvature."""
     method = default_method(potential) if method is None else method
     if method == "metric":
         metric, u0 = local_metric(variety, potential, z, patch, elim)

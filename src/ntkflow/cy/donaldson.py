@@ -1,20 +1,6 @@
 """Donaldson's balanced metrics: the classical algebraic baseline and the algebraic ansatz's start.
-
-Sections s_α of O_X(k) are the reduced monomial basis of :mod:`ntkflow.cy.sections`, with its
-one convention K_H = (1/(π k)) log sᴴ H s. Donaldson's T-operator (Donaldson, "Some numerical
-results in complex differential geometry", 2009, §2; Douglas et al. hep-th/0612075 eq. (3.5))
-with the measure |Ω|² (Monte Carlo with the Shiffman–Zelditch weights w):
-
-    T(H)_{αβ} = (N_k / Σ_p w_p) Σ_p w_p s_α(z_p) s̄_β(z_p) / (sᴴ H s)(z_p),     H ← T(H)⁻¹.
-
-(T transforms like H⁻¹ under a change of basis s = A t, so H ← T⁻¹ is covariant.) The fixed
-point is the balanced metric; its σ falls like ≈ 3.1/k² − 4.2/k³ on the Fermat quintic.
-
-H is carried as M with H = Mᴴ M, (sᴴ H s)(z) = |M s(z)|²; T = C Cᴴ (Cholesky) gives M = C⁻¹.
-One step is two matrix products per chunk of points (den = rowsum |S Mᵀ|², T += Yᵀ Ȳ with
-Y = S · sqrt(w/den)), chunks sized by the memory budget (:mod:`ntkflow.memory`); the section
-values S are kept when they fit in it, else recomputed per chunk. All in float64/complex128.
-"""
+T(H)_{αβ} = (N_k/Σ_p w_p) Σ_p w_p s_α(z_p) s̄_β(z_p)/(sᴴ H s)(z_p), H ← T(H)⁻¹ (Donaldson 2009,
+§2; Douglas et al. hep-th/0612075 eq. (3.5)). Derivation: docs/derivations.md#cy-donaldson."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
 """The Fubini-Study metric on P^n (and products), with Kähler moduli t per factor.
-
-K_FS = sum_f (t_f/π) log |z_f|²  (anchors.md, "Conventions"), so
-
-    g_{i j̄} = (t/π) (δ_ij/|z|² − z̄_i z_j/|z|⁴)    on each factor (Griffiths-Harris p. 30),
-
-and with ω = (i/2) g_{a b̄} dz^a ∧ dz̄^b = (i t/2π) ∂∂̄ log|z|², ω represents t·H: the
-normalisation in which ∫_X ω^dim is an intersection number (5 for the quintic).
-In affine coordinates on P^n (t = 1) the Ricci form is Ric = −∂∂̄ log det g = (n+1) π g.
-"""
+K_FS = Σ_f (t_f/π) log |z_f|²; g_{i j̄} = (t/π)(δ_ij/|z|² − z̄_i z_j/|z|⁴) (Griffiths-Harris
+p. 30). Derivation: docs/derivations.md#cy-fubini_study."""
 
 from __future__ import annotations
 

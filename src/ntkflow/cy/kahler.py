@@ -1,11 +1,6 @@
-"""Kähler metrics from potentials, and their pullback to a variety.
-
-What depends on a variety (the rest: :mod:`ntkflow.geometry.kahler`). Local coordinates
-(anchors.md, "Sampling"): where the coordinate ``patch`` (one per factor) is 1, the coordinates
-``elim`` (one per equation) are holomorphic functions of the ``dim`` free affine coordinates x,
-∂z_e/∂x_a = −(∂Q/∂z_e)^{-1} ∂Q/∂x_a (implicit function theorem); J[a] = ∂z/∂x_a and the
-pulled-back metric is g = J g_amb Jᴴ. Everything is written for one point.
-"""
+"""Kähler metrics from potentials, and their pullback g = J g_amb Jᴴ to a variety, for one point:
+∂z_e/∂x_a = −(∂Q/∂z_e)^{-1} ∂Q/∂x_a (implicit function theorem).
+Charts: docs/derivations.md#cy-kahler."""
 
 from __future__ import annotations
 
@@ -40,12 +35,9 @@ def free_coordinates(variety, patch, elim) -> Int[Array, " dim"]:
 
 
 def pullback_jacobian(variety, z: Complex[Array, " n"], patch, elim) -> Complex[Array, "dim n"]:
-    """J[a, i] = ∂z_i/∂x_a on X at z (patch coordinates of z equal to 1).
-
-    Rows: the free affine coordinates x_a; J[a, free_a] = 1, J[a, patch] = 0, and the
-    eliminated coordinates from the implicit function theorem
-    ∂z_e/∂x_a = −[(∂Q/∂z_elim)^{-1} ∂Q/∂z_{free_a}]_e.
-    """
+    """J[a, i] = ∂z_i/∂x_a on X at z (patch coordinates of z equal to 1), rows the free affine
+    coordinates x_a: J[a, free_a] = 1, J[a, patch] = 0 and, by the implicit function theorem,
+    ∂z_e/∂x_a = −[(∂Q/∂z_elim)^{-1} ∂Q/∂z_{free_a}]_e."""
     elim = _as_index(elim)
     free = free_coordinates(variety, patch, elim)
     dQ = variety.jacobian(z)  # (E, n)
@@ -68,13 +60,9 @@ def omega_squared(variety, z: Complex[Array, " n"], elim) -> Float[Array, ""]:
 
 
 def local_embedding(variety, z0: Complex[Array, " n"], patch, elim, newton_steps: int = 3):
-    """The holomorphic embedding x ↦ z(x) near z0 in the chart (patch, elim).
-
-    z_elim(x) is obtained by ``newton_steps`` Newton steps for Q(z) = 0 started at z0's value
-    (held constant): the result agrees with the implicit function to order 2^steps − 1 in
-    x − x0, so all derivatives up to that order at x0 are exact (3 steps: order 7; curvature
-    of the potential K(z(x)) needs order 4, curvature of the metric J g_amb(z(x)) Jᴴ order 2).
-    Returns ``(embed, x0)``."""
+    """The holomorphic embedding x ↦ z(x) near z0 in the chart (patch, elim): ``(embed, x0)``,
+    z_elim(x) by ``newton_steps`` Newton steps, exact to order 2^steps − 1 in x − x0.
+    Orders needed: docs/derivations.md#cy-kahler-local_embedding."""
     elim = _as_index(elim)
     free = free_coordinates(variety, patch, elim)
     z0 = jax.lax.stop_gradient(z0)
@@ -91,16 +79,9 @@ def local_embedding(variety, z0: Complex[Array, " n"], patch, elim, newton_steps
 
 
 def embedding_2jet(variety, z0: Complex[Array, " n"], patch, elim):
-    """The 2-jet of the embedding x ↦ z(x) at z0: ``(embed, jac, x0)`` with
-
-        z(x0 + δ) = z0 + δ_a J_a + ½ δ_a δ_b B_{ab},   J(x0 + δ) = ∂z/∂x = J_a + δ_b B_{ab},
-
-    J = :func:`pullback_jacobian` at z0 and B_{ab} = ∂_a ∂_b z from differentiating
-    Q_r(z(x)) = 0 twice: (∂Q/∂z_elim) B_{ab,elim} = −∂_k ∂_l Q_r J_a^k J_b^l (zero on the free
-    and patch coordinates). Exact to order 2 in δ, which is all Kähler curvature sees: the
-    (∂∂̄)² derivatives of K∘z and the ∂∂̄ derivatives of J g(z) Jᴴ at x0 only involve Taylor
-    coefficients of z of order ≤ 2 (z is holomorphic). No polynomial is evaluated inside
-    the returned functions, so derivatives of them are cheap."""
+    """The 2-jet ``(embed, jac, x0)`` of the embedding x ↦ z(x) at z0, exact to order 2 in δ:
+    z(x0 + δ) = z0 + δ_a J_a + ½ δ_a δ_b B_{ab},  J(x0 + δ) = J_a + δ_b B_{ab}.
+    Derivation: docs/derivations.md#cy-kahler-embedding_2jet."""
     elim = _as_index(elim)
     z0 = jax.lax.stop_gradient(z0)
     J = pullback_jacobian(variety, z0, patch, elim)  # (d, n)
@@ -124,10 +105,8 @@ def embedding_2jet(variety, z0: Complex[Array, " n"], patch, elim):
 
 
 def local_potential(variety, potential: RealPotential, z0, patch, elim):
-    """k(u) = K(z(x)) as a real function of u = [Re x | Im x] near z0; returns ``(k, u0)``.
-
-    z(x) is the 2-jet of the embedding (:func:`embedding_2jet`), exact for everything up to
-    the (∂∂̄)² derivatives at u0. The pulled-back metric is the Wirtinger Hessian of k
-    (pullback of ∂∂̄K = ∂∂̄ of the pullback, z(x) being holomorphic)."""
+    """k(u) = K(z(x)) as a real function of u = [Re x | Im x] near z0: ``(k, u0)``, with z(x) the
+    2-jet of the embedding (:func:`embedding_2jet`); its Wirtinger Hessian is the pulled-back
+    metric (docs/derivations.md#cy-kahler-local_potential)."""
     embed, _, x0 = embedding_2jet(variety, z0, patch, elim)
     return (lambda u: jnp.real(potential(embed(to_complex(u))))), to_real(x0)

@@ -1,24 +1,6 @@
-"""The Kähler metric-NTK on a variety (paper.md §5; paper §4).
-
-For a Kähler potential K = K_FS + φ_θ(u(z)) (:class:`ntkflow.cy.potential.PhiPotential`),
-with only φ's trainable leaves θ_I moving:
-
-- potential NTK      Θ(z, z')        = Σ_I ∂K(z)/∂θ_I ∂K(z')/∂θ_I;
-- metric–potential   Θ_{a b̄}(z, z')  = Σ_I ∂K(z)/∂θ_I ∂g_{a b̄}(z')/∂θ_I = ∂'_a ∂̄'_b Θ(z, z');
-- metric–metric      Θ_{a b̄ c d̄}(z, z') = Σ_I ∂g_{a b̄}(z)/∂θ_I ∂g_{c d̄}(z')/∂θ_I
-                                      = ∂_a ∂̄_b ∂'_c ∂̄'_d Θ(z, z'),
-
-with g_{a b̄} = ∂_a ∂̄_b K pulled back by the embedding Jacobian J (rows = local coordinates).
-θ is real, so no complex conjugation enters the sums over I.
-
-Infinite width: the Gaussian kernel k(u, u') = exp(−|u − u'|²/(2 s²)) on the C*-invariant
-spectral inputs u(z) (:func:`ntkflow.cy.potential.spectral_inputs`), the NNGP of a cos-net
-(paper.md §4 with s² = d/σ_b²), and its derivative kernels by Wirtinger calculus.
-
-Kernel–vector products never form the kernel: in the real packing p(g) ∈ R^{d²} of a
-Hermitian d × d matrix (:func:`pack_hermitian`), the metric–metric kernel acting on
-v ∈ R^{N × d²} is J (Jᵀ v) with J = ∂p(g(z_p))/∂θ (a vjp followed by a jvp).
-"""
+"""The Kähler metric-NTK on a variety (paper.md §5; paper §4), for K = K_FS + φ_θ(u(z)):
+Θ(z, z') = Σ_I ∂K(z)/∂θ_I ∂K(z')/∂θ_I,  Θ_{a b̄ c d̄}(z, z') = ∂_a ∂̄_b ∂'_c ∂̄'_d Θ(z, z'),
+applied as J (Jᵀ v), never formed. Derivation: docs/derivations.md#cy-kahler_ntk."""
 
 from __future__ import annotations
 

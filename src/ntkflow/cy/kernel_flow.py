@@ -1,21 +1,6 @@
 """The infinite-width (frozen-kernel) Kähler flow of a potential (paper.md §5; talk).
-
-    dK(z)/dt = −Σ_p Θ_{a b̄}(z, z_p) δl/δg_{a b̄}(z_p),
-    l = ⟨|1 − η/κ|² w⟩/⟨w⟩,  η = det g/|Ω|²,  κ = vol_FS/vol_Ω  (:mod:`ntkflow.cy.train`),
-
-with a frozen finite-rank kernel Θ(z, z') = Σ_r ψ_r(z) ψ_r(z'). The state is the coefficient
-field C_p(t) = −∫₀ᵗ δl/δp(g(z_p)) dt' on the training points (p: the real packing of
-:func:`ntkflow.cy.kahler_ntk.pack_hermitian`), so at any point z
-
-    g_t(z) = g_FS(z) + Ψ(z)(Ψᵀ C_t),    Ψ_p = ∂p(g(z_p))/∂(feature weight),
-
-the kernel acting as J(Jᵀ v), never formed (10⁴ quintic points, R = 512 features: 0.37 GB).
-Kernels: ``"gaussian"``, exp(−|u − u'|²/(2ℓ²)) on the spectral inputs by R random Fourier
-features (:class:`ntkflow.kernels.RandomFourierFeatures`, unbiased, exact as R → ∞), and
-``"mlp-ntk"``, the NTK of a wide NTK-parameterised φ-MLP frozen at initialisation. Explicit
-Euler on C (:func:`ntkflow.flows.euler_flow`) with dt = ``dt_factor``/λ_max, λ_max the largest
-eigenvalue of the Gauss–Newton operator Ψᵀ ∇²_p l Ψ at t = 0 (power iteration).
-"""
+dK(z)/dt = −Σ_p Θ_{a b̄}(z, z_p) δl/δg_{a b̄}(z_p);  g_t(z) = g_FS(z) + Ψ(z)(Ψᵀ C_t).
+Derivation: docs/derivations.md#cy-kernel_flow."""
 
 from __future__ import annotations
 

@@ -1,23 +1,6 @@
 """Monte-Carlo measures of a metric on a Calabi-Yau variety (anchors.md, "Conventions").
-
-Inputs per point: ``det_g`` (det of the pulled-back metric in the chart of the point),
-``omega_sq`` = |Ω|² and ``weights`` w = V_FS |Ω|²/det g_FS (see :mod:`ntkflow.cy.points`).
-With η = det g / |Ω|² and ⟨·⟩ the plain mean over the sampled points:
-
-    vol_Ω = ⟨w⟩,   vol_g = ⟨η w⟩,
-    σ = (1/vol_Ω) ⟨ |1 − η vol_Ω / vol_g| w ⟩                    (Douglas et al. 2006;
-                                                                 anchors.md "sigma measure")
-    ‖R‖ = vol_g^{1/n} / vol_Ω · ⟨ |R| η w ⟩                      (anchors.md "Ricci measure")
-    volume ∫_X ω_g^n = ⟨η w⟩ = vol_g                              (5 for FS on the quintic)
-
-The volume normalisation: the points have density det g_FS / ∫det g_FS and
-∫_X det g_FS d^{2n}x = V_FS/n! with V_FS = ∫_X J_FS^n the intersection number (ω = (i/2) g dz∧dz̄,
-so ω^n/n! = det g d^{2n}x). Weights carry the factor V_FS, hence ⟨η w⟩ → ∫ ω_g^n.
-
-The measures ``ntkflow cy train`` and ``cy measure`` report (σ, volume, Ricci measure and
-χ = ∫ c_n of :mod:`ntkflow.cy.curvature`) evaluate every per-point quantity by
-:func:`ntkflow.memory.map_chunked`, so memory does not grow with the number of points.
-"""
+σ = (1/vol_Ω) ⟨|1 − η vol_Ω / vol_g| w⟩ (Douglas et al. 2006), ‖R‖ = vol_g^{1/n}/vol_Ω ⟨|R| η w⟩,
+volume ⟨η w⟩; chunked. Derivation: docs/derivations.md#cy-measures."""
 
 from __future__ import annotations
 
@@ -59,11 +42,8 @@ def _check(det_g, omega_sq, weights, where: str):
 def sigma_measure(
     det_g: Float[Array, " N"], omega_sq: Float[Array, " N"], weights: Float[Array, " N"]
 ) -> tuple[float, float]:
-    """σ = (1/vol_Ω) ⟨|1 − η vol_Ω/vol_g| w⟩ and its Monte-Carlo standard error.
-
-    The error is the delta-method error of the ratio estimator ⟨a⟩/⟨w⟩ with
-    a = |1 − η vol_Ω/vol_g| w: sqrt(Var(a − σ w)/N) / ⟨w⟩ (the fluctuation of vol_Ω/vol_g is of
-    lower order and not included)."""
+    """σ = (1/vol_Ω) ⟨|1 − η vol_Ω/vol_g| w⟩ and its Monte-Carlo standard error (the
+    delta-method error of a ratio estimator: docs/derivations.md#cy-measures-sigma_measure)."""
     eta, weights = _check(det_g, omega_sq, weights, "sigma_measure")
     vol_omega = jnp.mean(weights)
     vol_g = jnp.mean(eta * weights)
@@ -77,7 +57,8 @@ def sigma_measure(
 def volume(
     det_g: Float[Array, " N"], omega_sq: Float[Array, " N"], weights: Float[Array, " N"]
 ) -> float:
-    """∫_X ω_g^n = ⟨η w⟩ (normalisation: FS on the Fermat quintic gives 5, see module doc)."""
+    """∫_X ω_g^n = ⟨η w⟩ (normalisation: FS on the Fermat quintic gives 5,
+    docs/derivations.md#cy-measures)."""
     eta, weights = _check(det_g, omega_sq, weights, "volume")
     return float(jnp.mean(eta * weights))
 

@@ -1,23 +1,6 @@
-"""Sampled points on a variety, with their integration weights.
-
-A :class:`PointSet` holds N points z (complex128, shape (N, n_coords)), each scaled so that in
-every projective factor its patch coordinate (the one of largest |z_i|) equals 1, and
-
-- ``patch``  : the patch coordinate, shape (N,) for one P^n factor, else (N, F);
-- ``elim``   : the eliminated coordinate (largest |∂Q/∂z_j| among the non-patch ones),
-               shape (N,) for one equation, else (N, E);
-- ``omega_sq``: |Ω|² = 1/|det ∂Q/∂z_elim|² in that chart (Poincaré residue);
-- ``weights``: w = V_FS · |Ω|² / det g_FS, with g_FS the pulled-back Fubini-Study metric at
-  t = 1 and V_FS = ∫_X J_FS^dim (an intersection number, 5 for the quintic). The points are
-  distributed with density ∝ det g_FS (Shiffman-Zelditch; anchors.md "Integration weights"),
-  so for any function f: (1/N) Σ f_i w_i/|Ω|²_i → dim! ∫_X f d^{2 dim}x, and for a metric g
-  with η = det g/|Ω|², ⟨η w⟩ → ∫_X ω_g^dim, the volume (5 for FS on the quintic).
-
-``.npz`` keys (``PointSet.save``): ``z`` (N, n_coords) complex128, ``patch`` int64,
-``elim`` int64, ``weights`` float64 (N,), ``omega_sq`` float64 (N,), ``variety_name`` str,
-``variety_json`` str (exponents, coefficients, ambient: enough to rebuild the variety),
-``format`` = "ntkflow.pointset/1".
-"""
+"""Sampled points on a variety, with their integration weights (:class:`PointSet`).
+w = V_FS · |Ω|² / det g_FS, |Ω|² = 1/|det ∂Q/∂z_elim|² (Shiffman-Zelditch; anchors.md).
+Fields, normalisation and ``.npz`` keys: docs/derivations.md#cy-points."""
 
 from __future__ import annotations
 
@@ -40,7 +23,7 @@ class PointSetError(ValueError):
 
 
 class PointSet(eqx.Module):
-    """Weighted points on a variety (see module docstring for the conventions)."""
+    """Weighted points on a variety (conventions: docs/derivations.md#cy-points)."""
 
     z: Complex[Array, "N n"]
     patch: Int[Array, " N"]
@@ -79,15 +62,8 @@ class PointSet(eqx.Module):
 
     def check(self, variety, where: str = "points", tol: float = 1e-6) -> None:
         """Refuse (:class:`PointSetError`, one line) points that break the invariants the
-        measures rely on, since a wrong patch or weight silently gives a wrong σ or volume:
-
-        - patch indices inside their projective factor, with z_patch = 1 and |z_i| ≤ 1 there
-          (the patch coordinate is the largest);
-        - elimination indices in range, distinct, and none a patch coordinate;
-        - weights and |Ω|² positive and finite;
-        - every point on the variety: |Q_e(z)| ≤ tol · Σ_m |c_m| for each equation;
-        - |Ω|² = 1/|det ∂Q/∂z_elim|² in the stored chart (Poincaré residue), to ``tol``.
-        """
+        measures rely on (patch, elimination, weights, on X, |Ω|²), since a wrong patch or weight
+        silently gives a wrong σ or volume. The list: docs/derivations.md#cy-points-check."""
         from ntkflow.memory import map_chunked
 
         from .kahler import omega_squared
@@ -154,7 +130,7 @@ class PointSet(eqx.Module):
         refuse(np.abs(om / omega_sq - 1) > tol, "|Ω|² that does not match its elimination indices")
 
     def save(self, path: str | Path) -> Path:
-        """Write the documented ``.npz`` (see module docstring)."""
+        """Write the documented ``.npz`` (keys: docs/derivations.md#cy-points)."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")

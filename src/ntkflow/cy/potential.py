@@ -1,24 +1,7 @@
-"""Kähler-potential ansätze for Ricci-flat metrics, pulled back to a variety.
-
-Every ansatz has ``pullback_metric(z, jac) -> g`` for one point: g_{a b̄} = J_{a i}
-(∂_i ∂̄_j K)(z) conj(J_{b j}) on the variety, J the embedding Jacobian
-(:func:`ntkflow.cy.kahler.pullback_jacobian`); the embedding being holomorphic,
-∂_a ∂̄_b (K∘ι) = J (∂∂̄K) Jᴴ exactly (anchors.md, "pullback g = J g Jᴴ").
-
-* :class:`AlgebraicPotential` — K = (1/πk) log s(z)ᴴ H s(z), s the degree-k sections of
-  :mod:`ntkflow.cy.sections`: with H balanced (:func:`ntkflow.cy.donaldson.balanced_hermitian`)
-  Donaldson's metric (Donaldson 2005; Douglas et al. hep-th/0612075), with H trained on the
-  Monge–Ampère loss the optimised metric of Headrick–Nassar (arXiv 0908.2635); closed form.
-* :class:`PhiPotential` — K = K_FS + φ_θ(u(z)) with φ a network on the C*-invariant inputs
-  u = (z_i z̄_j / |z|²)_{i≤j} of each projective factor (real and imaginary parts), so K is a
-  global function on the variety and needs no transition loss (cymyc's "spectral" inputs).
-  Its metric is taken by autodiff: Hessian-vector products of K along the 2·dim real
-  directions of the rows of J.
-* :class:`CorrectedPotential` — K = K₀ + φ_θ(u(z)) with K₀ a frozen potential with a
-  closed-form metric (e.g. a trained algebraic one) and φ as above, so K stays in the class of
-  K₀. With φ's read-out layer zero (:func:`zero_readout`) φ ≡ 0 and g = g⁰ exactly: the
-  network stage starts at the algebraic metric and can only add what the polynomial cannot.
-"""
+"""Kähler-potential ansätze for Ricci-flat metrics, pulled back to a variety: g = J (∂∂̄K) Jᴴ.
+:class:`AlgebraicPotential` K = (1/πk) log sᴴHs (Headrick–Nassar, arXiv 0908.2635),
+:class:`PhiPotential` K = K_FS + φ_θ(u(z)), :class:`CorrectedPotential` K = K₀ + φ_θ(u(z)).
+Derivation: docs/derivations.md#cy-potential."""
 
 from __future__ import annotations
 
@@ -85,19 +68,8 @@ class SectionPotential(eqx.Module):
 
 
 class AlgebraicPotential(SectionPotential):
-    """K = (1/πk) log s(z)ᴴ H s(z),  H = Rᴴ (1 + ½(D + Dᴴ)) R,  D = A + iB.
-
-    ``exponents`` are a basis of sections of O(k, …, k) on ∏ P^{n_f} (:mod:`.sections`); k is
-    their degree in each factor (the factors from ``ambient``, else inferred from the
-    exponents: :func:`ntkflow.cy.sections.factor_blocks`), so the metric is in the class
-    Σ_f J_f and H = ``fs_hermitian`` on the full basis gives Fubini–Study with t_f = 1.
-
-    ``R`` (frozen) whitens the basis at the initial H (e.g. the balanced one, H₀ = RᴴR), so the
-    trainable deformation starts at D = 0 with an identity-conditioned problem. With
-    t = R s:  g_{a b̄} = (1/πk)[ (∂_a t)ᴴ M ∂_b t / A − (tᴴ M ∂_b t)((∂_a t)ᴴ M t)/A² ]ᵀ
-    for M = 1 + ½(D + Dᴴ), A = tᴴ M t — the complex Hessian of log A for holomorphic t.
-    (Evaluated as sᴴ H s with H = Rᴴ M R: one product with H per point instead of two.)
-    """
+    """K = (1/πk) log s(z)ᴴ H s(z),  H = Rᴴ (1 + ½(D + Dᴴ)) R,  D = A + iB, R frozen.
+    Derivation: docs/derivations.md#cy-potential-algebraicpotential."""
 
     exponents: Int[Array, "Nk n"]
     whitening: Complex[Array, "Nk Nk"]
@@ -188,8 +160,9 @@ def _float_dtype(module) -> jnp.dtype:
 
 
 class CorrectedPotential(eqx.Module):
-    """K = K₀(z) + φ(u(z)) with K₀ frozen (module docstring): g = g⁰ + ∂_{v_a} ∂̄_{v_b} φ(u(z))
-    along the rows v_a of J, the first term in closed form, the second by autodiff."""
+    """K = K₀(z) + φ(u(z)) with K₀ frozen (docs/derivations.md#cy-potential):
+    g = g⁰ + ∂_{v_a} ∂̄_{v_b} φ(u(z)) along the rows v_a of J, the first term in closed form,
+    the second by autodiff."""
 
     base: eqx.Module
     phi: eqx.Module

@@ -1,24 +1,6 @@
 """Projective varieties: hypersurfaces and complete intersections in products of P^n.
-
-A variety lives in an ambient space P^{n_1} x ... x P^{n_F} (``ambient = [n_1, ..., n_F]``)
-whose homogeneous coordinates are concatenated, factor after factor, into one complex vector
-``z`` of length ``n_coords = sum(n_f + 1)``. It is cut out by E polynomials, each given by an
-integer exponent matrix (rows = monomials, columns = coordinates) and complex coefficients:
-
-    Q(z) = sum_m c_m prod_i z_i^{e_mi}                     (anchors.md, "Conventions")
-
-Calabi-Yau condition (adjunction, Hubsch "Calabi-Yau manifolds" ch. 1): for every factor f the
-multidegrees of the equations add up to n_f + 1; so a hypersurface in P^n has degree n + 1.
-Smoothness is checked on construction and a singular member is refused: X is singular where
-the Jacobian of the equations drops rank on X; the Dwork family Σ z_i⁵ − 5ψ ∏ z_i exactly when
-ψ⁵ = 1 (Candelas–de la Ossa–Green–Parkes 1991); for any other hypersurface damped Gauss–Newton
-on ∇Q = 0 from random starts in each affine patch searches for singular points (a strong
-check, not a proof; :func:`singularity`). Named varieties and parsing live in
-:mod:`ntkflow.cy.catalogue`; :mod:`ntkflow.cy.variety` re-exports everything.
-
-Everything here is written for ONE point ``z`` (complex, shape ``(n_coords,)``); vmap for
-batches.
-"""
+Q(z) = Σ_m c_m Π_i z_i^{e_mi} for ONE point z (vmap for batches); Calabi-Yau by adjunction
+(Hübsch ch. 1); singular members refused. Derivation: docs/derivations.md#cy-projective."""
 
 from __future__ import annotations
 
@@ -387,12 +369,8 @@ def _critical_residual(variety, z):
 
 def singularity(variety, n_starts: int = 24, seed: int = 1234) -> str | None:
     """Why ``variety`` is singular (one line naming the singular point), or None if none is
-    found. The Dwork pencil is checked exactly (psi^5 = 1 is singular); otherwise Gauss-Newton
-    from ``n_starts`` random points per patch searches for solutions of Q = 0 with a
-    rank-deficient Jacobian (for a hypersurface: dQ = 0, Euler's identity then gives Q = 0).
-
-    The numerical search is a strong check, not a proof: it finds singular points whose
-    Newton basins the random starts reach (all the standard singular members are found)."""
+    found: exact for the Dwork pencil (psi^5 = 1), else a Gauss-Newton search (a strong check,
+    not a proof). Method: docs/derivations.md#cy-projective-singularity."""
     name = variety.name
     m = re.fullmatch(r"dwork:psi=(.+)", name)
     if m:

@@ -1,24 +1,6 @@
-"""Point sampling on varieties with Shiffman-Zelditch weights.
-
-Hypersurface in P^n (anchors.md, "Sampling"): draw p, q uniform on S^{2n+1}, restrict Q to
-the line z(t) = p + t q, find the d = deg Q roots of the degree-d polynomial Q(p + t q) and
-polish them by Newton's method in float64. The intersection points of a unitarily random line
-with X are distributed as the Fubini-Study volume form ω_FS^{n-1}|_X (Crofton formula;
-Shiffman-Zelditch, "Distribution of zeros of random and quantum chaotic sections", 1999), so
-the weights w ∝ |Ω|²/det g_FS turn sample means into integrals against Ω∧Ω̄.
-
-Products P^{n_1} x ... x P^{n_F} (one equation): each line lies in one factor f, the other
-factors get a random point. Such a line meets X in the current ω_f^{n_f−1} ∧ prod_{g≠f} ω_g^{n_g}
-(Crofton in each factor); drawing factor f with probability ∝ n_f = the multinomial coefficient
-of that term in (sum_f ω_f)^dim makes the pooled points distributed as ω_FS^dim (t_f = 1).
-
-Complete intersections of E equations in one P^n: a random plane P^E through E+1 points of
-S^{2n+1}; the E equations restricted to the plane are solved by eliminating one variable with
-a resultant (its roots from a companion matrix) and back-substitution, then Newton in float64.
-
-Coefficients of a restricted polynomial: a DFT of its values at the (d+1)-th roots of unity;
-roots: batched companion-matrix eigenvalues; everything vectorised over lines.
-"""
+"""Point sampling on varieties with Shiffman-Zelditch weights w ∝ |Ω|²/det g_FS.
+Roots of Q(p + t q) on random lines (Crofton; Shiffman-Zelditch 1999), Newton in float64.
+Derivation: docs/derivations.md#cy-sampling."""
 
 from __future__ import annotations
 
@@ -232,12 +214,9 @@ _finalize = jax.jit(jax.vmap(_finalize_one, in_axes=(None, 0, None, None)))
 
 
 def sample_points(variety, n_points: int, key, tol: float = 1e-10) -> PointSet:
-    """Sample ``n_points`` points on ``variety`` with Shiffman-Zelditch weights.
-
-    Returns a :class:`PointSet` (float64/complex128). Points satisfy the defining equations to
-    ``tol`` (absolute, with every factor's largest coordinate equal to 1); the rare root that
-    fails (a line nearly tangent to X) is dropped and replaced.
-    """
+    """Sample ``n_points`` points on ``variety`` with Shiffman-Zelditch weights: a
+    :class:`PointSet` (float64/complex128) on X to ``tol`` (absolute, every factor's largest
+    coordinate 1); the rare root that fails (a line nearly tangent to X) is dropped and replaced."""
     if not isinstance(n_points, int | np.integer) or n_points <= 0:
         raise SamplingError(f"n_points must be a positive integer, got {n_points!r}")
     if isinstance(variety, Hypersurface):

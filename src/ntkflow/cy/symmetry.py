@@ -1,24 +1,6 @@
 """Phase symmetries of a hypersurface and the algebraic ansatz invariant under them.
-
-A diagonal phase map z_i → ζ^{a_i} z_i (ζ = e^{2πi/d}, a ∈ Z_d^{n+1}) maps the hypersurface
-Q = Σ_m c_m z^{e_m} = 0 in Pⁿ to itself when it multiplies every monomial of Q by the same
-phase: a·e_m ≡ a·e_{m'} (mod d) for all monomials m, m' of Q. These a form the group G
-(for the Fermat quintic all of Z_5^5, i.e. (Z_5)^4 acting on P⁴ after the diagonal; for the
-Dwork quintic Σz_i⁵ − 5ψ∏z_i those with Σ a_i ≡ 0).
-
-The Ricci-flat metric in a G-invariant Kähler class is unique (Yau), hence G-invariant, and
-so is the optimal algebraic metric K = (1/πk) log sᴴHs of Headrick–Nassar (arXiv 0908.2635,
-§3.2, where they reduce H by the same symmetry): under z → a·z a monomial section picks up
-the phase s_α → ζ^{a·e_α} s_α, so
-
-    sᴴHs → Σ_{αβ} ζ^{a·(e_β − e_α)} H_{αβ} s̄_α s_β,
-
-and sᴴHs is invariant for all a ∈ G iff H is block diagonal in the classes of sections with
-equal characters χ_α(a) = a·e_α mod d (the monomial basis of :mod:`.sections` is an
-eigenbasis). On the Fermat quintic that leaves 137 parameters instead of 15 625 at k = 5.
-:class:`InvariantAlgebraicPotential` trains M = 1 + ½(D + Dᴴ) on that pattern only and
-evaluates sᴴHs as a sum over its entries (O(nnz) per point instead of O(N_k²)).
-"""
+z_i → ζ^{a_i} z_i; sᴴHs is invariant iff H is block diagonal in the characters a·e_α mod d
+(Headrick–Nassar, arXiv 0908.2635, §3.2). Derivation: docs/derivations.md#cy-symmetry."""
 
 from __future__ import annotations
 
@@ -37,8 +19,8 @@ MAX_GROUP = 200_000  # enumerate Z_d^{n+1} only when it has at most this many el
 
 def phase_group(variety) -> np.ndarray | None:
     """The exponents a ∈ Z_d^{n+1} (rows) of the diagonal phase maps that preserve the
-    hypersurface (module docstring), or None when the variety is not a hypersurface in one
-    Pⁿ or the search would be too large."""
+    hypersurface (docs/derivations.md#cy-symmetry), or None when the variety is not a
+    hypersurface in one Pⁿ or the search would be too large."""
     ambient = tuple(getattr(variety, "ambient", ()))
     exps = getattr(variety, "exponents", None)
     if len(ambient) != 1 or exps is None or np.ndim(exps) != 2:
@@ -77,8 +59,8 @@ def project_to_pattern(h: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 class InvariantAlgebraicPotential(SectionPotential):
     """K = (1/πk) log s(z)ᴴ H s(z) with H = Rᴴ M R supported on the invariant pattern
-    (module docstring); trainable: the real and imaginary parts ``a``, ``b`` of the upper
-    triangle of D on the pattern (M = 1 + ½(D + Dᴴ), D = 0 at the start)."""
+    (docs/derivations.md#cy-symmetry); trainable: the real and imaginary parts ``a``, ``b`` of
+    the upper triangle of D on the pattern (M = 1 + ½(D + Dᴴ), D = 0 at the start)."""
 
     exponents: Int[Array, "Nk n"]
     whitening: Complex[Array, "Nk Nk"]

@@ -1,10 +1,6 @@
-"""Projective varieties: the public face of :mod:`ntkflow.cy.projective` (types and evaluation),
-:mod:`ntkflow.cy.catalogue` (named varieties, polynomial strings, TOML) and
-:func:`~ntkflow.cy.projective.singularity` (the singularity search).
-
-A variety lives in P^{n_1} x ... x P^{n_F} with concatenated homogeneous coordinates z and is
-cut out by polynomials Q(z) = Σ_m c_m ∏_i z_i^{e_mi}; everything is written for ONE point.
-"""
+"""Projective varieties: the public face of :mod:`ntkflow.cy.projective` (types, evaluation),
+:mod:`ntkflow.cy.catalogue` (names, strings, TOML) and :func:`~ntkflow.cy.projective.singularity`;
+Q(z) = Σ_m c_m ∏_i z_i^{e_mi} on P^{n_1} x ... x P^{n_F}, everything for ONE point z."""
 
 # ruff: noqa: F401  (a module of re-exports; the lazy table of ntkflow.cy lists the public ones)
 

@@ -1,21 +1,6 @@
 """Finite-width feature learning vs frozen kernels on the Fermat quintic (paper.md §6, claims
-4–5; paper v2 abstract).
-
-Every regime learns K = K_FS + φ(u(z)) on the spectral inputs u (:class:`PhiPotential`) by
-minimising the Monge–Ampère loss l = ⟨|1 − η/κ|² w⟩/⟨w⟩ (p = 2) on the same points, full batch:
-
-- ``gaussian-kernel``: φ(u) = a·ψ(u) with R random Fourier features of the Gaussian kernel,
-  gradient descent with step 1/λ_max: the Euler-discretised infinite-width flow;
-- ``linearised``: φ_lin(u) = ∂φ(u; θ₀)/∂θ · δ (centred: φ_lin = 0 at δ = 0), Adam;
-- ``wide-ntk``: a wide NTK-parameterised φ-MLP, centred (φ_θ − φ_θ₀, Lee et al. 2020), plain
-  gradient descent with step 1/λ_max — the lazy regime whose NTK freezes as width → ∞;
-- ``last-layer``: the finite φ-MLP with only its read-out trained (NNGP regime), Adam;
-- ``finite``: the finite φ-MLP, all layers, Adam — the feature learning regime.
-
-Diagnostics on ``n_ntk`` fixed points z_i: the potential NTK Θ_ij = Σ_I ∂K(z_i)/∂θ_I
-∂K(z_j)/∂θ_I over the trainable parameters, its relative change ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F and its
-eigenvalues at the first and last step.
-"""
+4–5; paper v2 abstract), on l = ⟨|1 − η/κ|² w⟩/⟨w⟩ with K = K_FS + φ(u(z)).
+Regimes and diagnostics: docs/derivations.md#experiments-feature_learning."""
 
 from __future__ import annotations
 

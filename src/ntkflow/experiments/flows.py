@@ -1,17 +1,5 @@
 """The metric-flow experiments of ``ntkflow flow``: a frozen config each and one :func:`run`.
-
-``RUN_KINDS`` (the ``kind`` of a ``flow run`` TOML file): ``ricci-limit``, the distance of the
-Gaussian-kernel flow to Ricci flow against σ (:mod:`ntkflow.flows.ricci_limit`, paper §3-4);
-``width-limit``, finite-width gradient descent against the infinite-width kernel flow;
-``linearized-check``, the linearised network against the kernel flow with its frozen empirical
-NTK Θ_{θ0} (equal in exact arithmetic, so max |g^L − g^K| off the collocation points is the
-integration error); ``parameter``, gradient flow of the network parameters; ``kernel``, the
-frozen Gaussian-kernel flow.
-
-``ntkflow ricci-flow`` (:class:`RicciFlowRun`): a round sphere reports ``relative_error`` =
-max |r_num/r_exact − 1|, exact r(t)² = r₀² − 2(n−1)t (Chow–Knopf Ex. 1.2); a torus (δ plus a
-random smooth perturbation) reports ``curvature_spread`` = max − min of R at t_end (→ 0).
-"""
+``RUN_KINDS`` and :class:`RicciFlowRun`: docs/derivations.md#experiments-flows."""
 
 from __future__ import annotations
 

@@ -1,32 +1,6 @@
 """Gain in loss vs geodesic distance for fixed kernels on the Fermat quintic (paper.md §6b).
-
-A frozen kernel flow changes the metric at z only through the kernel's reach from the training
-points z_p. At evaluation points z_e at distance δ from the z_p we compare the pointwise
-Monge–Ampère loss before and after the flow,
-
-    gain(δ) = ℓ_before(z_e) / ℓ_after(z_e),   ℓ(z) = |1 − η(z)/κ|²,   η = det g/|Ω|²
-
-(geometric mean over the evaluation points at each δ; gain 1 = nothing learned there).
-
-**The fixed-kernel flow.** Each real component of the packed pulled-back metric p(g) ∈ R^{d²}
-(:func:`ntkflow.cy.kahler_ntk.pack_hermitian`) flows independently with the frozen kernel
-Θ_{αβ}(z, z') = δ_{αβ} k(u(z), u(z')) on the C*-invariant inputs u (paper.md §3(a)); with
-g_t = g_FS + unpack(h_t),
-
-    dh(z)/dt = −Σ_p k(u(z), u(z_p)) ∂L/∂p(z_p),   L = Σ_p w_p ℓ(z_p) / Σ_p w_p,
-
-by explicit Euler with step 1/λ_max; the coefficients C = −∫∂L/∂p dt give h(z) = Σ_p k(u, u_p)
-C_p. Kernels: ``delta`` (the Gaussian exp(−|u − u'|²/(2ℓ²)) with ℓ = 10⁻⁶: numerically a
-δ-function, §4), ``gaussian`` (ℓ = 10⁻²) and ``relu-ntk`` (the infinite-width NTK of a ReLU
-MLP: non-local). Squared distances are Σ(u − u')², never |u|² + |u'|² − 2u·u', so that
-δ = 10⁻⁸ survives in float64. **The finite network**: the φ-MLP potential K = K_FS + φ(u)
-trained by Adam on the same points and loss.
-
-**Evaluation points.** From z_p, a random complex direction v in the chart's free coordinates,
-the segment x(t) = x_p + t v lifted to X by Newton, and t such that its Fubini–Study length
-∫₀ᵗ √(2 g^FS_{ab̄} v^a v̄^b) dt' (Gauss–Legendre) equals δ: an upper bound on the FS geodesic
-distance, equal to leading order. Points whose Newton residual exceeds 10⁻¹⁰ are dropped.
-"""
+gain(δ) = ℓ_before(z_e) / ℓ_after(z_e),  ℓ(z) = |1 − η(z)/κ|²,  η = det g/|Ω|².
+Flow, kernels and evaluation points: docs/derivations.md#experiments-locality."""
 
 from __future__ import annotations
 

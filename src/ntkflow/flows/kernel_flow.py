@@ -1,18 +1,6 @@
 """The function-space metric flow with a frozen kernel (paper §2, eqs. 1.1/1.2).
-
-With a frozen kernel Θ (the empirical metric-NTK at initialisation, or an analytic
-infinite-width kernel) the flow
-
-    dg_ij(x)/dt = −Σ_a Θ_ijkl(x, x_a) ∂L/∂g_kl(x_a),      L = Σ_a w_a l[g](x_a)       (1.2)
-
-keeps ``g_t − g_ref`` in the span of ``Θ(·, x_a)``, so the state is coefficients α_a (N, n, n):
-
-    g_t(x) = g_ref(x) + Σ_a Θ(x, x_a) · α_a(t),        dα_a/dt = −∂L/∂g(x_a)
-
-(``·`` contracts the kernel indices ``kl``; ``t`` has the weights inside ``L``). Kernel–vector
-products are matrix-free and chunked (memory ``O(chunk² n⁴)``); the dense Gram matrix is used
-where it fits (``dense=True``) and by :func:`regression_closed_form`.
-"""
+g_t(x) = g_ref(x) + Σ_a Θ(x, x_a) · α_a(t),  dα_a/dt = −∂L/∂g(x_a).
+Derivation: docs/derivations.md#flows-kernel_flow."""
 
 from __future__ import annotations
 
@@ -301,12 +289,9 @@ def power_iteration(matvec: Callable[[Array], Array], v0: Array, iters: int) -> 
 
 
 def euler_flow(grad: Callable, apply: Callable, p0: Array, c0: Array, dt, steps: int) -> Array:
-    """``steps`` explicit Euler steps of the frozen-kernel flow in coefficient form,
-
-        p = p0 + K c,    dc/dt = −∂L/∂p(p)                                          (1.2)
-
-    (``apply(c)`` = K c, matrix-free; ``grad(p)`` = ∂L/∂p at the packed values p). Returns c;
-    use ``dt = dt_factor/λ_max`` with λ_max from :func:`power_iteration` on c ↦ K ∇²L c."""
+    """``steps`` explicit Euler steps of p = p0 + K c, dc/dt = −∂L/∂p(p) (1.2), with ``apply(c)``
+    = K c (matrix-free) and ``grad(p)`` = ∂L/∂p; returns c. Use ``dt = dt_factor/λ_max``, λ_max
+    from :func:`power_iteration` on c ↦ K ∇²L c."""
 
     def body(c, _):
         return c - dt * grad(p0 + apply(c)), None
@@ -324,12 +309,9 @@ def regression_closed_form(
     n: int | None = None,
     chunk: int = 256,
 ) -> KernelFlowResult:
-    """Exact kernel flow for ``l = ½|g − g*|²``: with ``r = g − g*`` at the points and
-    ``W = diag(w)``, ``dr/dt = −K W r`` so, with ``S = W^{1/2} K W^{1/2} = U Λ Uᵀ``,
-
-        α(t) = −W^{1/2} U diag((1 − e^{−λt})/λ) Uᵀ W^{1/2} r(0)
-
-    (kernel regression dynamics, Jacot et al. 2018 §5; Lee et al. 2019 eq. 9)."""
+    """Exact kernel flow for ``l = ½|g − g*|²`` (Jacot et al. 2018 §5; Lee et al. 2019 eq. 9):
+    α(t) = −W^{1/2} U diag((1 − e^{−λt})/λ) Uᵀ W^{1/2} r(0), W^{1/2} K W^{1/2} = U Λ Uᵀ.
+    Derivation: docs/derivations.md#flows-kernel_flow-regression_closed_form."""
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     if np.any(np.asarray(weights) <= 0):
         raise FlowError("regression_closed_form: weights must be positive")

@@ -1,10 +1,6 @@
 """The linearised network metric and its gradient flow (paper §2; Lee et al. 2019):
-
-    g^L_ij(x; θ) = g_ij(x; θ0) + (θ − θ0)_I ∂g_ij(x)/∂θ_I |_{θ0}   (one ``jax.jvp`` around θ0).
-
-Its metric-NTK is the empirical one at θ0 and does not move, so its gradient flow is the kernel
-flow with ``Θ = Θ_{θ0}``, ``g_ref = g(·; θ0)``: ``g^L(x, t) = g_ref(x) + Σ_a Θ(x, x_a) α_a(t)``.
-"""
+g^L_ij(x; θ) = g_ij(x; θ0) + (θ − θ0)_I ∂g_ij(x)/∂θ_I |_{θ0}, a kernel flow with Θ = Θ_{θ0}.
+Derivation: docs/derivations.md#flows-linearised."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Loss functionals ``L[g] = Σ_a w_a l[g](x_a)`` on weighted points (the discrete ``∫ dμ l`` of
-paper §2, eqs. 1.1/1.2) and their functional derivatives ``δl/δg``. Every loss is a *local*
-density ``density(x, g, dg, d2g)`` of the 2-jet at one point (``dg[i, j, k] = ∂_k g_ij``,
-``d2g[i, j, k, m] = ∂_k ∂_m g_ij``), vmapped. :func:`functional_derivative` differentiates
-order-0 losses in the values, ``∂L/∂g_kl(x_a)`` with ``g_kl``, ``g_lk`` independent (the factor
-of ``∂L/∂θ = Σ_a ∂g(x_a)/∂θ · ∂L/∂g(x_a)``), and curvature losses in the whole 2-jet: the
-coefficients of ``δL/δg = Σ_a [A_a δ_{x_a} − B_a·∂δ_{x_a} + C_a:∂²δ_{x_a}]``. Perelman's F also
-has a closed-form gradient (paper §3), :func:`perelman_gradient`.
-"""
+"""Loss functionals ``L[g] = Σ_a w_a l[g](x_a)`` on weighted points (paper §2, eqs. 1.1/1.2) and
+their functional derivatives ``δl/δg`` (Perelman's F in closed form: :func:`perelman_gradient`).
+Derivation: docs/derivations.md#flows-losses."""
 
 from __future__ import annotations
 

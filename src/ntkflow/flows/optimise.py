@@ -1,8 +1,6 @@
 """One optax step for every trainer: gradient flow dθ/dt = −∂L/∂θ (paper eq. 1.2 in parameter
-space) discretised by an optax transformation. L-BFGS with its zoom line search
-(``optax.lbfgs``) also takes the value, the gradient and the loss itself, and reuses the value
-and gradient its line search stored in the state (``optax.value_and_grad_from_state``).
-"""
+space) discretised by an optax transformation; L-BFGS (``optax.lbfgs``) reuses the value and
+gradient its line search stored (docs/derivations.md#flows-optimise)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Finite-width metric flow: gradient flow ``dθ_I/dt = −∂L/∂θ_I`` on the parameters of a network
-metric moves it by eq. 1.2 with the empirical metric-NTK Θ of eq. 1.3 (paper §2).
-:func:`flow_check` verifies this against one small SGD step (residual O(η²)); for curvature
-losses ``∂L/∂g(x_a)`` becomes the jet gradients of ``losses.functional_derivative`` and Θ the
-kernel between ``g(x)`` and the jet ``(g, ∂g, ∂²g)(x_a)``.
-"""
+"""Finite-width metric flow: ``dθ_I/dt = −∂L/∂θ_I`` moves the metric by eq. 1.2 with the
+empirical metric-NTK of eq. 1.3 (paper §2); :func:`flow_check` verifies it (residual O(η²)).
+Curvature losses: docs/derivations.md#flows-parameter_flow."""
 
 from __future__ import annotations
 
@@ -60,12 +57,10 @@ def parameter_flow(
     ntk_points: Array | None = None,
     callback: Callable[[int, float], None] | None = None,
 ) -> ParameterFlowResult:
-    """Train ``model`` for ``steps`` optax steps (SGD, Adam or L-BFGS) on ``L = Σ_a w_a l(x_a)``.
-
-    Every ``ntk_every`` steps (and at the start and end) the empirical metric-NTK on
-    ``ntk_points`` (default: the first ≤ 16 training points) is recorded: relative change
-    ``‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F`` and eigenvalues. :class:`ParameterFlowError` (with the last
-    finite model) on a non-finite loss or parameters."""
+    """Train ``model`` for ``steps`` optax steps (SGD, Adam or L-BFGS) on ``L = Σ_a w_a l(x_a)``,
+    recording the empirical metric-NTK's relative change and eigenvalues on ``ntk_points``
+    (default: the first ≤ 16 training points) every ``ntk_every`` steps, at the start and end.
+    :class:`ParameterFlowError` (with the last finite model) on a non-finite loss or parameters."""
     xs, weights = jnp.asarray(xs), jnp.asarray(weights)
     opt = make_optimiser(optimiser, lr)
     params, static = eqx.partition(model, trainable(model))

@@ -1,25 +1,6 @@
 """The Ricci limit: a frozen Gaussian kernel and Perelman's loss (paper §3, §4).
-
-Kernel: ``Θ_ijkl(x, x') = G_σ(x, x') δ_ik δ_jl``, ``G_σ = (2πσ²)^{−d/2} exp(−|x − x'|²/(2σ²))``
-(paper §4, "δ-limit"): ``Σ_a w_a G_σ(x, x_a) f(x_a) → f(x)`` as σ → 0 in the chart's coordinate
-measure (weights = cell areas); minimal-image displacement on the torus (period 2π).
-
-Loss (paper §4 "Matching Perelman exactly"): with ``dm = e^{−φ} dV = m(x) dᵈx`` fixed,
-``δF/δg_ij = −(R^ij + ∇^i∇^jφ) m``; the loss ``l = −F/Ω̄`` taken in Perelman's L²-metric gives
-the covariant gradient ``E_ij = 2(R_ij + ∇_i∇_j φ)`` and the flow (eq. 1.2 with this kernel)
-
-    dg_ij(x)/dt = −Σ_a w_a G_σ(x, x_a) · 2 (R_ij + ∇_i∇_j φ)(x_a),   φ = log(√det g / m),
-
-with ``m = √det g(0)``; as σ → 0, Perelman's flow ``∂_t g = −2(Ric + ∇²φ)``. The default
-``gauge="hamilton"`` drops the Lie derivative ``∇²φ`` (Hamilton's ``∂_t g = −2 Ric``, what the
-reference solver returns): forward in time the fixed-measure flow of φ is a backward heat
-equation (Perelman 2002, §1), whose growth collapses the solver's step on the truncated chart.
-
-Charts: ``sphere2``, the stereographic ``g₀ = 4/(1 + |x|²)² δ`` on ``[−L, L]²``, ``L = 1 + 5σ``,
-distances on ``|x| ≤ 1``; ``torus2``, ``e^{2u₀} δ`` on ``[0, 2π)²``. Grids have
-``points_per_sigma`` points per σ. The flowed metric's 2-jets at the points come from analytic
-Gaussian derivative matrices, the curvature from the jets by autodiff.
-"""
+dg_ij(x)/dt = −Σ_a w_a G_σ(x, x_a) · 2 (R_ij + ∇_i∇_j φ)(x_a) → −2(Ric + ∇²φ) as σ → 0.
+Kernel, loss, gauge and charts: docs/derivations.md#flows-ricci_limit."""
 
 from __future__ import annotations
 
@@ -102,7 +83,8 @@ class Setup:
 
 
 def setup(manifold: str, lengthscale: float, points_per_sigma: float = 1.5) -> Setup:
-    """Collocation grid and initial metric for ``sphere2`` or ``torus2`` (see module doc)."""
+    """Collocation grid and initial metric for ``sphere2`` or ``torus2``
+    (docs/derivations.md#flows-ricci_limit)."""
     if manifold not in MANIFOLDS:
         raise ValueError(f"ricci_limit: unknown manifold {manifold!r}; known: {MANIFOLDS}")
     sigma = lengthscale  # ℓ of the kernel G_ℓ (the CLI's --sigmas, JSON "sigmas")
@@ -145,7 +127,8 @@ def gaussian_ricci_flow(
     atol: float = 1e-8,
 ):
     """Run the Gaussian-kernel generalised Ricci flow to time ``t``; returns
-    ``(setup, KernelFlowResult)``. Default gauge: Hamilton (see the module docstring)."""
+    ``(setup, KernelFlowResult)``. Default gauge: Hamilton
+    (docs/derivations.md#flows-ricci_limit)."""
     gauge = gauge or "hamilton"
     if gauge not in GAUGES:
         raise ValueError(f"ricci_limit: unknown gauge {gauge!r}; known: {GAUGES}")

@@ -1,12 +1,6 @@
 """Finite width vs infinite width on a metric-regression task (paper §2; Jacot et al. 2018;
-Lee et al. 2019).
-
-For each width N, a ``SharedTrunk`` head (additive, ``g = δ + scale·sym M(x)``) on an NTK-
-parameterised MLP is trained by small-step gradient descent on ``l = ½|g − g*|²`` (weights
-1/P) up to flow time T, and compared with the closed-form kernel flow of the analytic kernel Θ̄
-started from the same network: ``‖g_N(T) − g_∞(T)‖ / ‖g_N(T) − g_N(0)‖`` at the training points
-and ``‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F``, averaged over seeds; both are expected ~ N^{−1/2} or faster.
-"""
+Lee et al. 2019): ‖g_N(T) − g_∞(T)‖ / ‖g_N(T) − g_N(0)‖, expected ~ N^{−1/2} or faster.
+Setup: docs/derivations.md#flows-width_limit."""
 
 from __future__ import annotations
 

@@ -1,24 +1,6 @@
-"""Riemannian curvature of any metric callable, by automatic differentiation.
-
-Every function takes ``(metric, x)``, a callable ``x -> g(x)`` and one point ``x`` of shape
-``(n,)``; ``jax.vmap`` for batches. Derivatives are ``jax.jacfwd`` by default, the fastest for
-2-6 coordinates (``benchmarks/curvature.py``); ``strategy="outer-inner"`` picks the mode of the
-outer (∂Γ) and inner (∂g) derivative, e.g. ``"rev-fwd"`` = jacrev over jacfwd.
-
-Index conventions (Wald / Misner-Thorne-Wheeler sign; round spheres have positive curvature):
-
-    Γ^k_ij   = ½ g^{kl} (∂_i g_jl + ∂_j g_il − ∂_l g_ij)
-    R^a_bcd  = ∂_c Γ^a_db − ∂_d Γ^a_cb + Γ^a_ce Γ^e_db − Γ^a_de Γ^e_cb
-    R_bd     = R^a_bad                       (Ricci tensor)
-    R        = g^{bd} R_bd                    (scalar curvature)
-    ∇_i∇_j φ = ∂_i∂_j φ − Γ^k_ij ∂_k φ        (covariant Hessian; Petersen, §2.1)
-    Δφ       = g^{ij} ∇_i∇_j φ                (Laplace–Beltrami, Δ ≤ 0 spectrum)
-    W^k      = g^{ij} (Γ^k_ij − Γ̃^k_ij)       (DeTurck field of g relative to a background g̃)
-
-The Ricci–DeTurck flow ∂_t g_ij = −2R_ij + ∇_iW_j + ∇_jW_i (DeTurck 1983; Chow–Knopf §3.3)
-is strictly parabolic. Index order follows the symbols: ``christoffel(...)[k, i, j] = Γ^k_ij``,
-``riemann(...)[a, b, c, d] = R^a_bcd``.
-"""
+"""Riemannian curvature of any metric callable, by automatic differentiation; ``(metric, x)``.
+R^a_bcd = ∂_c Γ^a_db − ∂_d Γ^a_cb + Γ^a_ce Γ^e_db − Γ^a_de Γ^e_cb (Wald / MTW sign).
+Conventions and strategies: docs/derivations.md#geometry-curvature."""
 
 from __future__ import annotations
 

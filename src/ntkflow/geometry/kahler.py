@@ -1,34 +1,6 @@
 """Kähler geometry by automatic differentiation: the one ∂∂̄, pullbacks and curvature.
-
-Points of Cⁿ are handled as real vectors u = [Re z | Im z] (anchors.md, "network inputs
-[Re z | Im z]"). Wirtinger derivatives (Griffiths–Harris ch. 0 §1): with z = x + i y,
-∂_a = ½(∂_{x_a} − i ∂_{y_a}) and ∂̄_b = ½(∂_{x_b} + i ∂_{y_b}), so for a real function K
-
-    g_{a b̄} = ∂_a ∂̄_b K = ¼ (K_{x_a x_b} + K_{y_a y_b} + i (K_{x_a y_b} − K_{y_a x_b}))    (1)
-
-(Griffiths–Harris ch. 0 §7). Along complex directions v_a (rows of V), with x_a, y_a replaced
-by e_a = v_a, f_a = i v_a, it gives ∂_{v_a} ∂̄_{v_b} K = (V (∂∂̄K) Vᴴ)_{ab}, the pullback
-g = J g_amb Jᴴ (anchors.md) by a holomorphic map, without the ambient 2n × 2n Hessian.
-
-Curvature of a Kähler metric given as a *metric function* u ↦ G(u), G[a, b] = g_{a b̄}
-Hermitian positive (Griffiths–Harris ch. 0 §5 and p. 77; Kobayashi–Nomizu II ch. IX):
-
-    Γ^a_{c b}    = g^{a ē} ∂_c g_{b ē}                   (Chern connection, Γ = ∂g · g⁻¹)   (2)
-    R^a_{b c d̄}  = −∂̄_d Γ^a_{c b}                        (Θ^a_b = R^a_{b c d̄} dz^c ∧ dz̄^d)  (3)
-    Ric_{c d̄}    = R^a_{a c d̄} = −∂_c ∂̄_d log det g       (Ricci form)                      (4)
-    R            = g^{c d̄} Ric_{c d̄}                      (Ricci scalar)                    (5)
-
-Two derivative levels of the metric (for g = ∂∂̄K the third and fourth of K); Γ is evaluated
-once per point (the jet of Γ carries Γ itself).
-
-Top Chern form (Chern–Gauss–Bonnet; Griffiths–Harris p. 416), c_n = det((i/2π) Θ).
-Expanding the determinant of commuting 2-forms and using Π_a (i dz^a ∧ dz̄^a) = 2^n d^{2n}x,
-
-    c_n = π^{-n} S d^{2n}x,  S = Σ ε^{b_1..b_n} ε^{c_1..c_n} ε^{d_1..d_n} Π_a R^a_{b_a c_a d̄_a} (6)
-
-Checks: Fubini–Study on Pⁿ (t = 1) has Ric = (n+1) π g and ∫ c_n = n + 1. One point;
-``jax.vmap`` for batches.
-"""
+g_{a b̄} = ¼ (K_{x_a x_b} + K_{y_a y_b} + i (K_{x_a y_b} − K_{y_a x_b}))  (Griffiths–Harris ch. 0)
+Equations (1)–(6) and their derivation: docs/derivations.md#geometry-kahler."""
 
 from __future__ import annotations
 
@@ -75,12 +47,9 @@ def complex_hessian(
     u: Float[Array, " 2n"],
     directions: Complex[Array, "d n"] | None = None,
 ) -> Complex[Array, "... d d"]:
-    """∂_a ∂̄_b f at u = [Re z | Im z] for a real f (eq. 1); output axes of f come first.
-
-    With ``directions`` V (d × n complex), the derivatives along v_a = V[a]:
-    ∂_{v_a} ∂̄_{v_b} f = (V (∂∂̄ f) Vᴴ)_{ab} — the pullback by a holomorphic map of Jacobian V
-    (2d real directions, never the 2n × 2n Hessian). Scalar f: forward-over-reverse
-    (one gradient, 2d tangents); vector f: forward-over-forward."""
+    """∂_a ∂̄_b f at u = [Re z | Im z] for a real f (eq. 1); output axes of f come first. Along
+    ``directions`` V: (V (∂∂̄ f) Vᴴ)_{ab}, the pullback by a holomorphic map.
+    Method: docs/derivations.md#geometry-kahler-complex_hessian."""
     h, s0, d = _restricted(f, u, directions)
     scalar = jax.eval_shape(h, s0).shape == ()
     hess = jax.hessian(h)(s0) if scalar else jax.jacfwd(jax.jacfwd(h))(s0)

@@ -1,9 +1,6 @@
-"""The metric interface.
-
-A *metric* is any callable ``x -> g(x)`` (equinox module or plain function) taking one point
-``x`` of shape ``(n,)`` to a symmetric positive-definite ``(n, n)`` matrix; ``jax.vmap`` for
-batches.
-"""
+"""The metric interface: a *metric* is any callable ``x -> g(x)`` (equinox module or plain
+function) taking one point ``x`` of shape ``(n,)`` to a symmetric positive-definite ``(n, n)``
+matrix; ``jax.vmap`` for batches."""
 
 from __future__ import annotations
 

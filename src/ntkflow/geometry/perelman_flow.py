@@ -1,29 +1,6 @@
 """Perelman's functionals: by quadrature over points with weights, and F along Ricci flow on Tⁿ.
-
-    F[g, φ]    = ∫ (R + |∇φ|²) e^{−φ} dV                     (paper §3; Perelman 2002, §1.1)
-    W[g, f, τ] = ∫ [τ(R + |∇f|²) + f − n] (4πτ)^{−n/2} e^{−f} dV          (Perelman, §3.1)
-    dV = sqrt(det g) dⁿx
-
-``points`` (N, n) and coordinate ``weights`` (N,) define ∫ h dⁿx ≈ Σ w_a h(x_a) (on the torus
-:func:`torus_quadrature`, spectrally accurate); ``phi``/``f`` are scalar callables of a point.
-
-Along the flow, Perelman (2002, §1) couples Ricci flow ∂_t g = −2 Ric to the backward equation
-
-    ∂_t φ = −Δφ + |∇φ|² − R      ⇔      ∂_t u = −Δu + R u,   u = e^{−φ}
-
-(the conjugate heat equation; ∫u dV is conserved). Along such a pair
-
-    F[g, φ] = ∫ (R + |∇φ|²) e^{−φ} dV    obeys    dF/dt = 2 ∫ |Ric + ∇∇φ|² e^{−φ} dV ≥ 0.
-
-F is invariant under the diffeomorphisms generating dg/dt = −2(Ric + ∇∇φ) (paper §3). The
-u equation is backward parabolic: solved from T down to 0 after the metric is solved forward.
-The metric here is the pseudo-spectral Ricci–DeTurck solution ĝ = ψ_t^*g
-(:mod:`.ricci_flow_torus`), so the pulled-back û = ψ_t^*u obeys
-
-    ∂_t û = −Δ̂û + R̂ û + W^k ∂_k û,      W the DeTurck field (generating ψ_t);
-
-derivatives are spectral (FFT), integrals the uniform-grid rule.
-"""
+F[g, φ] = ∫ (R + |∇φ|²) e^{−φ} dV,  dF/dt = 2 ∫ |Ric + ∇∇φ|² e^{−φ} dV ≥ 0  (Perelman 2002).
+W and the conjugate heat equation: docs/derivations.md#geometry-perelman_flow."""
 
 from __future__ import annotations
 
@@ -133,12 +110,10 @@ def perelman_F_along_flow(
     rtol: float = 1e-9,
     atol: float = 1e-11,
 ) -> dict[str, Array]:
-    """Evaluate Perelman's F along Ricci(–DeTurck) flow on Tⁿ with φ(T) = ``phi_final``.
-
-    Returns a dict with ``t`` (increasing), ``F`` = ∫(R + |∇φ|²)e^{−φ}dV,
-    ``dF_dt_formula`` = 2∫|Ric + ∇∇φ|²e^{−φ}dV (Perelman's monotonicity formula, to compare
-    with finite differences of F) and ``mass`` = ∫e^{−φ}dV (conserved).
-    """
+    """Evaluate Perelman's F along Ricci(–DeTurck) flow on Tⁿ with φ(T) = ``phi_final``: a dict
+    with ``t`` (increasing), ``F`` = ∫(R + |∇φ|²)e^{−φ}dV, ``dF_dt_formula`` =
+    2∫|Ric + ∇∇φ|²e^{−φ}dV (Perelman's monotonicity formula, to compare with finite
+    differences of F) and ``mass`` = ∫e^{−φ}dV (conserved)."""
     if not isinstance(initial_metric, SpectralTorusMetric):
         raise RicciFlowError("perelman_F_along_flow: initial_metric must be a SpectralTorusMetric")
     if not (np.isfinite(t_end) and t_end > 0):

@@ -1,18 +1,6 @@
 """Reference Ricci-flow solver: ``ricci_flow(initial_metric, t_end) -> solution``.
-
-Ricci flow ∂_t g = −2 Ric (Hamilton 1982) in float64 with diffrax (adaptive, PID step control),
-one term per manifold: ``SpectralTorusMetric`` on T², T³ (Ricci–DeTurck, pseudo-spectral,
-:mod:`.ricci_flow_torus`); ``AxisymmetricS2Metric`` e^{2u(θ)}ĝ on S² (∂_t u = e^{−2u}(Δ̂u − 1))
-and ``LeftInvariantS3Metric`` on S³ (three ODEs), both :mod:`.ricci_flow_sphere`. For
-conformal data on T² and S² the solution is Hamilton's flow in the *same coordinates* (what a
-local kernel flow approximates); other torus data give the flow pulled back by the DeTurck
-diffeomorphisms (same curvature values, moved positions).
-
-``sol.metric(t)`` is a metric module (x ↦ g, differentiable), ``sol.metric_at(t, xs)`` a batch,
-``sol.scalar_curvature(t)`` R on the solver grid; unsaved times are integrated from the
-nearest saved one. Exact: the round n-sphere has r(t)² = r0² − 2(n−1)t, singular at
-T = r0²/(2(n−1)).
-"""
+∂_t g = −2 Ric (Hamilton 1982), float64, diffrax; the round n-sphere: r(t)² = r0² − 2(n−1)t.
+Manifolds and solution: docs/derivations.md#geometry-ricci_flow."""
 
 from __future__ import annotations
 
@@ -102,7 +90,7 @@ def _solve_segment(term, y0, t0, t1, rtol, atol, max_steps):
 
 
 class RicciFlowSolution(eqx.Module):
-    """Saved states of a Ricci-flow solve (module docstring)."""
+    """Saved states of a Ricci-flow solve (docs/derivations.md#geometry-ricci_flow)."""
 
     term: TorusFlow | S2Flow | S3Flow
     ts: Array
@@ -172,18 +160,9 @@ def ricci_flow(
     max_steps: int = 200_000,
     progress: Callable[[float], None] | None = None,
 ) -> RicciFlowSolution:
-    """Solve Ricci(-DeTurck) flow from ``initial_metric`` on [0, t_end].
-
-    ``size``: grid points per axis (torus) or polar points (S²), default 32; ``ts``: save times
-    (increasing, within [0, t_end]), default ``num_saves`` equally spaced; ``normalised``: the
-    volume-normalised flow ∂_t g = −2 Ric + (2/n) r̄ g; ``deturck=False`` (torus): Hamilton's
-    weakly parabolic flow in fixed coordinates; ``rtol``, ``atol``: diffrax PID tolerances;
-    ``progress`` is called with each saved time as it is reached.
-
-    Raises :class:`RicciFlowError` for a bad metric (NaN, non-PD), a t_end at or past the
-    singular time (the unnormalised flow with R ≥ R_min > 0 is singular by T* = n/(2 R_min),
-    maximum principle; equality for round spheres) or a failed solve.
-    """
+    """Solve Ricci(-DeTurck) flow from ``initial_metric`` on [0, t_end]; :class:`RicciFlowError`
+    for a bad metric, a t_end at or past the singular time T* = n/(2 R_min) or a failed solve.
+    Arguments: docs/derivations.md#geometry-ricci_flow-ricci_flow."""
     if not (np.isfinite(t_end) and t_end > 0):
         raise RicciFlowError(f"t_end must be a positive finite number, got {t_end}")
     size = 32 if size is None else int(size)

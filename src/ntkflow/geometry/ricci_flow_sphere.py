@@ -1,39 +1,7 @@
 """Ricci flow on spheres: axially symmetric metrics on S² (1-d pseudo-spectral, conformal form)
-and left-invariant metrics on S³ (ODEs).
-
-Every metric on S² is conformal to the round one; we take axially symmetric ones,
-
-    g = e^{2u(θ)} ĝ,    ĝ = dθ² + sin²θ dϕ²  (unit round sphere, θ the polar angle),
-
-with u even in θ (a cosine series, smooth at both poles). In two dimensions Ric = K g, so
-Hamilton's flow ∂_t g = −2 Ric = −2K g keeps the conformal class *in fixed coordinates* and
-reduces to the scalar parabolic equation (Hamilton 1988; Chow 1991)
-
-    ∂_t u = −K = e^{−2u} (Δ̂u − 1),        Δ̂u = u_θθ + cot θ u_θ,
-    R = 2K = 2 e^{−2u} (1 − Δ̂u),
-
-and the volume-normalised flow ∂_t g = (r̄ − R) g, r̄ = 8π/Area, to ∂_t u = r̄/2 − K. The
-round sphere u = log r shrinks as r(t)² = r₀² − 2t. The state is u at θ_j = (j + ½)π/N;
-derivatives are those of the cosine interpolant (Boyd, *Chebyshev and Fourier Spectral
-Methods*, ch. 18). (A 1-d Ricci–DeTurck collocation of g = a²dθ² + b²g_{S^{n−1}}, n ≥ 3, has
-spurious growing pole modes, so S³ uses the homogeneous metrics below.)
-
-S³ = SU(2): with the left-invariant coframe in Euler angles x = (θ, ϕ, ψ) (chart 0 < θ < π),
-
-    σ¹ = −sin ψ dθ + cos ψ sin θ dϕ,   σ² = cos ψ dθ + sin ψ sin θ dϕ,   σ³ = dψ + cos θ dϕ,
-
-a diagonal left-invariant metric is g = A (σ¹)² + B (σ²)² + C (σ³)² (Milnor 1976; Berger
-spheres for A = B). Its Ricci tensor is diagonal in the same frame,
-
-    Ric_11 = (A² − (B − C)²) / (2BC)      (and cyclically),
-
-so Ricci flow ∂_t g = −2 Ric is the ODE system (Isenberg–Jackson 1992; Chow–Knopf §1.4)
-
-    dA/dt = −(A² − (B − C)²)/(BC),  dB/dt = −(B² − (C − A)²)/(CA),  dC/dt = −(C² − (A − B)²)/(AB).
-
-A = B = C = r²/4 is the round sphere of radius r (R = 6/r²): d(r²)/dt = −4 = −2(n−1), n = 3.
-Every solution becomes round as it shrinks to a point (Isenberg–Jackson).
-"""
+and left-invariant metrics on S³ (ODEs): ∂_t u = e^{−2u} (Δ̂u − 1) for g = e^{2u(θ)} ĝ
+(Hamilton 1988; Chow 1991); dA/dt = −(A² − (B − C)²)/(BC), cyclically (Isenberg–Jackson
+1992; Chow–Knopf §1.4). Derivation: docs/derivations.md#geometry-ricci_flow_sphere."""
 
 from __future__ import annotations
 

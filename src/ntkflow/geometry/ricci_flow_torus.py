@@ -1,22 +1,6 @@
-"""Pseudo-spectral Ricci–DeTurck flow on the torus Tⁿ = [0, L)ⁿ.
-
-The state is the metric on the uniform grid, ``(N,)*n + (n(n+1)/2,)`` independent components;
-derivatives are those of the trigonometric interpolant (FFT), products pointwise (Trefethen,
-*Spectral Methods in MATLAB*, ch. 3). The flow is
-
-    ∂_t g_ij = −2 R_ij + ∇_i W_j + ∇_j W_i + (2/n) λ r̄ g_ij
-
-with W^k = g^{pq}(Γ^k_pq − Γ̃^k_pq) the DeTurck field for a flat background g̃ (Γ̃ = 0; Chow–
-Knopf, *The Ricci Flow: An Introduction*, §3.3), which makes the system strictly parabolic;
-``deturck=False`` drops it (Hamilton's flow in fixed coordinates, only weakly parabolic).
-``normalised=True`` adds (2/n) r̄ g, r̄ = ∫R dV / ∫dV (Hamilton 1982, volume-preserving flow).
-
-In two dimensions, for a conformally flat metric e^{2u}δ, W = (2 − n) e^{−2u}∇u = 0, so the
-Ricci–DeTurck flow *is* Hamilton's flow ∂_t u = e^{−2u}Δu in the same coordinates.
-
-Γ comes from FFT derivatives of g, Ricci from those of Γ: R_bd = ∂_aΓ^a_db − ∂_dΓ^a_ab +
-Γ^a_aeΓ^e_db − Γ^a_deΓ^e_ab; the right-hand side is de-aliased by the 2/3 rule (|k_i| ≤ N/3).
-"""
+"""Pseudo-spectral Ricci–DeTurck flow on the torus Tⁿ = [0, L)ⁿ (Chow–Knopf §3.3).
+∂_t g_ij = −2 R_ij + ∇_i W_j + ∇_j W_i + (2/n) λ r̄ g_ij,  W^k = g^{pq}(Γ^k_pq − Γ̃^k_pq).
+Derivation: docs/derivations.md#geometry-ricci_flow_torus."""
 
 from __future__ import annotations
 
@@ -68,8 +52,9 @@ class GridGeometry(NamedTuple):
 
 
 def grid_geometry(comps: Array, n: int, length: float) -> GridGeometry:
-    """Γ^k_ij = ½ g^{kl}(∂_i g_jl + ∂_j g_il − ∂_l g_ij) and the Ricci tensor (module docstring)
-    on the grid, from the independent components ``comps``."""
+    """Γ^k_ij = ½ g^{kl}(∂_i g_jl + ∂_j g_il − ∂_l g_ij) and the Ricci tensor
+    (docs/derivations.md#geometry-ricci_flow_torus) on the grid, from the independent
+    components ``comps``."""
     g = sym_from_components(comps, n)
     ginv = jnp.linalg.inv(g)
     dg = grid_gradient(g, n, length)  # [..., a, b, c] = ∂_c g_ab

@@ -1,14 +1,6 @@
-"""A spectral (Fourier-series) metric on the torus Tⁿ = [0, L)ⁿ.
-
-Each independent component ``g_ij`` (i ≤ j, ``n(n+1)/2`` of them, in ``numpy.triu_indices``
-order) is a real trigonometric polynomial
-
-    g_ij(x) = Σ_m  A_ij,m cos(2π k_m·x / L) + B_ij,m sin(2π k_m·x / L)
-
-over a half set of integer wave vectors ``k_m`` (k = 0 and one of each pair ±k): real and
-unique, differentiable at any point. ``from_grid_values`` builds it by FFT from samples at
-``x_j = L j / N`` (Trefethen, *Spectral Methods in MATLAB*, ch. 3), Nyquist modes dropped.
-"""
+"""A spectral (Fourier-series) metric on the torus Tⁿ = [0, L)ⁿ (Trefethen ch. 3).
+g_ij(x) = Σ_m A_ij,m cos(2π k_m·x / L) + B_ij,m sin(2π k_m·x / L).
+Details: docs/derivations.md#geometry-spectral."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """Atomic file writes (and checked reads): a reader (or a resumed run after a crash) sees
-the old file or the new one, never half of one; and what a command or an experiment hands
-back: JSON-safe values, an atomic JSON file, a PNG figure.
-
-The recipe is the POSIX one: write to a temporary file in the same directory, ``fsync`` it,
-``os.replace`` it over the target (atomic within one file system), then ``fsync`` the
-directory so the rename itself survives a power cut.
-"""
+the old file or the new one, never half of one; and JSON-safe values, JSON files, PNG figures.
+The POSIX recipe: docs/derivations.md#io-atomic."""
 
 from __future__ import annotations
 

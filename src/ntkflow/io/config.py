@@ -1,11 +1,6 @@
 """Checks on user input, and run configurations: TOML files read into frozen dataclasses.
-
-A wrong input is refused up front with ONE line naming the input, what is wrong and what to
-do: an :class:`InputError` (exit code 2; runtime failures exit 1). A command describes its
-options as a frozen dataclass whose fields (declared with :func:`option`) carry their help
-sentence and range; :func:`resolve_config` applies defaults < TOML file < overrides (dotted keys
-for sections) and names the key and the file in every :class:`ConfigError`.
-"""
+A wrong input is ONE line (:class:`InputError`, exit code 2); :func:`resolve_config` applies
+defaults < TOML file < overrides. Details: docs/derivations.md#io-config."""
 
 from __future__ import annotations
 

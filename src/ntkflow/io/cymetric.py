@@ -1,20 +1,6 @@
-"""Point files: ntkflow's ``points`` npz, ntkflow point sets and cymetric's ``dataset.npz``.
-
-A plain points file holds ``points`` (N, k), real or complex (for projective varieties complex
-homogeneous coordinates (N, n+1)), and optional ``weights`` (N,) and ``omega_sq`` (N,); a
-sampled point set (``ntkflow.cy.points.PointSet.save``, ``format`` = ``"ntkflow.pointset/1"``)
-holds ``z`` (N, n+1) with ``weights`` and ``omega_sq``.
-
-cymetric (Larfors, Lukas, Ruehle, Schneider; arXiv 2111.01436) saves a point set as::
-
-    X_train, X_val     float (N, 2(n+1))   points as [Re z | Im z]
-    y_train, y_val     float (N, 2)        columns [weight, |Omega|^2]
-    train_pullbacks,   complex (N, d, n+1) pullback matrices (optional here; d the CY dimension)
-    val_pullbacks
-
-(``prepare_dataset``; other arrays are ignored). Every malformed file is a :class:`PointsError`
-naming the file and array.
-"""
+"""Point files: ntkflow's ``points`` npz, ntkflow point sets and cymetric's ``dataset.npz``
+(Larfors, Lukas, Ruehle, Schneider; arXiv 2111.01436); a bad file is a :class:`PointsError`.
+Layouts: docs/derivations.md#io-cymetric."""
 
 from __future__ import annotations
 

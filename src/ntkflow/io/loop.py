@@ -1,23 +1,6 @@
 """Jobs and the generic training loop: step, log, checkpoint, survive signals, resume.
-
-A *job kind* is an import string ``"package.module:factory"``; ``factory(config)`` takes the
-resolved config (a plain dict, as saved in ``run.json``) and returns a job::
-
-    class MyJob:
-        def init(self) -> State                      # initial state (a pytree), from the seed
-        def step(self, state) -> (State, metrics)    # one step; metrics: name -> scalar/1-d
-        # optional: finished(state) -> bool (e.g. a time budget carried in the state), and
-        # for the final model and `ntkflow cy eval`:
-        def hyperparameters(self) -> dict            # JSON; rebuilds the model skeleton
-        def model(self, state) -> Module            # the model inside a state
-        def build(self, hyperparameters) -> Module  # a skeleton with the right shapes
-        def metric(self, model, points) -> Array    # batched metric at user points
-
-Everything random in ``step`` comes from the state, so a resumed trajectory is the
-uninterrupted one. :func:`run_loop` logs metrics, checkpoints every ``checkpoint_every`` steps,
-at the end and on SIGINT/SIGTERM, stops on NaN/inf (:class:`NonFiniteError`), resumes from the
-newest intact checkpoint, and holds the run's lock while keeping ``status.json`` true.
-"""
+A job kind is ``"package.module:factory"``; ``factory(config)`` returns a job (``init``,
+``step``, ...). Protocol and loop: docs/derivations.md#io-loop."""
 
 from __future__ import annotations
 

@@ -1,16 +1,6 @@
 """One file format for every saved pytree: checkpoints and final models.
-
-Layout (all of it written at once by :func:`ntkflow.io.atomic.atomic_write_bytes`)::
-
-    NTKFLOW-PYTREE\\n                       magic line
-    {"format_version": 1, ...}\\n            JSON header, one line
-    <payload>                              equinox.tree_serialise_leaves bytes
-
-The header records the ``kind`` ("checkpoint" or "model"), the job kind, a fingerprint of the
-tree structure, the payload length and its SHA-256; all are checked before the payload reaches
-equinox, so a bad file is a :class:`CheckpointError` naming it. Trees are restored into a
-skeleton rebuilt from the config (a model's from its saved hyperparameters).
-"""
+Magic line, JSON header, equinox payload; all checked, else :class:`CheckpointError`.
+Layout: docs/derivations.md#io-pytree_file."""
 
 from __future__ import annotations
 

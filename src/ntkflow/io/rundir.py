@@ -1,20 +1,5 @@
 """A run directory: everything a run needs to be resumed, inspected and trusted.
-
-::
-
-    RUN/
-      run.json          job kind, resolved config, seed, step budget, versions, device
-      status.json       running | interrupted | failed | completed, last step, last checkpoint
-      metrics.jsonl     one JSON object per logged step: {"step": 10, "time_s": ..., "loss": ...}
-      checkpoints/      step_000000100.ckpt ... (atomic; the newest few are kept)
-      model.eqx         the final model (with the hyperparameters that rebuild it)
-      figures/          PNGs written by ``ntkflow report``
-      report.html       self-contained report
-      lock              held (flock) by the process running the job
-
-Every file except the append-only ``metrics.jsonl`` (one ``write`` call per line, cut back to
-the checkpoint's step on resume) is replaced atomically.
-"""
+Layout: docs/derivations.md#io-rundir."""
 
 from __future__ import annotations
 
@@ -61,7 +46,7 @@ def _dump(data: dict[str, Any]) -> str:
 
 
 class RunDir:
-    """Paths and files of one run directory (see the module docstring for the layout)."""
+    """Paths and files of one run directory (layout: docs/derivations.md#io-rundir)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = p = Path(path)

@@ -1,12 +1,6 @@
 """Infinite-width NNGP and NTK kernels of deep MLPs, composed layer by layer like neural-tangents'
 ``stax`` (NTK parameterisation; Lee et al. 2018; Jacot et al. 2018; Arora et al. 2019).
-
-A :class:`KernelState` carries the NNGP Σ(x, x'), the variances Σ(x, x), Σ(x', x') and the NTK
-Θ(x, x') of the pre-activations. Input: Σ⁰ = x·x'/d, Θ⁰ = 0; an activation φ maps
-Σ' = E[φ(u)φ(u')], Θ' = Θ · E[φ'(u)φ'(u')], (u, u') ~ N(0, [[Σ₁₁, Σ₁₂], [Σ₁₂, Σ₂₂]]), in closed
-form for relu, erf, cos and sin. Training only the read-out layer makes the NTK equal to the
-output NNGP (paper §3(b)).
-"""
+Σ' = E[φ(u)φ(u')],  Θ' = Θ · E[φ'(u)φ'(u')].  Derivation: docs/derivations.md#kernels-analytic."""
 
 from __future__ import annotations
 

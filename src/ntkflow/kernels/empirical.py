@@ -1,14 +1,6 @@
 """The empirical (finite-width) metric neural tangent kernel (paper §1, eq. (1.3)):
-
-    Θ_ijkl(x, x') = Σ_I ∂g_ij(x)/∂θ_I ∂g_kl(x')/∂θ_I,
-
-summed over the trainable parameters only (:func:`ntkflow.nets.trainable`), by one of the
-blocks of :mod:`ntkflow.kernels.structured`: ``'structured'`` (default, fastest: per dense
-layer the kernel factorises), ``'jacobian'`` or ``'matrix_free'`` (same numbers). Since g is
-symmetric, kernels are computed on its n(n+1)/2 independent components (row-major upper
-triangle) and expanded. Points are processed in blocks sized from the memory budget;
-:func:`kernel_vector_product` applies Θ without forming it.
-"""
+Θ_ijkl(x, x') = Σ_I ∂g_ij(x)/∂θ_I ∂g_kl(x')/∂θ_I.
+Details: docs/derivations.md#kernels-empirical."""
 
 from __future__ import annotations
 
@@ -169,13 +161,7 @@ def empirical_ntk(
 ) -> Float[Array, "N1 N2 m m"]:
     """Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I for ``f = fn(model, x)`` of shape (m,),
     over the trainable parameters of ``model``; ``x2=None``: x2 = x1 (faster).
-
-    ``fn2`` gives the mixed kernel Σ_I ∂f_m(x)/∂θ_I ∂f'_n(x')/∂θ_I of two outputs (needs x2
-    and strategy 'jacobian' or 'matrix_free'; x1 and x2 may then differ in structure). Points
-    are arrays (N, d) or pytrees batched along axis 0. ``chunk_size=None`` sizes square blocks
-    from the memory budget (or ``budget`` bytes) by the compiled block's memory analysis; under
-    an outer ``jit`` the kernel is one block unless ``chunk_size`` is given. ``'structured'``
-    needs ``fn`` to call the model once and not to differentiate it in x."""
+    ``fn2``, points, chunks: docs/derivations.md#kernels-empirical-empirical_ntk."""
     x1, x2 = _check_args(x1, x2, strategy, chunk_size, "empirical_ntk", fn2 is not None)
     x2a = x1 if x2 is None else x2
     if _traced(x1, x2, model, fn, fn2):  # inside an outer jit: plain blocks

@@ -1,13 +1,6 @@
 """Infinite-width kernels of the networks and metric heads of :mod:`ntkflow.nets`.
-
-- MLPs: :mod:`ntkflow.kernels.analytic` (NTK parameterisation only).
-- Cos-net and Gauss-net (paper.md §4, "Derived kernels"), G(x, x') = exp(−σ_b² |x − x'|²/(2d)):
-  NNGP K = (σ_a²/2) G; NTK (σ_a²/2)(1 + [c trained] c₂ + σ_b² x·x'/d) G with c₂ = 1 (Cos-net)
-  or σ_c² (Gauss-net); last layer only: K.
-- Additive metric heads (paper §3(a)): ``IndependentComponents`` gives
-  Θ̄_ijkl = s² [{i,j} = {k,l}] Θ̄_(ij); ``SharedTrunk`` gives Θ̄_ijkl = s² Θ̄ P_ijkl with
-  P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2. Cholesky and exp forms have no deterministic limit.
-"""
+G(x, x') = exp(−σ_b² |x − x'|²/(2d)), NNGP K = (σ_a²/2) G (paper.md §4; paper §3(a)).
+Derivation: docs/derivations.md#kernels-infinite_width."""
 
 from __future__ import annotations
 
@@ -70,7 +63,8 @@ def infinite_width_metric_ntk(
     head, x1: Array, x2: Array | None = None, *, kind: str = "ntk"
 ) -> Float[Array, "N1 N2 n n n n"]:
     """Θ̄_ijkl(x, x') of a metric head at infinite width (``kind='nngp'`` gives the metric
-    NNGP, i.e. the covariance of g_ij(x), g_kl(x')). See the module docstring."""
+    NNGP, i.e. the covariance of g_ij(x), g_kl(x')).
+    See docs/derivations.md#kernels-infinite_width."""
     if kind not in ("ntk", "nngp"):
         raise ValueError(f"infinite_width_metric_ntk: kind must be 'ntk' or 'nngp', got {kind!r}")
     k = 0 if kind == "nngp" else 1

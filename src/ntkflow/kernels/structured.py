@@ -1,16 +1,6 @@
-"""Blocks of the empirical NTK Θ_mn(x, x') = Σ_I ∂f_m(x)/∂θ_I ∂f_n(x')/∂θ_I (paper eq. 1.3)
-for ``f = fn(model, x)`` of shape (m,) over the parameters selected by ``mask`` (points: pytrees
-batched on axis 0; ``x2=None``: x2 = x1): :func:`jacobian_block` by explicit Jacobians,
-:func:`matrix_free_block` by one vjp and vmapped jvps ("NTK-vector products"), and
-:func:`structured_block` (Novak et al. 2022, arXiv 2206.08720, §3): for a dense layer
-y = s_W W a + s_b b, ∂f_m/∂W_pq = s_W Δ_mp a_q and ∂f_m/∂b_p = s_b Δ_mp with Δ = ∂f/∂y, so
-
-    Σ_pq ∂f_m(x)/∂W_pq ∂f_n(x')/∂W_pq + Σ_p ∂f_m/∂b_p ∂f_n'/∂b_p
-        = (Δ(x) Δ(x')ᵀ)_mn · (s_W² a(x)·a(x') + s_b²),
-
-Δ from a zero probe ε added to each dense layer's output (differentiated in ε, the inputs a
-recorded in the same pass); trainable arrays outside dense layers use Jacobians.
-"""
+"""Blocks of the empirical NTK (paper eq. 1.3): Jacobian, matrix-free and structured (Novak et
+al. 2022, arXiv 2206.08720, §3): per dense layer (Δ(x) Δ(x')ᵀ)_mn · (s_W² a(x)·a(x') + s_b²).
+Derivation: docs/derivations.md#kernels-structured."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""A dense (fully connected) layer with neural-tangents' parameterisations.
-
-As ``neural_tangents.stax.Dense(out, W_std, b_std, parameterization)`` (Novak et al. 2020;
-Jacot et al. 2018; Sohl-Dickstein et al. 2020), weight of shape ``(out, in)``:
-
-- ``'ntk'``:      y = (W_std / √fan_in) W a + b_std b,   W_pq, b_p ~ N(0, 1);
-- ``'standard'``: y = W a + b,   W_pq ~ N(0, W_std² / fan_in),   b_p ~ N(0, b_std²).
-
-Both give the same function distribution; they differ in the gradient flow, hence in the NTK.
-"""
+"""A dense (fully connected) layer with neural-tangents' parameterisations (Novak et al. 2020).
+``'ntk'``: y = (W_std / √fan_in) W a + b_std b;  ``'standard'``: y = W a + b.
+Details: docs/derivations.md#nets-dense."""
 
 from __future__ import annotations
 

@@ -1,23 +1,7 @@
 """One hidden layer of N random features with a linear read-out: Cos-net and Gauss-net
 (Halverson's talk, ``seeds/001``; Halverson, Maiti, Stoner; paper.md §4).
-
-    Cos-net:    φ(x) = Σ_i a_i cos(b_i·x + c_i),   a ~ N(0, σ_a²/N), b ~ N(0, σ_b²/d), c ~ U[−π, π]
-    Gauss-net:  φ(x) = Σ_i a_i exp(b_i·x + c_i) / sqrt(exp[2(σ_c² + σ_b² |x|²/d)]),
-                a ~ N(0, σ_a²/(2N)),  b ~ N(0, σ_b²/d),  c ~ N(0, σ_c²).
-
-We read the talk's ℓ_i(x) = Σ_j cos(b_ij x_j + c_i) as cos(b_i·x + c_i) (random Fourier
-features, Rahimi & Recht 2007) and g_i(x) as exp(b_i·x + c_i), whose NNGP kernel is the
-stated Gaussian, the same for both nets (paper.md §4's a = σ_a ã/√N for the Gauss-net would
-double it; we keep the talk's σ_a²/(2N)):
-
-    K(x, x') = E[φ(x) φ(x')] = (σ_a²/2) exp(−σ_b² |x − x'|² / (2d))      (width² = d/σ_b²).
-
-Stored in NTK form (``hidden``, ``readout``: two :class:`~ntkflow.nets.dense.Dense`): b = σ_b
-w/√d, c as is (Cos) or σ_c c̃ (Gauss), a = σ_a ã/√N (Cos) or (σ_a/√2) ã/√N (Gauss), ã, w, c̃ ~
-N(0, 1). Infinite-width NTK, all trained: (σ_a²/2)(2 + σ_b² x·x'/d) G (Cos), (σ_a²/2)(1 + σ_c²
-+ σ_b² x·x'/d) G (Gauss); ``train_c=False`` drops the 1 (Cos) or σ_c² (Gauss); K with
-``train="last"`` (the NNGP regime; paper.md §4, "Derived kernels").
-"""
+K(x, x') = (σ_a²/2) exp(−σ_b² |x − x'|² / (2d)) (Rahimi & Recht 2007).
+Derivation: docs/derivations.md#nets-features."""
 
 from __future__ import annotations
 
@@ -97,7 +81,7 @@ class RandomFeatureNet(eqx.Module):
 
 
 class CosNet(RandomFeatureNet):
-    """One hidden layer of width N with cosine features (module docstring)."""
+    """One hidden layer of width N with cosine features (docs/derivations.md#nets-features)."""
 
     def _hidden(self, key, dtype):
         kh, kc, ko = jax.random.split(key, 3)
@@ -110,7 +94,8 @@ class CosNet(RandomFeatureNet):
 
 
 class GaussNet(RandomFeatureNet):
-    """One hidden layer of width N with normalised exponential features (module docstring)."""
+    """One hidden layer of width N with normalised exponential features
+    (docs/derivations.md#nets-features)."""
 
     sigma_c: float = eqx.field(static=True)
 

@@ -1,21 +1,6 @@
 """Metric heads: modules that turn networks into metrics x ↦ g_ij(x; θ) (paper §1–3).
-
-- :class:`IndependentComponents` — one scalar network per g_ij, i ≤ j ("no mixing"): with the
-  additive form Θ̄_ijkl(x, x') = [{i,j} = {k,l}] Θ̄_(ij)(x, x') (paper §3(a)).
-- :class:`SharedTrunk` — one network with an n×n output ("mixing" at finite width): with the
-  additive form Θ̄_ijkl = Θ̄(x, x') P_ijkl, P_ijkl = (δ_ik δ_jl + δ_il δ_jk)/2.
-- :class:`ScalarHead` — a Kähler potential K = K_ref + scale·f (paper §5), g_{i j̄} = ∂_i ∂̄_j K
-  at x = [Re z | Im z] (:func:`kahler_metric`).
-
-The raw matrix M(x), times ``scale``, becomes a metric about a frozen ``g_ref`` (``None``: δ_ij):
-
-- ``'additive'``: g = g_ref + S,                        S = (M + Mᵀ)/2;
-- ``'cholesky'``: g = g_ref + L Lᵀ,                      L = lower triangle of M;
-- ``'exp'``:      g = g_ref^{1/2} exp(S) g_ref^{1/2}.
-
-``'additive'`` is linear in the network, so its infinite-width metric-NTK is deterministic
-(paper §2); the other two are positive-definite but non-linear, so theirs stays random.
-"""
+g = g_ref + S (``'additive'``), g_ref + L Lᵀ (``'cholesky'``), g_ref^{1/2} exp(S) g_ref^{1/2}.
+Heads and forms: docs/derivations.md#nets-heads."""
 
 from __future__ import annotations
 
@@ -56,10 +41,8 @@ def sqrtm_spd(a: Float[Array, "n n"], iterations: int = 30) -> Float[Array, "n n
 
 def expm_sym(s: Float[Array, "n n"], squarings: int = 8, order: int = 12) -> Float[Array, "n n"]:
     """exp(S) by scaling and squaring with a fixed Taylor polynomial: (T_order(S/2^k))^(2^k),
-    k = ``squarings`` (Higham, *Functions of Matrices*, §10.3). Pure matrix products, so it
-    compiles and differentiates cheaply; the truncation error is below 1e-15 relative while
-    ‖S‖₂ ≲ 50 (metric entries up to e^50).
-    """
+    k = ``squarings`` (Higham, *Functions of Matrices*, §10.3); truncation error below 1e-15
+    relative while ‖S‖₂ ≲ 50 (docs/derivations.md#nets-heads-expm_sym)."""
     a = s / 2.0**squarings
     term = total = jnp.eye(s.shape[0], dtype=s.dtype)
     for k in range(1, order + 1):

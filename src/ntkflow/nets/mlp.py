@@ -1,12 +1,6 @@
-"""Deep fully connected networks (multilayer perceptrons).
-
-    z¹ = Dense(x),  zˡ⁺¹ = Dense(φ(zˡ)),  f(x) = Dense_out(φ(z^depth))
-
-with ``depth`` hidden layers of width N, as neural-tangents' ``stax.serial(Dense(N, W_std,
-b_std), Activation, ..., Dense(out, W_std, b_std))`` (activations named as its layers). As
-N → ∞ its NNGP and NTK are the kernels of :mod:`ntkflow.kernels.analytic` (Neal 1996; Lee et
-al. 2018; Jacot et al. 2018).
-"""
+"""Deep fully connected networks (multilayer perceptrons), as neural-tangents' ``stax.serial``.
+z¹ = Dense(x),  zˡ⁺¹ = Dense(φ(zˡ)),  f(x) = Dense_out(φ(z^depth))  (Neal 1996; Lee et al. 2018).
+Details: docs/derivations.md#nets-mlp."""
 
 from __future__ import annotations
 
