@@ -386,3 +386,33 @@ def test_default_degree_is_the_largest_with_few_sections(name, k):
     assert len(section_basis(X, k)) <= MAX_AUTO_SECTIONS
     if k < 7:
         assert len(section_basis(X, k + 1)) > MAX_AUTO_SECTIONS
+
+
+def test_auto_optimiser_chains_lbfgs_then_adam():
+    """optimizer = auto: L-BFGS for the algebraic ansatz, Adam for a φ-network (alone or as
+    the correction stage); an explicit choice applies to every stage."""
+    from ntkflow.cy.train_config import TrainConfig
+
+    assert TrainConfig().description == "training (L-BFGS)"
+    assert TrainConfig(ansatz="phi").description == "training (Adam)"
+    assert TrainConfig(algebraic_steps=5).description == "training (L-BFGS then Adam)"
+    assert TrainConfig(algebraic_steps=5, optimizer="lbfgs").description == (
+        "training (L-BFGS then L-BFGS)"
+    )
+
+
+def test_adam_learning_rate_decays_by_the_factor_each_epoch():
+    """For a constant gradient Adam's bias-corrected step is exactly lr_t · sign(g) (up to ε),
+    so the updates read off the schedule: lr_t = lr · decay^(t / epoch_steps)."""
+    from ntkflow.cy.train import Optimiser
+
+    lr, decay, epoch = 1e-2, 0.5, 4
+    tx = Optimiser("adam", lr, decay=decay, epoch_steps=epoch).transform()
+    params = jnp.zeros(3)
+    grad = jnp.array([2.0, -3.0, 0.5])
+    state = tx.init(params)
+    for t in range(3 * epoch):
+        updates, state = tx.update(grad, state, params)
+        np.testing.assert_allclose(
+            updates, -lr * decay ** (t / epoch) * jnp.sign(grad), rtol=1e-6
+        )

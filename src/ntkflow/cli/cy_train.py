@@ -74,7 +74,7 @@ def train(
     from ntkflow.cy.points import sampling_bytes
     from ntkflow.cy.train_job import JOB_KIND, TrainConfig, check_config, finish
     from ntkflow.cy.variety import variety_from_name
-    from ntkflow.io.validate import check_memory
+    from ntkflow.io.config import check_memory
 
     fields = (f.name for f in dataclasses.fields(TrainConfig))
     overrides = {name: given[name] for name in fields if name in given}

@@ -220,6 +220,8 @@ class Optimiser:
     learning_rate: float = 1e-3
     batch_size: int = 2000
     memory_size: int = 20
+    decay: float = 1.0  # Adam's learning rate × decay after every epoch_steps steps
+    epoch_steps: int = 1
 
     def __post_init__(self):
         if self.kind not in ("lbfgs", "adam"):
@@ -228,7 +230,9 @@ class Optimiser:
     def transform(self) -> optax.GradientTransformation:
         if self.kind == "lbfgs":
             return optax.lbfgs(memory_size=self.memory_size)
-        return optax.adam(self.learning_rate)
+        return optax.adam(
+            optax.exponential_decay(self.learning_rate, max(self.epoch_steps, 1), self.decay)
+        )
 
 
 def make_step(optimiser: Optimiser, static, kappa: float, p: int, chunk: int | None = None):

@@ -11,7 +11,7 @@ import dataclasses
 from ntkflow.io.config import _check_field, option
 
 ANSATZE = ("algebraic", "phi")
-OPTIMISERS = ("lbfgs", "adam")
+OPTIMISERS = ("auto", "lbfgs", "adam")
 SYMMETRIES = ("auto", "none")
 MAX_AUTO_SECTIONS = 350
 
@@ -72,14 +72,19 @@ class TrainConfig:
         "standard", "Parameterisation of the φ-network.", choices=("standard", "ntk")
     )
     optimizer: str = option(
-        "lbfgs",
-        "Optimiser: lbfgs (full batch, the default) or adam (mini-batches).",
+        "auto",
+        "Optimiser: auto (full-batch L-BFGS for the algebraic ansatz, Adam for a φ-network), "
+        "or lbfgs (full batch) or adam (mini-batches) for every stage.",
         choices=OPTIMISERS,
     )
     learning_rate: float = option(
-        1e-3, "Adam learning rate.", min=0.0, min_exclusive=True, flag="--lr"
+        1e-2, "Adam learning rate at the start.", min=0.0, min_exclusive=True, flag="--lr"
     )
-    batch_size: int = option(2000, "Adam mini-batch size.", min=1)
+    lr_decay: float = option(
+        0.9, "Factor applied to Adam's learning rate after each epoch.", min=0.0,
+        min_exclusive=True, max=1.0,
+    )
+    batch_size: int = option(1000, "Adam mini-batch size.", min=1)
     loss_power: int = option(2, "Power p of the Monge–Ampère loss |1 - η/κ|^p.", choices=(1, 2))
     steps: int = option(200, "L-BFGS iterations or Adam epochs.", min=1)
     algebraic_steps: int = option(
@@ -113,8 +118,18 @@ class TrainConfig:
     @property
     def description(self) -> str:
         """Short label of the training stage (progress bars)."""
-        opt = {"lbfgs": "L-BFGS", "adam": "Adam"}.get(self.optimizer, self.optimizer)
-        return f"training ({opt})"
+        names = {"lbfgs": "L-BFGS", "adam": "Adam"}
+        stages = [self.stage_optimizer(phi=self.ansatz == "phi")]
+        if self.ansatz == "algebraic" and 0 < self.algebraic_steps < self.steps:
+            stages.append(self.stage_optimizer(phi=True))
+        return f"training ({' then '.join(names[s] for s in stages)})"
+
+    def stage_optimizer(self, phi: bool) -> str:
+        """The optimiser of a stage: ``optimizer``, or for auto L-BFGS on the algebraic ansatz
+        (few parameters, a smooth full-batch loss) and Adam on a φ-network."""
+        if self.optimizer != "auto":
+            return self.optimizer
+        return "adam" if phi else "lbfgs"
 
 
 def check_fields(config) -> None:
@@ -146,7 +161,7 @@ def check_config(cfg: TrainConfig) -> None:
     Raises :class:`ntkflow.io.InputError` (a usage error) with what to change."""
     from ntkflow.cy.sections import section_basis
     from ntkflow.cy.variety import VarietyError, variety_from_name
-    from ntkflow.io.validate import InputError
+    from ntkflow.io.config import InputError
 
     try:
         variety = variety_from_name(cfg.variety)

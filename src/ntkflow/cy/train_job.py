@@ -66,10 +66,14 @@ class CYTrainJob:
         algebraic = cfg.ansatz == "algebraic"
         exps = section_basis(self.variety, self.k) if algebraic else None
         # the section features (algebraic ansatz) only where the loss is evaluated: on the
-        # L-BFGS fit points, or all training points for Adam; and on the test points
-        lbfgs = cfg.optimizer == "lbfgs"
+        # L-BFGS fit points, or all training points for an Adam stage; and on the test points
+        self.phi_stage = algebraic and 0 < cfg.algebraic_steps < cfg.steps
+        stages = [cfg.stage_optimizer(phi=not algebraic)]
+        if self.phi_stage:
+            stages.append(cfg.stage_optimizer(phi=True))
+        lbfgs = stages[0] == "lbfgs"
         self.train = TrainingSet.from_points(
-            self.variety, train, self.dtype, None if lbfgs else exps
+            self.variety, train, self.dtype, exps if "adam" in stages else None
         )
         fit = train.take(np.arange(min(cfg.n_fit, len(train))))
         self.fit = (
@@ -81,7 +85,11 @@ class CYTrainJob:
         self.kappa = fs_kappa(self.variety, self.train)
         # an Adam mini-batch larger than the training set would be empty: use the whole set
         batch = min(cfg.batch_size, len(self.train))
-        self.optimiser = Optimiser(cfg.optimizer, cfg.learning_rate, batch)
+        epoch = len(train) // batch
+        self.optimiser, self.phi_optimiser = (
+            Optimiser(s, cfg.learning_rate, batch, decay=cfg.lr_decay, epoch_steps=epoch)
+            for s in (stages[0], stages[-1])
+        )
         with stage(f"balanced metric (k = {self.k})" if algebraic else "φ-network set-up"):
             self._skeleton = self._initial_model(train)
         params, self.static = eqx.partition(self._skeleton, trainable(self._skeleton))
@@ -93,7 +101,6 @@ class CYTrainJob:
         # data as arguments, not closed over (XLA would fold them in as constants); chunks no
         # larger than the loss-and-gradient chunk of the memory budget
         self._eta = jax.jit(lambda m, d: eta(m, d, chunk=chunk))
-        self.phi_stage = algebraic and 0 < cfg.algebraic_steps < cfg.steps
         if self.phi_stage:
             self._init_phi_stage(cfg)
 
@@ -111,7 +118,7 @@ class CYTrainJob:
         )
         chunk = loss_chunk(corrected, self.fit, self.kappa, cfg.loss_power)
         self.phi_tx, self._phi_step = make_step(
-            self.optimiser, self.phi_static, self.kappa, cfg.loss_power, chunk
+            self.phi_optimiser, self.phi_static, self.kappa, cfg.loss_power, chunk
         )
 
     def _phi_mlp(self, cfg: TrainConfig, stream: int):
@@ -207,10 +214,12 @@ class CYTrainJob:
     def step(self, state):
         t0 = time.perf_counter()
         step = int(state["step"]) + 1
-        data = self.fit if self.optimiser.kind == "lbfgs" else self.train
+        phi_step = self.phi_stage and step > self.config.algebraic_steps
+        kind = (self.phi_optimiser if phi_step else self.optimiser).kind
+        data = self.fit if kind == "lbfgs" else self.train
         key = jax.random.fold_in(state["key"], step)
         new = dict(state)
-        if self.phi_stage and step > self.config.algebraic_steps:
+        if phi_step:
             # the φ stage: the algebraic part is frozen inside the corrected model
             frozen = eqx.filter(self.model(state), self._base_filter)
             params, opt_state, loss = self._phi_step(
@@ -286,8 +295,7 @@ def finish(run_dir: Path, plot: Path | None = None, started: float | None = None
     """
     import ntkflow.io as nio
     from ntkflow.cy.measures import final_measures
-    from ntkflow.io.atomic import atomic_write_text
-    from ntkflow.io.results import to_jsonable
+    from ntkflow.io.atomic import atomic_write_text, to_jsonable
 
     started = time.perf_counter() if started is None else started
     rd = nio.RunDir.open(run_dir)
@@ -311,7 +319,7 @@ def finish(run_dir: Path, plot: Path | None = None, started: float | None = None
 def plot_sigma(records: list[dict], out: Path) -> bool:
     """PNG of test σ against training time from a run's metrics records; False when no σ
     was logged."""
-    from ntkflow.io.results import figure
+    from ntkflow.io.atomic import figure
 
     recs = [r for r in records if "sigma_test" in r]
     if not recs:
