@@ -30,8 +30,11 @@ METHODS = {
     "k5": ("algebraic k = 5, invariant H", {"k": 5}),
     "k6": ("algebraic k = 6, invariant H", {"k": 6}),
     "k7": ("algebraic k = 7, invariant H (default)", {"k": 7}),
-    "k6+phi": ("k = 6 (10 steps) then φ-network on top", {"k": 6, "algebraic_steps": 10}),
-    "phi": ("φ-network alone (FS + MLP)", {"ansatz": "phi"}),
+    "k6+phi": (
+        "k = 6 (10 L-BFGS steps) then a φ-network on top (Adam)",
+        {"k": 6, "algebraic_steps": 10},
+    ),
+    "phi": ("φ-network alone (FS + MLP, Adam)", {"ansatz": "phi"}),
 }
 PEERS = [
     (
@@ -70,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--methods", default=",".join(METHODS), help=f"of {', '.join(METHODS)}")
     ap.add_argument("--budget", type=float, default=300.0, help="training seconds per method")
-    ap.add_argument("--phi-budget", type=float, default=600.0, help="for the φ-network alone")
+    ap.add_argument("--phi-budget", type=float, default=480.0, help="for the φ-network alone")
     args = ap.parse_args()
     rows = []
     for name in args.methods.split(","):

@@ -57,7 +57,7 @@ def test_cy_train_help_shows_the_defaults():
         "(200.0)",
         "(float32)",
         "(fermat-quintic)",
-        "(lbfgs)",
+        "(auto)",
     ):
         assert f"[default: {shown}]" in text, shown
     assert re.search(r"--seed\s+<int>\s+Seed of the random number generator", res.output)

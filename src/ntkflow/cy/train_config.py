@@ -14,6 +14,7 @@ ANSATZE = ("algebraic", "phi")
 OPTIMISERS = ("auto", "lbfgs", "adam")
 SYMMETRIES = ("auto", "none")
 MAX_AUTO_SECTIONS = 350
+MIN_AUTO_FIT = 30_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +37,12 @@ class TrainConfig:
         flag="--points",
     )
     n_test: int = option(10_000, "Held-out points on which σ is measured.", min=1)
-    n_fit: int = option(30_000, "Training points in each full-batch L-BFGS step.", min=1)
+    n_fit: int = option(
+        0,
+        "Training points in each full-batch L-BFGS step; 0: four per trainable parameter of "
+        f"the algebraic ansatz, at least {MIN_AUTO_FIT}, at most all training points.",
+        min=0,
+    )
     seed: int = option(0, "Seed of the random number generator (sampling and initialisation).")
     ansatz: str = option(
         "algebraic",

@@ -28,7 +28,12 @@ from ntkflow.cy.potential import (
     zero_readout,
 )
 from ntkflow.cy.sections import section_basis
-from ntkflow.cy.symmetry import InvariantAlgebraicPotential, invariant_classes, phase_group
+from ntkflow.cy.symmetry import (
+    InvariantAlgebraicPotential,
+    invariant_classes,
+    invariant_pattern,
+    phase_group,
+)
 from ntkflow.cy.train import (
     Optimiser,
     TrainingSet,
@@ -39,7 +44,7 @@ from ntkflow.cy.train import (
     make_step,
     sigma_from_eta,
 )
-from ntkflow.cy.train_config import TrainConfig, section_degree
+from ntkflow.cy.train_config import MIN_AUTO_FIT, TrainConfig, section_degree
 from ntkflow.cy.train_config import check_config as check_config  # re-exported
 from ntkflow.io.progress import stage, thousands
 from ntkflow.nets.trainable import trainable
@@ -75,7 +80,8 @@ class CYTrainJob:
         self.train = TrainingSet.from_points(
             self.variety, train, self.dtype, exps if "adam" in stages else None
         )
-        fit = train.take(np.arange(min(cfg.n_fit, len(train))))
+        n_fit = cfg.n_fit or max(MIN_AUTO_FIT, 4 * self._n_parameters(exps, cfg))
+        fit = train.take(np.arange(min(n_fit, len(train))))
         self.fit = (
             TrainingSet.from_points(self.variety, fit, self.dtype, exps)
             if lbfgs
@@ -150,6 +156,16 @@ class CYTrainJob:
             h0 = balanced_hermitian(exps, train.z[:nb], train.weights[:nb], cfg.balanced_iterations)
             return self._algebraic(exps, np.asarray(h0), cfg)
         return self.build(self.hyperparameters())
+
+    def _n_parameters(self, exps, cfg: TrainConfig) -> int:
+        """Real trainable parameters of the algebraic ansatz (2 per entry of D it trains: the
+        invariant pattern's upper triangle, or all N_k² entries); 0 for the φ-network."""
+        if exps is None:
+            return 0
+        group = phase_group(self.variety) if cfg.symmetry == "auto" else None
+        if group is None:
+            return 2 * len(exps) ** 2
+        return 2 * len(invariant_pattern(invariant_classes(exps, group))[0])
 
     def _algebraic(self, exps, h0, cfg: TrainConfig):
         """The algebraic ansatz at H₀: on the invariant pattern when the variety has phase
