@@ -124,16 +124,6 @@ def run_failure(run_dir: Path, error: BaseException) -> str:
     return f"{why} ({where}see `ntkflow report {run_dir}`)"
 
 
-def __getattr__(name: str):
-    """``finish`` and ``plot_sigma`` of :mod:`ntkflow.cy.train_job`, which `resume` imports
-    from here (lazily: the command line starts without jax)."""
-    if name in ("finish", "plot_sigma"):
-        from ntkflow.cy import train_job
-
-        return getattr(train_job, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def register(app) -> None:
     """Add `train` to the `cy` typer app."""
     app.command("train")(train)

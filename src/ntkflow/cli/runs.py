@@ -63,7 +63,7 @@ def resume(
         raise typer.Exit(128 + int(signal.Signals[result.signal]))
     out = result.as_dict()
     if _ends_like_cy_train(Path(run_dir)):
-        from .cy_train import finish
+        from ntkflow.cy.train_job import finish
 
         out = {**finish(Path(run_dir), started=started), **out}
     emit(out, as_json, title=f"resume {run_dir}")

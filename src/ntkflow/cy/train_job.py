@@ -1,9 +1,9 @@
-"""``ntkflow cy train`` as a job (see :mod:`ntkflow.io.job`): config, state, one step.
+"""``ntkflow cy train`` as a job (see :mod:`ntkflow.io.loop`): config, state, one step.
 
 Defaults (chosen by ``benchmarks/cy_train.py`` for the best σ per minute on 2 CPU cores): the
-algebraic ansatz of degree k = 5 started at Donaldson's balanced metric, trained by
-full-batch L-BFGS on the p = 2 Monge–Ampère loss over ``n_fit`` points, σ measured on
-``n_test`` held-out points every ``eval_every`` steps.
+algebraic ansatz on the largest degree k ≤ 7 with ≤ 350 sections, started at Donaldson's
+balanced metric, trained by full-batch L-BFGS on the p = 2 Monge–Ampère loss over ``n_fit``
+points (a φ-network by Adam), σ measured on ``n_test`` held-out points every ``eval_every`` steps.
 """
 
 from __future__ import annotations
