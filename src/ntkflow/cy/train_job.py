@@ -28,12 +28,7 @@ from ntkflow.cy.potential import (
     zero_readout,
 )
 from ntkflow.cy.sections import section_basis
-from ntkflow.cy.symmetry import (
-    InvariantAlgebraicPotential,
-    invariant_classes,
-    invariant_pattern,
-    phase_group,
-)
+from ntkflow.cy.symmetry import InvariantAlgebraicPotential, invariant_classes, phase_group
 from ntkflow.cy.train import (
     Optimiser,
     TrainingSet,
@@ -80,7 +75,13 @@ class CYTrainJob:
         self.train = TrainingSet.from_points(
             self.variety, train, self.dtype, exps if "adam" in stages else None
         )
-        n_fit = cfg.n_fit or max(MIN_AUTO_FIT, 4 * self._n_parameters(exps, cfg))
+        with stage(f"balanced metric (k = {self.k})" if algebraic else "φ-network set-up"):
+            self._skeleton = self._initial_model(train)
+        params, self.static = eqx.partition(self._skeleton, trainable(self._skeleton))
+        self._params0 = params
+        # n_fit = 0: four fit points per trainable parameter of the algebraic ansatz
+        n_params = sum(x.size for x in jax.tree.leaves(params)) if algebraic else 0
+        n_fit = cfg.n_fit or max(MIN_AUTO_FIT, 4 * n_params)
         fit = train.take(np.arange(min(n_fit, len(train))))
         self.fit = (
             TrainingSet.from_points(self.variety, fit, self.dtype, exps)
@@ -96,10 +97,6 @@ class CYTrainJob:
             Optimiser(s, cfg.learning_rate, batch, decay=cfg.lr_decay, epoch_steps=epoch)
             for s in (stages[0], stages[-1])
         )
-        with stage(f"balanced metric (k = {self.k})" if algebraic else "φ-network set-up"):
-            self._skeleton = self._initial_model(train)
-        params, self.static = eqx.partition(self._skeleton, trainable(self._skeleton))
-        self._params0 = params
         chunk = loss_chunk(self._skeleton, self.fit, self.kappa, cfg.loss_power)
         self.tx, self._step = make_step(
             self.optimiser, self.static, self.kappa, cfg.loss_power, chunk
@@ -156,16 +153,6 @@ class CYTrainJob:
             h0 = balanced_hermitian(exps, train.z[:nb], train.weights[:nb], cfg.balanced_iterations)
             return self._algebraic(exps, np.asarray(h0), cfg)
         return self.build(self.hyperparameters())
-
-    def _n_parameters(self, exps, cfg: TrainConfig) -> int:
-        """Real trainable parameters of the algebraic ansatz (2 per entry of D it trains: the
-        invariant pattern's upper triangle, or all N_k² entries); 0 for the φ-network."""
-        if exps is None:
-            return 0
-        group = phase_group(self.variety) if cfg.symmetry == "auto" else None
-        if group is None:
-            return 2 * len(exps) ** 2
-        return 2 * len(invariant_pattern(invariant_classes(exps, group))[0])
 
     def _algebraic(self, exps, h0, cfg: TrainConfig):
         """The algebraic ansatz at H₀: on the invariant pattern when the variety has phase
