@@ -23,9 +23,8 @@ from ntkflow.cy.train import (
     loss_from_eta,
     sigma_from_eta,
 )
-from ntkflow.cy.train_config import check_fields
 from ntkflow.flows.kernel_flow import euler_flow, power_iteration
-from ntkflow.io.config import option
+from ntkflow.io.config import check_fields, option
 from ntkflow.kernels import RandomFourierFeatures, tangent_maps
 from ntkflow.memory import chunk_size
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ntkflow.io.config import _check_field, option
+from ntkflow.io.config import check_fields, option
 
 ANSATZE = ("algebraic", "phi")
 OPTIMISERS = ("auto", "lbfgs", "adam")
@@ -136,13 +136,6 @@ class TrainConfig:
         if self.optimizer != "auto":
             return self.optimizer
         return "adam" if phi else "lbfgs"
-
-
-def check_fields(config) -> None:
-    """The choices and ranges declared with :func:`ntkflow.io.option` of every field of a
-    config dataclass, also when it is built directly (not from TOML or flags)."""
-    for f in dataclasses.fields(config):
-        _check_field(f, getattr(config, f.name), f.name)
 
 
 def section_degree(variety, k: int) -> int:

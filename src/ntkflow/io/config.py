@@ -140,6 +140,13 @@ def _check_field(f: dataclasses.Field, value: Any, key: str) -> None:
         raise ConfigError(str(e)) from None
 
 
+def check_fields(config) -> None:
+    """The choices and ranges declared with :func:`ntkflow.io.option` of every field of a
+    config dataclass, also when it is built directly (not from TOML or flags)."""
+    for f in dataclasses.fields(config):
+        _check_field(f, getattr(config, f.name), f.name)
+
+
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a TOML file; syntax errors and missing files become :class:`ConfigError`."""
     path = Path(path)
