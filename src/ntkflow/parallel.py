@@ -1,0 +1,256 @@
+"""Data parallelism over points, on JAX's own runtime (docs/scaling.md).
+
+Every computation of the project is a sum or a mean over points, Σ_p f(θ, x_p). The points
+are sharded along the one axis ``"points"`` of a device mesh, parameters θ are replicated;
+each device evaluates f on its own rows (:func:`map_blocks`, a ``shard_map`` of a chunked
+``lax.map``) and the point-sums are all-reduced (:func:`point_sum`, or XLA's own reductions
+of a sharded array under ``jit``). The same code runs on one device (a mesh of one), on the
+devices of one host and, after :func:`initialize`, on the devices of many hosts
+(``jax.distributed``). Rows added to make the point count a multiple of the device count
+copy the last point and carry weight 0, so every weighted sum is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+AXIS = "points"
+
+ENV_COORDINATOR = "NTKFLOW_COORDINATOR"
+ENV_NUM_PROCESSES = "NTKFLOW_NUM_PROCESSES"
+ENV_PROCESS_ID = "NTKFLOW_PROCESS_ID"
+
+
+class ParallelError(RuntimeError):
+    """A device count or cluster setting that cannot be honoured."""
+
+
+def _cluster_settings(environ) -> dict | None:
+    """The ``jax.distributed.initialize`` arguments from the environment: the plain contract
+    (``NTKFLOW_COORDINATOR=host:port``, ``NTKFLOW_NUM_PROCESSES``, ``NTKFLOW_PROCESS_ID``), or
+    ``{}`` under a SLURM job step of more than one task (JAX reads SLURM's variables itself);
+    ``None`` for a single process."""
+    keys = (ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID)
+    given = {k: environ.get(k, "").strip() for k in keys}
+    if any(given.values()):
+        missing = [k for k, v in given.items() if not v]
+        if missing:
+            raise ParallelError(
+                f"a multi-process run needs {', '.join(keys)}; missing {', '.join(missing)}"
+            )
+        try:
+            n, pid = int(given[ENV_NUM_PROCESSES]), int(given[ENV_PROCESS_ID])
+        except ValueError:
+            raise ParallelError(
+                f"{ENV_NUM_PROCESSES} and {ENV_PROCESS_ID} must be integers, got "
+                f"{given[ENV_NUM_PROCESSES]!r} and {given[ENV_PROCESS_ID]!r}"
+            ) from None
+        if n < 1 or not 0 <= pid < n:
+            raise ParallelError(f"{ENV_PROCESS_ID}={pid} is not in 0..{n - 1}")
+        if ":" not in given[ENV_COORDINATOR]:
+            raise ParallelError(
+                f"{ENV_COORDINATOR}={given[ENV_COORDINATOR]!r} must be host:port "
+                "(the address of process 0)"
+            )
+        return {
+            "coordinator_address": given[ENV_COORDINATOR],
+            "num_processes": n,
+            "process_id": pid,
+        }
+    if environ.get("SLURM_JOB_ID") and int(environ.get("SLURM_NTASKS", "1") or 1) > 1:
+        return {}
+    return None
+
+
+_INITIALIZED = False
+
+
+def initialize(environ=None, heartbeat_timeout_s: int = 20) -> bool:
+    """Join a multi-process run when the environment asks for one (:func:`_cluster_settings`);
+    returns True when this is one process of several. Idempotent. On CPU the collectives go
+    through gloo. A process that stops answering for ``heartbeat_timeout_s`` seconds makes
+    the others fail (rather than wait for ever)."""
+    global _INITIALIZED
+    settings = _cluster_settings(os.environ if environ is None else environ)
+    if settings is None:
+        return False
+    if not _INITIALIZED:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        try:
+            jax.distributed.initialize(
+                **settings,
+                heartbeat_timeout_seconds=heartbeat_timeout_s,
+                initialization_timeout=120,
+            )
+        except (RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ParallelError(f"could not join the multi-process run: {first}") from None
+        _INITIALIZED = True
+    return jax.process_count() > 1
+
+
+def is_writer() -> bool:
+    """True in the process that writes files (process 0; the only one of a single run)."""
+    return jax.process_index() == 0
+
+
+def point_mesh(devices: int | None = None) -> Mesh:
+    """The one-axis mesh of the first ``devices`` local devices of every process (all local
+    devices by default), ordered by process."""
+    local = jax.local_devices()
+    n = len(local) if devices in (None, 0) else int(devices)
+    if n < 1:
+        raise ParallelError(f"--devices must be at least 1, got {n}")
+    if n > len(local):
+        hint = (
+            f"; on CPU start with XLA_FLAGS=--xla_force_host_platform_device_count={n}"
+            if local[0].platform == "cpu"
+            else ""
+        )
+        raise ParallelError(
+            f"--devices {n}: this process sees {len(local)} {local[0].platform} device(s){hint}"
+        )
+    by_process: dict[int, list] = {}
+    for d in jax.devices():
+        by_process.setdefault(d.process_index, []).append(d)
+    devs = [d for p in sorted(by_process) for d in sorted(by_process[p], key=lambda d: d.id)[:n]]
+    return Mesh(np.array(devs), (AXIS,))
+
+
+def padded_rows(n: int, mesh: Mesh | None) -> int:
+    """n rounded up to a multiple of the mesh's device count."""
+    size = 1 if mesh is None else mesh.size
+    return -(-int(n) // size) * size
+
+
+def _pad(a: np.ndarray, rows: int, zero: bool) -> np.ndarray:
+    extra = rows - a.shape[0]
+    if extra <= 0:
+        return a
+    fill = np.zeros_like(a[:1]) if zero else a[-1:]
+    return np.concatenate([a, np.repeat(fill, extra, axis=0)])
+
+
+def shard_rows(tree, mesh: Mesh | None, n: int | None = None, zero: Callable | None = None):
+    """Every array leaf of ``tree`` with ``n`` rows (the first leaf's row count by default)
+    padded to a multiple of the device count and placed row-sharded on ``mesh``; other leaves
+    replicated. Padded rows copy the last row, except in the leaves ``zero(tree)`` selects
+    (the weights), which are padded with zeros. Works across processes: every process passes
+    the same global rows and each device takes its own (``jax.make_array_from_callback``)."""
+    if mesh is None:
+        return tree
+    n = jax.tree.leaves(tree)[0].shape[0] if n is None else int(n)
+    rows = padded_rows(n, mesh)
+    zero_ids = {id(x) for x in jax.tree.leaves(zero(tree))} if zero is not None else set()
+    row_sharding = NamedSharding(mesh, P(AXIS))
+    replicated = NamedSharding(mesh, P())
+
+    def place(x):
+        if not hasattr(x, "shape"):
+            return x
+        if x.ndim == 0 or x.shape[0] != n:
+            a = np.asarray(x)
+            return jax.make_array_from_callback(a.shape, replicated, lambda idx: a[idx])
+        a = _pad(np.asarray(x), rows, id(x) in zero_ids)
+        return jax.make_array_from_callback(a.shape, row_sharding, lambda idx: a[idx])
+
+    return jax.tree.map(place, tree)
+
+
+def replicate(tree, mesh: Mesh | None):
+    """Every array leaf of ``tree`` replicated on ``mesh`` (the parameters)."""
+    if mesh is None:
+        return tree
+    sharding = NamedSharding(mesh, P())
+
+    def place(x):
+        if not hasattr(x, "shape"):
+            return x
+        a = np.asarray(x)
+        return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
+
+    return jax.tree.map(place, tree)
+
+
+def gather(x) -> np.ndarray:
+    """A (possibly sharded, possibly multi-process) array as one numpy array on every process."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
+
+
+def _local_blocks(fn: Callable, chunk: int, params, args: tuple, remat: bool):
+    """``fn(params, *rows)`` (a batched function) on the rows of ``args`` in blocks of
+    ``chunk`` rows under ``lax.map`` (rows padded with copies of the last one; their outputs
+    are dropped)."""
+    n = jax.tree.leaves(args)[0].shape[0]
+    if n <= chunk:
+        return fn(params, *args)
+    pad = (-n) % chunk
+
+    def blocks(a):
+        a = jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a
+        return a.reshape(-1, chunk, *a.shape[1:])
+
+    one = lambda b: fn(params, *b)
+    out = jax.lax.map(jax.checkpoint(one) if remat else one, jax.tree.map(blocks, args))
+    return jax.tree.map(lambda o: o.reshape(-1, *o.shape[2:])[:n], out)
+
+
+def map_blocks(
+    fn: Callable,
+    params: Any,
+    *rows: Any,
+    chunk: int | None,
+    mesh: Mesh | None = None,
+    remat: bool = True,
+) -> Any:
+    """``fn(params, *rows)`` for a batched, row-wise ``fn`` (rows of the output ↔ rows of
+    ``rows``), traceable, in blocks of at most ``chunk`` rows per device: with a mesh each
+    device maps its own rows (``shard_map``; ``params`` replicated, passed as an argument, not
+    closed over, so that their gradient is all-reduced). Blocks are rematerialised
+    (``jax.checkpoint``): a gradient holds one block's intermediates at a time."""
+    chunk = chunk or jax.tree.leaves(rows)[0].shape[0]
+    local = lambda q, *a: _local_blocks(fn, chunk, q, a, remat)
+    if mesh is None:
+        return local(params, *rows)
+    specs = (P(), *(P(AXIS) for _ in rows))
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P(AXIS))(params, *rows)
+
+
+def point_sum(fn: Callable, params: Any, *rows: Any, chunk: int | None, mesh: Mesh | None = None):
+    """Σ_blocks ``fn(params, *block)`` (a pytree of partial sums of a batched ``fn``) in blocks
+    of at most ``chunk`` rows per device, all-reduced over the mesh (``psum``). Padding rows
+    must contribute zero (weight 0)."""
+    chunk = chunk or jax.tree.leaves(rows)[0].shape[0]
+
+    def local(q, *a):
+        n = jax.tree.leaves(a)[0].shape[0]
+        whole = n - n % chunk  # rows in whole blocks
+        if whole == 0:
+            total = fn(q, *a)
+        else:
+            # the first block starts the sum (its type carries the device axis in shard_map)
+            total = fn(q, *jax.tree.map(lambda x: x[:chunk], a))
+            if whole > chunk:
+                rest = lambda x: x[chunk:whole].reshape(-1, chunk, *x.shape[1:])
+                add = lambda s, b: (jax.tree.map(jnp.add, s, fn(q, *b)), None)
+                total = jax.lax.scan(add, total, jax.tree.map(rest, a))[0]
+            if whole < n:
+                total = jax.tree.map(jnp.add, total, fn(q, *jax.tree.map(lambda x: x[whole:], a)))
+        return total if mesh is None else jax.lax.psum(total, AXIS)
+
+    if mesh is None:
+        return local(params, *rows)
+    specs = (P(), *(P(AXIS) for _ in rows))
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P())(params, *rows)
