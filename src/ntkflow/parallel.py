@@ -254,3 +254,26 @@ def point_sum(fn: Callable, params: Any, *rows: Any, chunk: int | None, mesh: Me
         return local(params, *rows)
     specs = (P(), *(P(AXIS) for _ in rows))
     return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P())(params, *rows)
+
+
+def map_points(fn: Callable, model: Any, *rows: Any, mesh: Mesh | None, budget: int | None = None):
+    """``vmap(fn)(model, *rows)`` for a per-point ``fn(model, *point)`` as numpy arrays: without
+    a mesh :func:`ntkflow.memory.map_chunked` (chunks from the memory budget); with one, the rows
+    sharded over its devices, each device mapping its own rows in chunks of the budget (per
+    device), ``model`` replicated."""
+    import equinox as eqx
+
+    from ntkflow.memory import chunk_size, map_chunked
+
+    if mesh is None:
+        return map_chunked(lambda *p: fn(model, *p), *rows, budget=budget)
+    n = jax.tree.leaves(rows)[0].shape[0]
+    arrays, static = eqx.partition(model, eqx.is_array)
+    batched = lambda q, *r: jax.vmap(lambda *p: fn(eqx.combine(q, static), *p))(*r)
+    local_rows = padded_rows(n, mesh) // mesh.size
+    chunk = chunk_size(
+        lambda *r: batched(arrays, *r), *rows, budget=budget, max_chunk=local_rows, probe=(8,)
+    )
+    run = jax.jit(lambda q, *r: map_blocks(batched, q, *r, chunk=chunk, mesh=mesh, remat=False))
+    out = run(replicate(arrays, mesh), *shard_rows(tuple(rows), mesh, n))
+    return jax.tree.map(lambda o: gather(o)[:n], out)

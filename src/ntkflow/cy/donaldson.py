@@ -15,6 +15,7 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from ntkflow.memory import MemoryBudgetError, compiled_bytes, map_chunked, memory_budget
+from ntkflow.parallel import map_points
 
 from .kahler import kahler_metric_ambient, pullback, pullback_jacobian
 from .measures import sigma_measure, volume
@@ -198,12 +199,15 @@ def balanced_metric(
     return AlgebraicPotential(exps, H, dtype=dtype, ambient=variety.ambient)
 
 
-def potential_det(variety, potential, z, patch, elim, budget: int | None = None) -> np.ndarray:
+def potential_det(
+    variety, potential, z, patch, elim, budget: int | None = None, mesh=None
+) -> np.ndarray:
     """det of the metric of ``potential`` pulled back to the variety, for a batch of points,
-    in chunks sized by the memory budget (the closed-form ``pullback_metric`` where the
-    potential has one, else the autodiff ∂∂̄ of the ambient potential)."""
+    in chunks sized by the memory budget, sharded over ``mesh`` when given (the closed-form
+    ``pullback_metric`` where the potential has one, else the autodiff ∂∂̄ of the ambient
+    potential)."""
 
-    def one(z, p, e):
+    def one(potential, z, p, e):
         J = pullback_jacobian(variety, z, p, e)
         if hasattr(potential, "pullback_metric"):
             g = potential.pullback_metric(z, J)
@@ -211,7 +215,8 @@ def potential_det(variety, potential, z, patch, elim, budget: int | None = None)
             g = pullback(kahler_metric_ambient(potential, z), J)
         return jnp.real(jnp.linalg.det(g.astype(jnp.complex128)))
 
-    return map_chunked(one, jnp.asarray(z), jnp.asarray(patch), jnp.asarray(elim), budget=budget)
+    rows = (jnp.asarray(z), jnp.asarray(patch), jnp.asarray(elim))
+    return map_points(one, potential, *rows, mesh=mesh, budget=budget)
 
 
 def default_n_points(variety, k: int) -> int:
