@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover
     import click.exceptions as _cx
 
 from . import cy, demo, flow, ntk, reproduce, ricci, runs
-from ._common import CPU, error_line
+from ._common import CPU, error_line, failing_on
 
 # Flags (--json, --cpu, --help) take no value: show no "<bool>" placeholder in --help.
 _display_type_rich = typer.core.TyperOption.display_type_rich
@@ -42,6 +42,11 @@ def _options(cpu: bool = CPU) -> None:
         from ntkflow.io import select_backend
 
         select_backend(True)
+    # one process of a multi-process run when the environment says so (docs/scaling.md)
+    from ntkflow.parallel import ParallelError, initialize
+
+    with failing_on(ParallelError):
+        initialize()
 
 
 app.command("ricci-flow")(ricci.ricci_flow)

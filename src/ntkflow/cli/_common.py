@@ -29,6 +29,13 @@ JSON = typer.Option(
 )
 CPU = typer.Option(False, "--cpu", help="Force the CPU backend (the same as NTKFLOW_CPU=1).")
 SEED = typer.Option(0, "--seed", help="Seed of the random number generator.")
+DEVICES = typer.Option(
+    0,
+    "--devices",
+    min=0,
+    help="Devices to shard the points over (per process); 0: all local devices.",
+    show_default="0 (all)",
+)
 VARIETY = typer.Option(
     "fermat-quintic", help="Variety: a catalogue name (e.g. bicubic) or a TOML file."
 )
@@ -112,3 +119,13 @@ def failing_on(*errors: type[BaseException], code: int = 2) -> Iterator[None]:
         yield
     except errors as e:
         fail(str(e), code)
+
+
+def point_mesh(devices: int | None):
+    """The device mesh of ``--devices`` (:func:`ntkflow.parallel.point_mesh`), or one line and
+    exit code 2 when this process has fewer devices."""
+    from ntkflow.parallel import ParallelError
+    from ntkflow.parallel import point_mesh as mesh
+
+    with failing_on(ParallelError):
+        return mesh(devices or None)
