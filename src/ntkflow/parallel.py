@@ -125,6 +125,13 @@ def point_mesh(devices: int | None = None) -> Mesh:
     return Mesh(np.array(devs), (AXIS,))
 
 
+def data_mesh(devices: int | None = None) -> Mesh | None:
+    """:func:`point_mesh`, or ``None`` when it has one device (then nothing is sharded and the
+    computations are those of a single-device run exactly)."""
+    mesh = point_mesh(devices)
+    return mesh if mesh.size > 1 else None
+
+
 def padded_rows(n: int, mesh: Mesh | None) -> int:
     """n rounded up to a multiple of the mesh's device count."""
     size = 1 if mesh is None else mesh.size

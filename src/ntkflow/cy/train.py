@@ -34,6 +34,7 @@ from ntkflow.cy.potential import (
 from ntkflow.cy.sections import section_degree
 from ntkflow.flows.optimise import make_step as flow_step
 from ntkflow.nets.trainable import trainable
+from ntkflow.parallel import map_blocks, padded_rows
 
 
 class TrainingError(RuntimeError):
@@ -112,25 +113,24 @@ def det_metric(model, data: TrainingSet) -> Float[Array, " N"]:
     return eta_from_metrics(batch_metrics(model, data), 1.0)
 
 
-def eta(model, data: TrainingSet, chunk: int | None = None) -> Float[Array, " N"]:
-    """η = det g / |Ω|², optionally in chunks of ``chunk`` points to bound memory.
+def eta(model, data: TrainingSet, chunk: int | None = None, mesh=None) -> Float[Array, " N"]:
+    """η = det g / |Ω|², optionally in chunks of ``chunk`` points to bound memory, and with
+    ``mesh`` on the rows each device holds (:func:`ntkflow.parallel.map_blocks`).
 
     Chunks run under ``lax.map`` with each chunk rematerialised (``jax.checkpoint``), so the
     gradient of a loss of η also holds one chunk's intermediates at a time, not N points'.
     """
-    if chunk is None or len(data) <= chunk:
+    if mesh is None and (chunk is None or len(data) <= chunk):
         return det_metric(model, data) / data.omega_sq
-    n = len(data)
-    pad = (-n) % chunk
-    padded = jax.tree.map(lambda a: jnp.concatenate([a, a[:pad]]) if pad else a, data)
-    blocks = jax.tree.map(lambda a: a.reshape(-1, chunk, *a.shape[1:]), padded)
-    out = jax.lax.map(jax.checkpoint(lambda b: det_metric(model, b) / b.omega_sq), blocks)
-    return out.reshape(-1)[:n]
+    params, static = eqx.partition(model, eqx.is_array)
+    one = lambda q, d: det_metric(eqx.combine(q, static), d) / d.omega_sq
+    return map_blocks(one, params, data, chunk=chunk, mesh=mesh)
 
 
-def loss_chunk(model, data: TrainingSet, kappa: float, p: int = 2) -> int:
-    """Points per chunk of the Monge–Ampère loss and its gradient within the memory budget
-    (:func:`ntkflow.memory.chunk_size` on the compiled value-and-gradient of one batch)."""
+def loss_chunk(model, data: TrainingSet, kappa: float, p: int = 2, mesh=None) -> int:
+    """Points per chunk (per device with a ``mesh``) of the Monge–Ampère loss and its gradient
+    within the memory budget (:func:`ntkflow.memory.chunk_size` on the compiled
+    value-and-gradient of one batch)."""
     from ntkflow.memory import chunk_size
 
     params, static = eqx.partition(model, trainable(model))
@@ -141,7 +141,11 @@ def loss_chunk(model, data: TrainingSet, kappa: float, p: int = 2) -> int:
         )
         return jax.value_and_grad(f)(params)
 
-    return chunk_size(batched, data, max_chunk=len(data))
+    return chunk_size(batched, data, max_chunk=padded_rows(len(data), mesh) // _size(mesh))
+
+
+def _size(mesh) -> int:
+    return 1 if mesh is None else mesh.size
 
 
 def pointwise_loss(e: Array, kappa: float, p: int = 2) -> Array:
@@ -177,11 +181,11 @@ def small_det(g: Array) -> Array:
 
 
 def monge_ampere_loss(
-    model, data: TrainingSet, kappa: float, p: int = 2, chunk: int | None = None
+    model, data: TrainingSet, kappa: float, p: int = 2, chunk: int | None = None, mesh=None
 ) -> Float[Array, ""]:
     """l_p = ⟨|1 − η/κ|^p w⟩ / ⟨w⟩ of a potential model (module docstring); η in chunks of
-    ``chunk`` points (:func:`eta`)."""
-    return loss_from_eta(eta(model, data, chunk), data.weights, kappa, p)
+    ``chunk`` points, on the devices of ``mesh`` (:func:`eta`; the sums are all-reduced)."""
+    return loss_from_eta(eta(model, data, chunk, mesh), data.weights, kappa, p)
 
 
 def sigma_from_eta(e: Array, weights: Array) -> Float[Array, ""]:
@@ -235,10 +239,21 @@ class Optimiser:
         )
 
 
-def make_step(optimiser: Optimiser, static, kappa: float, p: int, chunk: int | None = None):
+def make_step(
+    optimiser: Optimiser,
+    static,
+    kappa: float,
+    p: int,
+    chunk: int | None = None,
+    mesh=None,
+    rows: int | None = None,
+):
     """A jitted ``(params, opt_state, data, key[, frozen]) -> (params, opt_state, loss)``: one
     :func:`ntkflow.flows.make_step` update (L-BFGS) or one epoch of them (Adam); the loss and
-    its gradient in chunks of ``chunk`` points (:func:`loss_chunk`)."""
+    its gradient in chunks of ``chunk`` points (:func:`loss_chunk`), data-parallel over the
+    devices of ``mesh`` (the data row-sharded on it, Adam's batch a multiple of its size; Adam
+    shuffles the first ``rows`` rows, the real points before any padding, so the batches do not
+    depend on the number of devices)."""
     tx = optimiser.transform()
 
     def loss_fn(params, data, frozen=None):
@@ -247,7 +262,7 @@ def make_step(optimiser: Optimiser, static, kappa: float, p: int, chunk: int | N
         model = (
             eqx.combine(params, static) if frozen is None else eqx.combine(params, frozen, static)
         )
-        return monge_ampere_loss(model, data, kappa, p, chunk)
+        return monge_ampere_loss(model, data, kappa, p, chunk, mesh)
 
     one = flow_step(loss_fn, tx, lbfgs=optimiser.kind == "lbfgs")
     if optimiser.kind == "lbfgs":
@@ -255,12 +270,13 @@ def make_step(optimiser: Optimiser, static, kappa: float, p: int, chunk: int | N
             lambda params, opt_state, data, key, frozen=None: one(params, opt_state, data, frozen)
         )
 
-    bs = optimiser.batch_size
+    bs = max(optimiser.batch_size - optimiser.batch_size % _size(mesh), _size(mesh))
 
     @jax.jit
     def step(params, opt_state, data, key, frozen=None):
-        n = len(data) // bs
-        perm = jax.random.permutation(key, len(data))[: n * bs].reshape(n, bs)
+        m = rows or len(data)
+        n = m // bs
+        perm = jax.random.permutation(key, m)[: n * bs].reshape(n, bs)
 
         def body(carry, idx):
             params, opt_state, value = one(*carry, data.take(idx), frozen)

@@ -107,6 +107,12 @@ class TrainConfig:
         min=0.0,
     )
     eval_every: int = option(5, "Measure σ on the test points every this many steps.", min=1)
+    devices: int = option(
+        0,
+        "Devices to shard the points over (per process; 0: all local devices). The same "
+        "numbers on any number, to float64 round-off.",
+        min=0,
+    )
     dtype: str = option(
         "float32",
         "Training precision, float32 or float64 (final measures are always in float64).",

@@ -43,6 +43,12 @@ from ntkflow.cy.train_config import MIN_AUTO_FIT, TrainConfig, section_degree
 from ntkflow.cy.train_config import check_config as check_config  # re-exported
 from ntkflow.io.progress import stage, thousands
 from ntkflow.nets.trainable import trainable
+from ntkflow.parallel import data_mesh, shard_rows
+
+
+def _weights(data):
+    """The leaf padded with zeros when a training set is sharded (padding rows weigh 0)."""
+    return data.weights
 
 
 class CYTrainJob:
@@ -59,10 +65,12 @@ class CYTrainJob:
         self.variety = variety_from_name(cfg.variety)
         self.k = section_degree(self.variety, cfg.k)  # the degree of the algebraic ansatz
         key = jax.random.PRNGKey(cfg.seed)
+        self.mesh = data_mesh(cfg.devices or None)
         with stage(f"sampling {thousands(cfg.n_points)} points on {self.variety.name}"):
             points = sample_points(self.variety, cfg.n_points, jax.random.fold_in(key, 0))
         train, test = points.split(cfg.n_test)
         self.points = points
+        self.n_train = len(train)
         algebraic = cfg.ansatz == "algebraic"
         exps = section_basis(self.variety, self.k) if algebraic else None
         # the section features (algebraic ansatz) only where the loss is evaluated: on the
@@ -90,6 +98,10 @@ class CYTrainJob:
         )
         self.test = TrainingSet.from_points(self.variety, test, jnp.float64, exps)
         self.kappa = fs_kappa(self.variety, self.train)
+        # data-parallel: every set row-sharded over the mesh, padding rows of weight 0
+        self.train, self.fit, self.test = (
+            shard_rows(d, self.mesh, zero=_weights) for d in (self.train, self.fit, self.test)
+        )
         # an Adam mini-batch larger than the training set would be empty: use the whole set
         batch = min(cfg.batch_size, len(self.train))
         epoch = len(train) // batch
@@ -97,13 +109,13 @@ class CYTrainJob:
             Optimiser(s, cfg.learning_rate, batch, decay=cfg.lr_decay, epoch_steps=epoch)
             for s in (stages[0], stages[-1])
         )
-        chunk = loss_chunk(self._skeleton, self.fit, self.kappa, cfg.loss_power)
+        chunk = loss_chunk(self._skeleton, self.fit, self.kappa, cfg.loss_power, self.mesh)
         self.tx, self._step = make_step(
-            self.optimiser, self.static, self.kappa, cfg.loss_power, chunk
+            self.optimiser, self.static, self.kappa, cfg.loss_power, chunk, self.mesh, self.n_train
         )
         # data as arguments, not closed over (XLA would fold them in as constants); chunks no
         # larger than the loss-and-gradient chunk of the memory budget
-        self._eta = jax.jit(lambda m, d: eta(m, d, chunk=chunk))
+        self._eta = jax.jit(lambda m, d: eta(m, d, chunk=chunk, mesh=self.mesh))
         if self.phi_stage:
             self._init_phi_stage(cfg)
 
@@ -119,9 +131,15 @@ class CYTrainJob:
             jax.tree.map(lambda _: False, corrected.phi),
             corrected.ambient,
         )
-        chunk = loss_chunk(corrected, self.fit, self.kappa, cfg.loss_power)
+        chunk = loss_chunk(corrected, self.fit, self.kappa, cfg.loss_power, self.mesh)
         self.phi_tx, self._phi_step = make_step(
-            self.phi_optimiser, self.phi_static, self.kappa, cfg.loss_power, chunk
+            self.phi_optimiser,
+            self.phi_static,
+            self.kappa,
+            self.config.loss_power,
+            chunk,
+            self.mesh,
+            self.n_train,
         )
 
     def _phi_mlp(self, cfg: TrainConfig, stream: int):
