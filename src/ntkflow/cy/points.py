@@ -1,11 +1,22 @@
 """Sampled points on a variety, with their integration weights (:class:`PointSet`).
 w = V_FS · |Ω|² / det g_FS, |Ω|² = 1/|det ∂Q/∂z_elim|² (Shiffman-Zelditch; anchors.md).
-Fields, normalisation and ``.npz`` keys: docs/derivations.md#cy-points."""
+Fields, normalisation and ``.npz`` keys: docs/derivations.md#cy-points.
+
+A point file is one ``.npz`` or a shard directory: ``manifest.json`` (:data:`SHARDS_FORMAT`,
+the variety, the total point count and each shard's file and row count) beside
+``shard-00000.npz``, ``shard-00001.npz``, … (each a valid point file; rows in shard order).
+:class:`PointSource` reads either chunk by chunk (:func:`iter_point_chunks`) without holding
+all points; :func:`write_shards` writes a directory atomically (a temporary directory renamed
+into place), each process of a multi-process run writing its own shards."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import equinox as eqx
@@ -130,67 +141,432 @@ class PointSet(eqx.Module):
         refuse(np.abs(om / omega_sq - 1) > tol, "|Ω|² that does not match its elimination indices")
 
     def save(self, path: str | Path) -> Path:
-        """Write the documented ``.npz`` (keys: docs/derivations.md#cy-points)."""
+        """Write the documented ``.npz`` (keys: docs/derivations.md#cy-points) atomically: a
+        temporary file in the same folder, fsynced, then renamed onto ``path``, so a reader
+        never sees half a file."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            path,
-            z=np.asarray(self.z),
-            patch=np.asarray(self.patch, dtype=np.int64),
-            elim=np.asarray(self.elim, dtype=np.int64),
-            weights=np.asarray(self.weights, dtype=np.float64),
-            omega_sq=np.asarray(self.omega_sq, dtype=np.float64),
-            variety_name=np.array(self.variety_name),
-            variety_json=np.array(self.variety_json),
-            format=np.array(FORMAT),
-        )
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    z=np.asarray(self.z),
+                    patch=np.asarray(self.patch, dtype=np.int64),
+                    elim=np.asarray(self.elim, dtype=np.int64),
+                    weights=np.asarray(self.weights, dtype=np.float64),
+                    omega_sq=np.asarray(self.omega_sq, dtype=np.float64),
+                    variety_name=np.array(self.variety_name),
+                    variety_json=np.array(self.variety_json),
+                    format=np.array(FORMAT),
+                )
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> PointSet:
-        """Read a file written by :meth:`save`, with clear errors for a missing, empty,
-        truncated or foreign file."""
+        """Read a file written by :meth:`save` (or every shard of a shard directory, in
+        order), with clear errors for a missing, empty, truncated or foreign file."""
         path = Path(path)
-        if not path.exists():
-            raise PointSetError(f"{path}: no such point file")
-        if path.stat().st_size == 0:
-            raise PointSetError(f"{path}: empty file, not a point set")
+        if path.is_dir():
+            return concatenate(list(PointSource.open(path).chunks(None)))
+        n, name, vjson = _npz_header(path)
         try:
             with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in _KEYS if k not in data.files]
-                if missing:
-                    raise PointSetError(
-                        f"{path}: not an ntkflow point set (missing keys {missing}); "
-                        "write one with `ntkflow cy sample`"
-                    )
-                fmt = str(data["format"])
-                if fmt != FORMAT:
-                    raise PointSetError(f"{path}: unknown point-set format {fmt!r}")
-                arrays = {k: data[k] for k in _KEYS}
-        except PointSetError:
-            raise
+                arrays = {k: data[k] for k in _ROW_KEYS}
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
             raise PointSetError(f"{path}: unreadable or truncated point file ({e})") from None
-        z = arrays["z"]
-        n = z.shape[0] if z.ndim == 2 else -1
-        if n <= 0:
-            raise PointSetError(f"{path}: contains no points")
-        for k in ("patch", "elim", "weights", "omega_sq"):
-            if arrays[k].shape[0] != n:
-                raise PointSetError(f"{path}: '{k}' has {arrays[k].shape[0]} rows, z has {n}")
-        if not (np.isfinite(z).all() and np.isfinite(arrays["weights"]).all()):
-            raise PointSetError(f"{path}: points or weights contain NaN or inf")
-        return cls(
-            jnp.asarray(z, dtype=jnp.complex128),
-            jnp.asarray(arrays["patch"]),
-            jnp.asarray(arrays["elim"]),
-            jnp.asarray(arrays["weights"], dtype=jnp.float64),
-            jnp.asarray(arrays["omega_sq"], dtype=jnp.float64),
-            str(arrays["variety_name"]),
-            str(arrays["variety_json"]),
+        return _from_arrays(arrays, name, vjson, str(path), jnp.asarray)
+
+
+_ROW_KEYS = ("z", "patch", "elim", "weights", "omega_sq")
+
+
+def _from_arrays(arrays: dict, name: str, vjson: str, where: str, to=np.asarray) -> PointSet:
+    """A :class:`PointSet` of row arrays read from a file, refusing NaN or inf (``to``:
+    ``jnp.asarray`` for device arrays, ``np.asarray`` for host arrays)."""
+    if not (np.isfinite(arrays["z"]).all() and np.isfinite(arrays["weights"]).all()):
+        raise PointSetError(f"{where}: points or weights contain NaN or inf")
+    return PointSet(
+        to(np.asarray(arrays["z"], dtype=np.complex128)),
+        to(arrays["patch"]),
+        to(arrays["elim"]),
+        to(np.asarray(arrays["weights"], dtype=np.float64)),
+        to(np.asarray(arrays["omega_sq"], dtype=np.float64)),
+        name,
+        vjson,
+    )
+
+
+def concatenate(parts: list[PointSet]) -> PointSet:
+    """The rows of ``parts`` (point sets on one variety) one after another."""
+    if not parts:
+        raise PointSetError("concatenate: no point sets")
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    cat = lambda *xs: np.concatenate([np.asarray(x) for x in xs])
+    return jax.tree.map(cat, *parts)
+
+
+def _member_header(zf: zipfile.ZipFile, key: str) -> tuple[tuple, np.dtype, bool]:
+    """(shape, dtype, fortran_order) of the array ``key`` of an open ``.npz``, from its
+    ``.npy`` header alone."""
+    with zf.open(key + ".npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
         )
+        return read(f)
+
+
+def _npz_header(path: Path) -> tuple[int, str, str]:
+    """(rows, variety name, variety JSON) of a point file, checking what :meth:`PointSet.load`
+    checks short of reading the rows: it exists, is a non-empty ``.npz`` with every key, of
+    this format, with at least one point and the same row count in every array."""
+    if not path.exists():
+        raise PointSetError(f"{path}: no such point file")
+    if path.is_dir():
+        raise PointSetError(f"{path}: a directory, not a point file")
+    if path.stat().st_size == 0:
+        raise PointSetError(f"{path}: empty file, not a point set")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in _KEYS if k not in data.files]
+            if missing:
+                raise PointSetError(
+                    f"{path}: not an ntkflow point set (missing keys {missing}); "
+                    "write one with `ntkflow cy sample`"
+                )
+            fmt = str(data["format"])
+            if fmt != FORMAT:
+                raise PointSetError(f"{path}: unknown point-set format {fmt!r}")
+            name, vjson = str(data["variety_name"]), str(data["variety_json"])
+        with zipfile.ZipFile(path) as zf:
+            shapes = {k: _member_header(zf, k)[0] for k in _ROW_KEYS}
+    except PointSetError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
+        raise PointSetError(f"{path}: unreadable or truncated point file ({e})") from None
+    z = shapes["z"]
+    n = z[0] if len(z) == 2 else -1
+    if n <= 0:
+        raise PointSetError(f"{path}: contains no points")
+    for k in ("patch", "elim", "weights", "omega_sq"):
+        if not shapes[k] or shapes[k][0] != n:
+            rows = shapes[k][0] if shapes[k] else 0
+            raise PointSetError(f"{path}: '{k}' has {rows} rows, z has {n}")
+    return int(n), name, vjson
+
+
+def _npz_chunks(path: Path, chunk: int | None, stop: int | None = None) -> Iterator[dict]:
+    """The row arrays of the point file ``path`` (rows ``0..stop-1``) in pieces of at most
+    ``chunk`` rows, read from the ``.npz`` members sequentially: only one piece is in memory
+    (C-ordered members; others are read whole)."""
+    try:
+        with zipfile.ZipFile(path) as zf, contextlib.ExitStack() as stack:
+            streams = {}
+            for k in _ROW_KEYS:
+                f = stack.enter_context(zf.open(k + ".npy"))
+                version = np.lib.format.read_magic(f)
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, dtype, fortran = read(f)
+                if fortran or dtype.hasobject:
+                    with np.load(path, allow_pickle=False) as data:
+                        whole = {key: data[key] for key in _ROW_KEYS}
+                    n = whole["z"].shape[0] if stop is None else min(stop, whole["z"].shape[0])
+                    step = chunk or n
+                    for a in range(0, n, step):
+                        yield {key: v[a : min(a + step, n)] for key, v in whole.items()}
+                    return
+                streams[k] = (f, shape, dtype)
+            n = streams["z"][1][0] if stop is None else min(stop, streams["z"][1][0])
+            step = chunk or n
+            for a in range(0, n, step):
+                k_rows = min(step, n - a)
+                out = {}
+                for k, (f, shape, dtype) in streams.items():
+                    per_row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+                    buf = f.read(k_rows * per_row)
+                    if len(buf) != k_rows * per_row:
+                        raise EOFError(f"'{k}' ends after {a + len(buf) // per_row} rows")
+                    out[k] = np.frombuffer(buf, dtype=dtype).reshape(k_rows, *shape[1:])
+                yield out
+    except PointSetError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
+        raise PointSetError(f"{path}: unreadable or truncated point file ({e})") from None
+
+
+SHARDS_FORMAT = "ntkflow.pointshards/1"
+MANIFEST = "manifest.json"
+
+
+def shard_name(i: int) -> str:
+    """The file name of shard ``i``."""
+    return f"shard-{i:05d}.npz"
+
+
+def is_shard_directory(path: str | Path) -> bool:
+    """True for a directory holding a ``manifest.json`` (a shard directory, or a broken one)."""
+    path = Path(path)
+    return path.is_dir() and (path / MANIFEST).is_file()
+
+
+class PointSource:
+    """A point file or shard directory opened for streaming: its files and row counts checked
+    up front (every shard readable, of this format, on the manifest's variety, with the
+    manifest's row count), the rows read later chunk by chunk (:meth:`chunks`)."""
+
+    def __init__(self, path: Path, files: list[tuple[Path, int]], name: str, vjson: str):
+        self.path = path
+        self.files = files
+        self.variety_name = name
+        self.variety_json = vjson
+
+    def __len__(self) -> int:
+        return sum(rows for _, rows in self.files)
+
+    @property
+    def sharded(self) -> bool:
+        return self.path.is_dir()
+
+    def variety(self, check: bool = False):
+        """Rebuild the variety the points were sampled on."""
+        from .variety import variety_from_dict
+
+        if not self.variety_json:
+            raise PointSetError(f"{self.path}: point set carries no variety description")
+        return variety_from_dict(json.loads(self.variety_json), check=check)
+
+    @classmethod
+    def open(cls, path: str | Path) -> PointSource:
+        """Open ``path`` (a ``.npz`` point file or a shard directory), with one-line errors
+        (:class:`PointSetError`) for a missing, empty, truncated or foreign file, a missing
+        or malformed manifest, and a manifest that disagrees with its shards."""
+        path = Path(path)
+        if not path.is_dir():
+            n, name, vjson = _npz_header(path)
+            return cls(path, [(path, n)], name, vjson)
+        manifest = _read_manifest(path)
+        files = []
+        for i, entry in enumerate(manifest["shards"]):
+            f = path / entry["file"]
+            n, name, vjson = _npz_header(f)
+            if n != entry["rows"]:
+                raise PointSetError(
+                    f"{f}: has {n} points, the manifest says {entry['rows']} (shard {i}); the "
+                    "directory was altered or not written by `ntkflow cy sample`"
+                )
+            if vjson != manifest["variety_json"]:
+                raise PointSetError(
+                    f"{f}: points on {name!r}, the manifest says {manifest['variety_name']!r}; "
+                    "the shard belongs to another point set"
+                )
+            files.append((f, n))
+        return cls(path, files, manifest["variety_name"], manifest["variety_json"])
+
+    def chunks(self, chunk: int | None, stop: int | None = None) -> Iterator[PointSet]:
+        """The points (the first ``stop``) as host point sets of at most ``chunk``
+        rows (``None``: one per file), file by file; a chunk never spans two shards. Each is
+        refused (:class:`PointSetError`) if its points or weights are NaN or inf."""
+        left = len(self) if stop is None else min(int(stop), len(self))
+        for f, rows in self.files:
+            if left <= 0:
+                return
+            start = 0
+            for arrays in _npz_chunks(f, chunk, stop=min(rows, left)):
+                k = arrays["z"].shape[0]
+                where = (
+                    str(f) if start == 0 and k == rows else f"{f} (rows {start}..{start + k - 1})"
+                )
+                yield _from_arrays(arrays, self.variety_name, self.variety_json, where)
+                start += k
+            left -= start
+
+    def head(self, n: int) -> PointSet:
+        """The first ``n`` points in host memory."""
+        return concatenate(list(self.chunks(None, stop=n)))
+
+
+def iter_point_chunks(path: str | Path, chunk: int | None) -> Iterator[PointSet]:
+    """The points of a point file or shard directory in chunks of at most ``chunk`` rows
+    (:meth:`PointSource.chunks`), after the up-front checks of :meth:`PointSource.open`."""
+    return PointSource.open(path).chunks(chunk)
+
+
+def _read_manifest(path: Path) -> dict:
+    """The checked manifest of the shard directory ``path``."""
+    mf = path / MANIFEST
+    if not mf.is_file():
+        raise PointSetError(
+            f"{path}: a directory without {MANIFEST}, not a point-shard directory written by "
+            "`ntkflow cy sample`"
+        )
+    try:
+        manifest = json.loads(mf.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PointSetError(f"{mf}: unreadable manifest ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != SHARDS_FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise PointSetError(f"{mf}: unknown point-shard format {got!r}, need {SHARDS_FORMAT!r}")
+    shards = manifest.get("shards")
+    ok = (
+        isinstance(manifest.get("points"), int)
+        and isinstance(manifest.get("variety_name"), str)
+        and isinstance(manifest.get("variety_json"), str)
+        and isinstance(shards, list)
+        and len(shards) > 0
+        and all(
+            isinstance(e, dict)
+            and isinstance(e.get("file"), str)
+            and "/" not in e["file"]
+            and e["file"] not in ("", ".", "..")
+            and isinstance(e.get("rows"), int)
+            and e["rows"] > 0
+            for e in shards
+        )
+    )
+    if not ok:
+        raise PointSetError(
+            f"{mf}: malformed manifest (need points, variety_name, variety_json and a non-empty "
+            "list of shards, each a file name in the directory with a positive row count)"
+        )
+    total = sum(e["rows"] for e in shards)
+    if total != manifest["points"]:
+        raise PointSetError(
+            f"{mf}: the shards hold {total} points, the manifest says {manifest['points']}"
+        )
+    return manifest
+
+
+def _barrier(name: str) -> None:
+    """Wait for every process of a multi-process run (no-op in a single process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def _shared_token() -> int:
+    """Process 0's pid, known to every process (names the shared temporary directory)."""
+    if jax.process_count() == 1:
+        return os.getpid()
+    from jax.experimental import multihost_utils
+
+    return int(multihost_utils.broadcast_one_to_all(np.int32(os.getpid())))
+
+
+def check_output(out: str | Path, sharded: bool) -> None:
+    """Refuse (:class:`PointSetError`) to overwrite what is not a point file of the same kind:
+    a shard directory replaces only a shard directory, a file only a file."""
+    out = Path(out)
+    if not out.exists():
+        return
+    if sharded and not is_shard_directory(out):
+        raise PointSetError(
+            f"{out}: exists and is not a point-shard directory; choose another --out"
+        )
+    if not sharded and out.is_dir():
+        raise PointSetError(f"{out}: is a directory; choose another --out")
+
+
+def write_shards(
+    out: str | Path,
+    counts: list[int],
+    rows: Callable[[int, int, Callable[[int], None]], PointSet],
+    meta: dict,
+    progress: Callable[[str, int], contextlib.AbstractContextManager] | None = None,
+) -> Path:
+    """Write the shard directory ``out`` holding ``sum(counts)`` points, shard i holding
+    ``counts[i]`` rows, ``rows(start, stop, advance)`` (the point set of rows start..stop-1,
+    calling ``advance(k)`` as it goes). Atomic: shards go into a temporary directory beside
+    ``out`` that replaces it once the manifest is written (a previous shard directory there is
+    removed after). With several processes, process p writes shards p, p + P, …, process 0 the
+    manifest and the rename (the folder must be shared); ``meta`` (seed, …) joins the
+    manifest. ``progress(label, total)`` is a context manager yielding ``advance``."""
+    out = Path(out)
+    check_output(out, sharded=True)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+    pid, nproc = jax.process_index(), jax.process_count()
+    tmp = out.parent / f".{out.name}.tmp-{_shared_token()}"
+    progress = progress or (lambda label, total: contextlib.nullcontext(lambda *a, **k: None))
+    try:
+        if pid == 0:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+        _barrier("ntkflow-shards-start")
+        name = vjson = None
+        for i in range(pid, len(counts), nproc):
+            with progress(f"shard {i + 1}/{len(counts)}", int(counts[i])) as advance:
+                ps = rows(int(starts[i]), int(starts[i + 1]), lambda k: advance(k))
+                if len(ps) != counts[i]:
+                    raise PointSetError(f"shard {i}: got {len(ps)} rows, need {counts[i]}")
+                ps.save(tmp / shard_name(i))
+            name, vjson = ps.variety_name, ps.variety_json
+        _barrier("ntkflow-shards-written")
+        if pid == 0:
+            if vjson is None:  # process 0 wrote no shard (more processes than shards)
+                _, name, vjson = _npz_header(tmp / shard_name(0))
+            manifest = {
+                "format": SHARDS_FORMAT,
+                "point_format": FORMAT,
+                "variety_name": name,
+                "points": int(starts[-1]),
+                **meta,
+                "shards": [{"file": shard_name(i), "rows": int(c)} for i, c in enumerate(counts)],
+                "variety_json": vjson,
+            }
+            from ntkflow.io.atomic import write_json
+
+            write_json(tmp / MANIFEST, manifest, indent=1)
+            PointSource.open(tmp)  # every shard present and as the manifest says
+            _replace_directory(tmp, out)
+        _barrier("ntkflow-shards-done")
+    except BaseException:
+        if nproc == 1:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace_directory(tmp: Path, out: Path) -> None:
+    """Rename the finished directory ``tmp`` onto ``out``; a previous ``out`` is moved aside
+    first and removed after, so ``out`` is at every moment absent, the old or the new."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    with contextlib.suppress(OSError):
+        fd = os.open(out.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def row_bytes(variety) -> int:
+    """Bytes of one stored point: z (complex128 per coordinate), patch and elim (int64 per
+    factor and equation), weight and |Ω|² (float64)."""
+    return 16 * variety.n_coords + 8 * (variety.n_factors + variety.n_equations) + 16
 
 
 SAMPLING_BYTES_PER_COORDINATE = 300

@@ -1,11 +1,19 @@
 """Point sampling on varieties with Shiffman-Zelditch weights w ∝ |Ω|²/det g_FS.
 Roots of Q(p + t q) on random lines (Crofton; Shiffman-Zelditch 1999), Newton in float64.
-Derivation: docs/derivations.md#cy-sampling."""
+Derivation: docs/derivations.md#cy-sampling.
+
+Large samples are defined block by block (:func:`sample_rows`): row r of an n-point sample
+lies in block b = ⌊r/B⌋ (B = :data:`SAMPLE_BLOCK`), and block b is
+``sample_points(variety, min(B, n − b·B), fold_in(key, b))``, so any range of rows can be
+produced by any process, alone, identically; :func:`sample_to_path` writes them to one file or
+to a shard directory."""
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +21,7 @@ import numpy as np
 
 from .fubini_study import FubiniStudy
 from .kahler import pullback, pullback_jacobian
-from .points import PointSet
+from .points import PointSet, concatenate, write_shards
 from .variety import CompleteIntersection, Hypersurface, VarietyError, variety_to_json
 
 
@@ -271,4 +279,90 @@ def sample_points(variety, n_points: int, key, tol: float = 1e-10) -> PointSet:
         jnp.asarray(omega_sq),
         variety.name,
         variety_to_json(variety),
+    )
+
+
+SAMPLE_BLOCK = 65_536
+"""Rows per block of a blocked sample (:func:`sample_rows`): part of the definition of the
+points of a given seed, so never changed lightly."""
+
+
+def sample_rows(
+    variety,
+    n_points: int,
+    key,
+    start: int = 0,
+    stop: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PointSet:
+    """Rows ``start..stop-1`` of the blocked ``n_points``-point sample of ``key``: with
+    B = :data:`SAMPLE_BLOCK`, block b holds rows b·B … min((b+1)·B, n) − 1 and is
+    ``sample_points(variety, min(B, n − b·B), jax.random.fold_in(key, b))``. Only the blocks
+    meeting the range are sampled, so splitting a range among processes changes nothing.
+    ``progress(k)`` is called after each block with its k rows in the range. Host arrays."""
+    if not isinstance(n_points, int | np.integer) or n_points <= 0:
+        raise SamplingError(f"n_points must be a positive integer, got {n_points!r}")
+    stop = n_points if stop is None else int(stop)
+    start = int(start)
+    if not 0 <= start < stop <= n_points:
+        raise SamplingError(f"sample_rows: rows {start}..{stop - 1} not within 0..{n_points - 1}")
+    parts = []
+    for b in range(start // SAMPLE_BLOCK, (stop - 1) // SAMPLE_BLOCK + 1):
+        b0 = b * SAMPLE_BLOCK
+        size = min(SAMPLE_BLOCK, n_points - b0)
+        block = sample_points(variety, size, jax.random.fold_in(key, b))
+        lo, hi = max(start, b0) - b0, min(stop, b0 + size) - b0
+        block = jax.tree.map(lambda a, lo=lo, hi=hi: np.asarray(a)[lo:hi], block)
+        parts.append(block)
+        if progress is not None:
+            progress(hi - lo)
+    return concatenate(parts)
+
+
+DEFAULT_SHARD_SIZE = 1_000_000
+"""Points per shard file of ``ntkflow cy sample`` (samples up to this size go to one file)."""
+
+
+def shard_counts(n_points: int, shard_size: int) -> list[int]:
+    """Rows of each shard: ⌈n/s⌉ shards of ``shard_size`` rows, the last one the remainder."""
+    if shard_size < 1:
+        raise SamplingError(f"shard size must be at least 1, got {shard_size}")
+    full, rest = divmod(int(n_points), int(shard_size))
+    return [int(shard_size)] * full + ([rest] if rest else [])
+
+
+def sample_to_path(
+    variety,
+    n_points: int,
+    seed: int,
+    out: str | Path,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress=None,
+) -> Path:
+    """Sample the blocked ``n_points``-point sample of ``PRNGKey(seed)`` (:func:`sample_rows`)
+    into ``out``: one ``.npz`` when ``n_points ≤ shard_size``, else a shard directory
+    (``out`` without its ``.npz`` suffix) of ``shard_size``-row shards written by
+    :func:`ntkflow.cy.points.write_shards` (one process's shards at a time in memory).
+    ``progress(label, total)``: a context manager yielding ``advance(k)``, one per file.
+    Returns the path written."""
+    import contextlib
+
+    from .points import check_output
+
+    key = jax.random.PRNGKey(seed)
+    out = Path(out)
+    progress = progress or (lambda label, total: contextlib.nullcontext(lambda *a, **k: None))
+    if n_points <= shard_size:
+        path = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+        check_output(path, sharded=False)
+        with progress("sampling", int(n_points)) as advance:
+            ps = sample_rows(variety, n_points, key, progress=lambda k: advance(k))
+        return ps.save(path)
+    directory = out.with_suffix("") if out.suffix == ".npz" else out
+    return write_shards(
+        directory,
+        shard_counts(n_points, shard_size),
+        lambda a, b, advance: sample_rows(variety, n_points, key, a, b, progress=advance),
+        {"seed": int(seed), "block": SAMPLE_BLOCK, "sampler": "ntkflow.cy.sampling.sample_rows"},
+        progress=progress,
     )
