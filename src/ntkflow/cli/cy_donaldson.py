@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import JSON, SEED, VARIETY, emit, failing_on, progress_bar
+from ._common import DEVICES, JSON, SEED, VARIETY, emit, failing_on, point_mesh, progress_bar
 
 
 def donaldson_cmd(
@@ -16,22 +16,34 @@ def donaldson_cmd(
     test_points: int = typer.Option(20_000, help="Held-out points on which σ is measured."),
     iterations: int = typer.Option(10, help="Iterations of Donaldson's T-operator."),
     seed: int = SEED,
+    devices: int = DEVICES,
     as_json: bool = JSON,
 ) -> None:
-    """Donaldson's balanced metric of degree k by the T-operator; prints σ and seconds."""
+    """Donaldson's balanced metric of degree k by the T-operator; prints σ and seconds.
+
+    The sums over points (the T-operator, σ) run on the rows each of --devices holds and are
+    all-reduced: the same numbers on any number of devices, to float64 round-off."""
     import jax
 
     from ntkflow.cy.donaldson import donaldson
     from ntkflow.cy.variety import variety_from_name
 
+    mesh = point_mesh(devices)
     with failing_on(ValueError):  # VarietyError is one
         v = variety_from_name(variety)
         with progress_bar(f"T-iterations k={k}", iterations) as advance:
             r = donaldson(
-                v, k, jax.random.PRNGKey(seed), points or None, test_points, iterations, advance
+                v,
+                k,
+                jax.random.PRNGKey(seed),
+                points or None,
+                test_points,
+                iterations,
+                advance,
+                mesh=mesh if mesh.size > 1 else None,
             )
     r.pop("potential")
-    emit({"variety": v.name, "k": k, **r}, as_json, title="cy donaldson")
+    emit({"variety": v.name, "k": k, "devices": mesh.size, **r}, as_json, title="cy donaldson")
 
 
 def register(app) -> None:

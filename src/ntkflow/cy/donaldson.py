@@ -15,7 +15,7 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from ntkflow.memory import MemoryBudgetError, compiled_bytes, map_chunked, memory_budget
-from ntkflow.parallel import map_points
+from ntkflow.parallel import map_points, padded_rows, point_sum, replicate, shard_rows
 
 from .kahler import kahler_metric_ambient, pullback, pullback_jacobian
 from .measures import sigma_measure, volume
@@ -130,10 +130,12 @@ def balanced_hermitian(
     iterations: int,
     progress: Callable[[], None] | None = None,
     budget: int | None = None,
+    mesh=None,
 ) -> np.ndarray:
     """Donaldson's iteration H ← T(H)⁻¹ (module doc) from the Fubini–Study H, ``iterations``
     times, on the points ``z`` with weights ``weights``; returns H (N_k × N_k, complex128) in the
-    convention K = (1/πk) log sᴴ H s."""
+    convention K = (1/πk) log sᴴ H s. With a ``mesh`` the sum over points of T(H) is taken on
+    each device's rows and all-reduced (:func:`ntkflow.parallel.point_sum`)."""
     exponents = np.asarray(exponents)
     k = int(exponents.max())  # the degree per factor (the largest exponent)
     z = np.asarray(z, dtype=np.complex128)
@@ -143,31 +145,40 @@ def balanced_hermitian(
         raise ValueError(f"balanced_hermitian: {n} points cannot balance {n_k} sections")
     budget = memory_budget() if budget is None else int(budget)
     from_points = n * n_k * 16 > budget // 2  # else X is kept beside one chunk in the budget
+    rows_per_device = padded_rows(n, mesh) // (1 if mesh is None else mesh.size)
     step, chunk = compile_within_budget(
         _step_fn(exponents, from_points),
         lambda c: _specs(n_k, z.shape[1], c, from_points),
-        n,
+        rows_per_device,
         budget // 2,
     )
-    w_chunks = _chunks(w, chunk, 0.0)  # padded points carry weight 0
     if from_points:
-        data = _chunks(z, chunk, None)
+        data = z
     else:  # the section values once, in chunks of the budget
         values = functools.partial(_real_sections, jnp.asarray(exponents), k)
-        data = _chunks(
-            map_chunked(lambda x: values(x[None])[0], jnp.asarray(z), budget=budget // 2),
-            chunk,
-            None,
+        data = map_chunked(lambda x: values(x[None])[0], jnp.asarray(z), budget=budget // 2)
+    if mesh is None:
+        w_chunks = _chunks(w, chunk, 0.0)  # padded points carry weight 0
+        chunks = _chunks(np.asarray(data), chunk, None)
+        gram = lambda W: functools.reduce(
+            operator.add, (step(d, wc, W) for d, wc in zip(chunks, w_chunks, strict=True))
         )
+    else:
+        fn = _step_fn(exponents, from_points)
+        sharded = shard_rows((data, w), mesh, n, zero=lambda t: t[1])
+        total = jax.jit(
+            lambda W, d, wc: point_sum(
+                lambda q, a, b: fn(a, b, q), W, d, wc, chunk=chunk, mesh=mesh
+            )
+        )
+        gram = lambda W: total(replicate(W, mesh), *sharded)
     # the start H = fs (diagonal): M = sqrt(H), W its real form, built in numpy (no compiles)
     m0 = np.sqrt(np.diag(fs_hermitian(exponents)))
     M = np.diag(m0).astype(np.complex128)
     W = jnp.asarray(np.diag(np.concatenate([m0, m0])))
     scale = n_k / w.sum()
     for _ in range(iterations):
-        parts = (step(d, wc, W) for d, wc in zip(data, w_chunks, strict=True))
-        G = functools.reduce(operator.add, parts)
-        M, W = _update(G, scale)
+        M, W = _update(gram(W), scale)
         M = np.asarray(M)
         if not np.isfinite(M).all():
             raise ValueError(
@@ -192,10 +203,12 @@ def balanced_metric(
     n_iter: int = 10,
     progress=None,
     dtype=jnp.float64,
+    mesh=None,
 ) -> AlgebraicPotential:
-    """The balanced algebraic potential of degree k: ``n_iter`` T-iterations on ``points``."""
+    """The balanced algebraic potential of degree k: ``n_iter`` T-iterations on ``points``
+    (sharded over ``mesh`` when given)."""
     exps = section_basis(variety, k)
-    H = balanced_hermitian(exps, points.z, points.weights, n_iter, progress)
+    H = balanced_hermitian(exps, points.z, points.weights, n_iter, progress, mesh=mesh)
     return AlgebraicPotential(exps, H, dtype=dtype, ambient=variety.ambient)
 
 
@@ -232,11 +245,13 @@ def donaldson(
     n_test: int = 20_000,
     n_iter: int = 10,
     progress=None,
+    mesh=None,
 ) -> dict:
     """Balanced metric of degree k and its σ on fresh test points.
 
     Returns {"sigma", "sigma_error", "volume", "seconds", "n_basis", "potential"}; ``seconds``
-    covers sampling, T-iterations and the σ evaluation."""
+    covers sampling, T-iterations and the σ evaluation; ``mesh``: the devices the points are
+    sharded over (:mod:`ntkflow.parallel`)."""
     t0 = time.perf_counter()
     if not isinstance(k, int | np.integer) or k < 1:
         raise VarietyError(f"Donaldson degree k must be an integer >= 1, got {k!r}")
@@ -245,9 +260,9 @@ def donaldson(
     n_points = n_points or default_n_points(variety, k)
     # one sampling call (one compilation) for the T-iteration points and the test points
     train, test = sample_points(variety, n_points + n_test, k1).split(n_test)
-    pot = balanced_metric(variety, k, train, n_iter, progress)
+    pot = balanced_metric(variety, k, train, n_iter, progress, mesh=mesh)
     del train
-    det = potential_det(variety, pot, test.z, test.patch, test.elim)
+    det = potential_det(variety, pot, test.z, test.patch, test.elim, mesh=mesh)
     sigma, err = sigma_measure(det, test.omega_sq, test.weights)
     vol = volume(det, test.omega_sq, test.weights)
     return {

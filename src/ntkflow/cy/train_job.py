@@ -168,7 +168,9 @@ class CYTrainJob:
         if cfg.ansatz == "algebraic":
             exps = section_basis(self.variety, self.k)
             nb = min(cfg.n_balance, len(train))
-            h0 = balanced_hermitian(exps, train.z[:nb], train.weights[:nb], cfg.balanced_iterations)
+            h0 = balanced_hermitian(
+                exps, train.z[:nb], train.weights[:nb], cfg.balanced_iterations, mesh=self.mesh
+            )
             return self._algebraic(exps, np.asarray(h0), cfg)
         return self.build(self.hyperparameters())
 
