@@ -6,7 +6,19 @@ from pathlib import Path
 
 import typer
 
-from ._common import JSON, SEED, VARIETY, emit, fail, failing_on, figure, info, progress_bar
+from ._common import (
+    DEVICES,
+    JSON,
+    SEED,
+    VARIETY,
+    emit,
+    fail,
+    failing_on,
+    figure,
+    info,
+    point_mesh,
+    progress_bar,
+)
 
 
 def sample(
@@ -16,47 +28,107 @@ def sample(
     ),
     seed: int = SEED,
     out: Path = typer.Option(
-        Path("points.npz"), "--out", help="Output file (.npz, the ntkflow point-set layout)."
+        Path("points.npz"),
+        "--out",
+        help="Output: one .npz (the ntkflow point-set layout) when --points ≤ --shard-size, "
+        "else a directory (the name without .npz) of shard-NNNNN.npz files and manifest.json.",
+    ),
+    shard_size: int = typer.Option(
+        1_000_000,
+        "--shard-size",
+        min=1,
+        help="Points per shard file; larger samples are written as a shard directory, one "
+        "shard in memory at a time (in a multi-process run each process writes its own).",
+        show_default="1 000 000",
+    ),
+    devices: int = typer.Option(
+        0,
+        "--devices",
+        min=0,
+        help="Devices of this process (0: all local ones). Checked and reported only: "
+        "sampling runs on the host (numpy and small jitted steps on the default device) and "
+        "is not sharded over devices; it is split over processes by shard.",
+        show_default="0 (all)",
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Sample points with Shiffman–Zelditch weights and save them as .npz."""
+    """Sample points with Shiffman–Zelditch weights and save them (.npz or shard directory).
+
+    The points are defined in blocks of 65 536 (block b from the seed's key folded with b),
+    so a sample is the same however it is split into shards or processes.
+    """
+    import shutil
     import time
 
     import jax
 
-    from ntkflow.cy.points import sampling_bytes
-    from ntkflow.cy.sampling import sample_points
+    from ntkflow.cy.points import PointSetError, check_output, row_bytes, sampling_bytes
+    from ntkflow.cy.sampling import SAMPLE_BLOCK, sample_to_path
     from ntkflow.cy.variety import VarietyError, variety_from_name
     from ntkflow.io import InputError
     from ntkflow.io.config import check_memory
 
-    with failing_on(VarietyError, InputError):
+    mesh = point_mesh(devices)
+    sharded = points > shard_size
+    target = (out.with_suffix("") if out.suffix == ".npz" else out) if sharded else out
+    with failing_on(VarietyError, InputError, PointSetError):
         v = variety_from_name(variety)
-        check_memory(f"--points {points}", sampling_bytes(v, points), "ask for fewer --points")
+        per_file = min(points, shard_size)
+        # one block's sampling work plus one file's rows (and their concatenation)
+        need = sampling_bytes(v, min(per_file, SAMPLE_BLOCK)) + 2 * row_bytes(v) * per_file
+        hint = "lower --shard-size" if sharded else "ask for fewer --points or a --shard-size"
+        check_memory(f"--points {points}", need, hint)
+        disk = row_bytes(v) * points
+        free = shutil.disk_usage(_existing_parent(target)).free
+        if disk > 0.95 * free:
+            raise InputError(
+                f"--points {points} needs about {disk / 2**30:.3g} GiB of disk, but "
+                f"{_existing_parent(target)} has {free / 2**30:.3g} GiB free; ask for fewer "
+                "--points or choose another --out"
+            )
+        check_output(target if sharded else _npz(out), sharded)
     try:
         t0 = time.perf_counter()
-        with progress_bar(f"sampling {v.name}", None, disable=False) as advance:
-            ps = sample_points(v, points, jax.random.PRNGKey(seed))
-            advance(status="done")
+        path = sample_to_path(
+            v,
+            points,
+            seed,
+            out,
+            shard_size=shard_size,
+            progress=lambda label, total: progress_bar(f"{label} ({v.name})", total),
+        )
         seconds = time.perf_counter() - t0
-        path = ps.save(out)
     except MemoryError:
-        fail(f"out of memory sampling {points} points; ask for fewer --points", code=1)
+        fail(f"out of memory sampling {points} points; lower --shard-size", code=1)
     except (VarietyError, ValueError, RuntimeError, OSError) as e:
         fail(str(e), code=1)
     emit(
         {
             "variety": v.name,
-            "points": len(ps),
+            "points": points,
             "dim": v.dim,
             "seconds": seconds,
-            "points_per_second": len(ps) / seconds,
+            "points_per_second": points / seconds,
             "out": str(path),
+            "shards": -(-points // shard_size) if sharded else 1,
+            "devices": mesh.size,
+            "processes": jax.process_count(),
         },
         as_json,
         title="cy sample",
     )
+
+
+def _npz(out: Path) -> Path:
+    return out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest existing folder at or above ``path``'s parent."""
+    p = path.resolve().parent
+    while not p.exists():
+        p = p.parent
+    return p
 
 
 def _parse_metric(metric: str):
@@ -100,7 +172,10 @@ def _trained_potential(run_dir: str, variety):
 
 def measure(
     points: Path = typer.Option(
-        ..., "--points", help="Point file written by `ntkflow cy sample` (checked on load)."
+        ...,
+        "--points",
+        help="Point file or shard directory written by `ntkflow cy sample` (streamed, each "
+        "chunk checked).",
     ),
     metric: str = typer.Option(
         "fubini-study",
@@ -120,28 +195,32 @@ def measure(
         help="Directory for histograms of η and of the Ricci scalar (PNG).",
         show_default="no plots",
     ),
+    devices: int = DEVICES,
     as_json: bool = JSON,
 ) -> None:
     """σ, volume, Ricci measure and Euler characteristic of a metric on saved points.
 
-    The point file is checked first (patch and elimination indices, positive finite weights,
-    points on the variety), since a wrong index or weight silently gives wrong measures.
+    The points are read chunk by chunk (never all in memory: σ keeps det g/|Ω|² and the
+    weight of each point, 16 bytes) and each chunk is checked first (patch and elimination
+    indices, positive finite weights, points on the variety), since a wrong index or weight
+    silently gives wrong measures. det g and the curvature are sharded over --devices.
     """
     import jax
     import numpy as np
 
     from ntkflow.cy.donaldson import balanced_metric, default_n_points
     from ntkflow.cy.fubini_study import FubiniStudy
-    from ntkflow.cy.measures import metric_measures
-    from ntkflow.cy.points import PointSet, PointSetError
+    from ntkflow.cy.measures import MeasureError, curvature_summary, stream_sigma_volume
+    from ntkflow.cy.points import PointSetError, PointSource
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import VarietyError
+    from ntkflow.parallel import is_writer
 
     kind, k = _parse_metric(metric)
+    mesh = point_mesh(devices)
     with failing_on(PointSetError, VarietyError):
-        ps = PointSet.load(points)
-        v = ps.variety()
-        ps.check(v, where=str(points))
+        src = PointSource.open(points)
+        v = src.variety()
     if kind == "fubini-study":
         pot = FubiniStudy(v.ambient)
     elif kind == "run":
@@ -152,19 +231,34 @@ def measure(
         train = sample_points(v, n_t, jax.random.PRNGKey(seed + 1))
         with progress_bar("T-iterations", 10) as advance:
             pot = balanced_metric(v, k, train, 10, progress=advance)
-    nc = min(curvature_points, len(ps))
-    with progress_bar("curvature", nc) as advance:
-        measured, pointwise = metric_measures(v, pot, ps, curvature_points, progress=advance)
-    result = {"variety": v.name, "metric": metric, "points": len(ps), **measured}
-    if plots is not None:
-        eta = pointwise["eta"]
-        eta = eta / np.mean(eta * np.asarray(ps.weights)) * np.mean(np.asarray(ps.weights))
+    sharded = mesh if mesh.size > 1 else None  # one device: the unsharded path, same numbers
+    nc = min(curvature_points, len(src))
+    with failing_on(MeasureError, code=1), failing_on(PointSetError, VarietyError):
+        with progress_bar("σ, volume", len(src)) as advance:
+            measured, eta, head = stream_sigma_volume(
+                v, pot, src, keep=nc, mesh=sharded, check=True, progress=advance
+            )
+    with failing_on(MeasureError, code=1), progress_bar("curvature", nc) as advance:
+        curv, pointwise = curvature_summary(v, pot, head, progress=advance, mesh=sharded)
+    result = {
+        "variety": v.name,
+        "metric": metric,
+        "points": len(src),
+        "shards": len(src.files) if src.sharded else 0,
+        "devices": mesh.size,
+        **measured,
+        **curv,
+        "euler_characteristic_exact": v.euler_characteristic_exact(),
+        "curvature_points": nc,
+    }
+    if plots is not None and is_writer():
+        eta = eta * measured["volume_omega"] / measured["volume"]
         for name, data, label in (
             ("eta_hist.png", eta, "η / ⟨η⟩ (1 for the Ricci-flat metric)"),
             ("ricci_scalar_hist.png", pointwise["ricci_scalar"], "Ricci scalar R"),
         ):
             with figure(plots / name) as ax:
-                ax.hist(data, bins=80)
+                ax.hist(np.asarray(data), bins=80)
                 ax.set(xlabel=label, ylabel="points", title=f"{v.name}, {metric}")
         result["plots"] = [str(plots / "eta_hist.png"), str(plots / "ricci_scalar_hist.png")]
     emit(result, as_json, title="cy measure")

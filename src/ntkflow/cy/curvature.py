@@ -57,10 +57,35 @@ def point_curvature(variety, potential, z, patch, elim, method: str | None = Non
 
 
 def curvature_on_points(
-    variety, potential, z, patch, elim, method: str | None = None, budget=None, progress=None
+    variety,
+    potential,
+    z,
+    patch,
+    elim,
+    method: str | None = None,
+    budget=None,
+    progress=None,
+    mesh=None,
 ) -> dict[str, np.ndarray]:
     """:func:`point_curvature` at every point, in chunks whose size follows from the compiled
-    function's memory analysis and the budget (:func:`ntkflow.memory.map_chunked`)."""
+    function's memory analysis and the budget (:func:`ntkflow.memory.map_chunked`); with a
+    ``mesh``, the points sharded over its devices and each device's rows chunked by the budget
+    (:func:`ntkflow.parallel.map_points`; ``progress`` is then called once, at the end)."""
+    if mesh is not None:
+        from ntkflow.parallel import map_points
+
+        out = map_points(
+            lambda pot, zz, p, e: point_curvature(variety, pot, zz, p, e, method),
+            potential,
+            np.asarray(z),
+            np.asarray(patch),
+            np.asarray(elim),
+            mesh=mesh,
+            budget=budget,
+        )
+        if progress is not None:
+            progress(int(np.shape(z)[0]))
+        return out
     return map_chunked(
         lambda zz, p, e: point_curvature(variety, potential, zz, p, e, method),
         jnp.asarray(z),

@@ -120,11 +120,12 @@ def load_trained_model(run_dir):
     return job, to_float64(nio.load_model(rd.model, job.build))
 
 
-def curvature_summary(variety, potential, points, progress=None) -> tuple[dict, dict]:
+def curvature_summary(variety, potential, points, progress=None, mesh=None) -> tuple[dict, dict]:
     """Ricci measure and χ (with its standard error) of ``potential`` on a
-    :class:`~ntkflow.cy.points.PointSet`; returns ``(summary, per-point arrays)``."""
+    :class:`~ntkflow.cy.points.PointSet` (the curvature sharded over ``mesh`` when given);
+    returns ``(summary, per-point arrays)``."""
     curv = curvature_on_points(
-        variety, potential, points.z, points.patch, points.elim, progress=progress
+        variety, potential, points.z, points.patch, points.elim, progress=progress, mesh=mesh
     )
     chi, chi_err = euler_characteristic(
         curv["euler_density"], points.omega_sq, points.weights, variety.dim
@@ -156,26 +157,201 @@ def final_measures(run_dir: Path) -> dict:
     }
 
 
-def metric_measures(
-    variety, potential, points, curvature_points: int, progress=None
-) -> tuple[dict, dict]:
-    """σ, volume (with errors) on all ``points`` and Ricci measure, χ on the first
-    ``curvature_points`` of them; returns ``(summary, per-point arrays)`` with the arrays
-    ``eta`` (det g/|Ω|² on all points) and ``ricci_scalar`` (on the curvature points)."""
-    from .donaldson import potential_det
+class SigmaVolumeStream:
+    """σ and the volume (with their Monte-Carlo standard errors) of a metric accumulated over
+    chunks of points, equal to :func:`sigma_measure`, :func:`volume` and :func:`volume_error`
+    on all the points at once.
 
-    det = np.asarray(potential_det(variety, potential, points.z, points.patch, points.elim))
-    sigma, err = sigma_measure(det, points.omega_sq, points.weights)
-    nc = min(curvature_points, len(points))
-    curv, pointwise = curvature_summary(variety, potential, points.take(np.arange(nc)), progress)
+    σ needs the ratio c = vol_Ω/vol_g of all points before |1 − η c|, so each chunk's
+    η_p = det g_p/|Ω|²_p and w_p are kept (16 bytes per point; in a temporary file mapped into
+    memory when N·16 bytes exceed the memory budget) and :meth:`result` makes three passes over
+    them. With S_w = Σ w_p, S_v = Σ η_p w_p over the N points:
+
+        vol_Ω = S_w/N,   vol_g = S_v/N,   c = vol_Ω/vol_g,
+        a_p = |1 − η_p c| w_p,   σ = (Σ a_p / N)/vol_Ω = Σ a_p / S_w,
+        d_p = a_p − σ w_p  (Σ d_p = 0 up to rounding),
+        err σ = sqrt(Σ (d_p − d̄)² / (N − 1)) / √N / vol_Ω,
+        volume = vol_g,   err volume = sqrt(Σ (η_p w_p − vol_g)² / (N − 1)) / √N,
+
+    (the delta-method error of the ratio estimator, docs/derivations.md#cy-measures-sigma_measure;
+    ddof 0 when N = 1, as in :func:`sigma_measure`)."""
+
+    PASS_CHUNK = 1 << 20
+
+    def __init__(self, n_points: int, budget: int | None = None):
+        from ntkflow.memory import memory_budget
+
+        self.n_total = int(n_points)
+        self.n = 0
+        budget = memory_budget() if budget is None else int(budget)
+        self._tmp = None
+        if 16 * self.n_total > budget:
+            import tempfile
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="ntkflow-eta-")
+            self.eta_w = np.memmap(
+                Path(self._tmp.name) / "eta_w.f64", np.float64, "w+", shape=(2, self.n_total)
+            )
+        else:
+            self.eta_w = np.empty((2, self.n_total))
+
+    def add(self, det_g, omega_sq, weights) -> np.ndarray:
+        """Take one chunk (checked like :func:`sigma_measure`'s input); returns its η."""
+        eta, w = _check(det_g, omega_sq, weights, "sigma_measure")
+        eta, w = np.asarray(eta), np.asarray(w)
+        k = eta.shape[0]
+        if self.n + k > self.n_total:
+            raise MeasureError(f"more than the announced {self.n_total} points")
+        self.eta_w[0, self.n : self.n + k] = eta
+        self.eta_w[1, self.n : self.n + k] = w
+        self.n += k
+        return eta
+
+    @property
+    def eta(self) -> np.ndarray:
+        """η of the points taken so far."""
+        return self.eta_w[0, : self.n]
+
+    def _passes(self, f) -> float:
+        total = 0.0
+        for a in range(0, self.n, self.PASS_CHUNK):
+            b = min(a + self.PASS_CHUNK, self.n)
+            total += float(f(self.eta_w[0, a:b], self.eta_w[1, a:b]))
+        return total
+
+    def result(self) -> dict:
+        """{"sigma", "sigma_error", "volume", "volume_omega", "volume_error"} of the points
+        taken (docstring of the class for the algebra)."""
+        n = self.n
+        if n == 0:
+            raise MeasureError("sigma_measure: no points")
+        s_w = self._passes(lambda e, w: np.sum(w))
+        s_v = self._passes(lambda e, w: np.sum(e * w))
+        vol_omega, vol_g = s_w / n, s_v / n
+        c = vol_omega / vol_g
+        sigma = self._passes(lambda e, w: np.sum(np.abs(1.0 - e * c) * w)) / s_w
+        d_sum = self._passes(lambda e, w: np.sum(np.abs(1.0 - e * c) * w - sigma * w))
+        d_mean = d_sum / n
+        d_m2 = self._passes(
+            lambda e, w: np.sum((np.abs(1.0 - e * c) * w - sigma * w - d_mean) ** 2)
+        )
+        v_m2 = self._passes(lambda e, w: np.sum((e * w - vol_g) ** 2))
+        ddof = 1 if n > 1 else 0
+        return {
+            "sigma": sigma,
+            "sigma_error": float(np.sqrt(d_m2 / (n - ddof)) / np.sqrt(n) / vol_omega),
+            "volume": vol_g,
+            "volume_omega": vol_omega,
+            "volume_error": float(np.sqrt(v_m2 / (n - 1)) / np.sqrt(n)) if n > 1 else float("nan"),
+        }
+
+    def close(self) -> None:
+        """Remove the temporary file (when one was used)."""
+        if self._tmp is not None:
+            del self.eta_w
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+STREAM_CHUNK = 1 << 20
+"""Points read and measured at a time by :func:`stream_sigma_volume` (about 0.1 GB of points
+on the quintic, a few times that while their metric is evaluated)."""
+
+
+def stream_sigma_volume(
+    variety,
+    potential,
+    points,
+    keep: int = 0,
+    mesh=None,
+    chunk: int | None = None,
+    check: bool = True,
+    progress=None,
+) -> tuple[dict, np.ndarray, object]:
+    """σ and volume with their errors (:class:`SigmaVolumeStream`) of ``potential`` on
+    ``points`` — a :class:`~ntkflow.cy.points.PointSet`, a point file or a shard directory
+    (streamed in chunks of ``chunk`` points, :data:`STREAM_CHUNK` by default, never all held)
+    — with det g from :func:`ntkflow.cy.donaldson.potential_det` sharded over ``mesh``. Each
+    chunk is checked first (:meth:`PointSet.check`) unless ``check`` is False;
+    ``progress(k)`` after each chunk of k points. Returns ``(summary, η of every point, the
+    first ``keep`` points as one PointSet or None)``."""
+    from .donaldson import potential_det
+    from .points import PointSet, PointSource, concatenate
+
+    chunk = chunk or STREAM_CHUNK
+    if isinstance(points, PointSet):
+        n = len(points)
+        where = "points"
+        chunks = (
+            (
+                points.take(slice(a, min(a + chunk, n))),
+                f"points (rows {a}..{min(a + chunk, n) - 1})",
+            )
+            for a in range(0, n, chunk)
+        )
+    else:
+        source = points if isinstance(points, PointSource) else PointSource.open(points)
+        n = len(source)
+        chunks = ((c, None) for c in source.chunks(chunk))
+        where = str(source.path)
+    acc = SigmaVolumeStream(n)
+    head, have, done = [], 0, 0
+    try:
+        for part, label in chunks:
+            if check:
+                label = label or (
+                    where
+                    if done == 0 and len(part) == n
+                    else f"{where} (points {done}..{done + len(part) - 1})"
+                )
+                part.check(variety, where=label)
+            det = potential_det(variety, potential, part.z, part.patch, part.elim, mesh=mesh)
+            acc.add(det, part.omega_sq, part.weights)
+            if have < keep:
+                head.append(part.take(slice(0, keep - have)))
+                have += len(head[-1])
+            done += len(part)
+            if progress is not None:
+                progress(len(part))
+        summary = acc.result()
+        eta = np.array(acc.eta)
+    finally:
+        acc.close()
+    return summary, eta, (concatenate(head) if head else None)
+
+
+def metric_measures(
+    variety,
+    potential,
+    points,
+    curvature_points: int,
+    progress=None,
+    mesh=None,
+    chunk: int | None = None,
+    check: bool = False,
+    points_progress=None,
+) -> tuple[dict, dict]:
+    """σ, volume (with errors) on all ``points`` (a PointSet, point file or shard directory,
+    streamed: :func:`stream_sigma_volume`) and Ricci measure, χ on the first
+    ``curvature_points`` of them; every per-point evaluation sharded over ``mesh`` when given.
+    Returns ``(summary, per-point arrays)`` with the arrays ``eta`` (det g/|Ω|² on all
+    points) and ``ricci_scalar`` (on the curvature points). ``progress``: the curvature's,
+    ``points_progress``: the streaming's; ``check``: check each chunk of points first."""
+    measured, eta, head = stream_sigma_volume(
+        variety,
+        potential,
+        points,
+        keep=curvature_points,
+        mesh=mesh,
+        chunk=chunk,
+        check=check,
+        progress=points_progress,
+    )
+    curv, pointwise = curvature_summary(variety, potential, head, progress, mesh=mesh)
     summary = {
-        "sigma": sigma,
-        "sigma_error": err,
-        "volume": volume(det, points.omega_sq, points.weights),
-        "volume_error": volume_error(det, points.omega_sq, points.weights),
+        **measured,
         **curv,
         "euler_characteristic_exact": variety.euler_characteristic_exact(),
-        "curvature_points": nc,
+        "curvature_points": len(head),
     }
-    eta = det / np.asarray(points.omega_sq)
     return summary, {"eta": eta, "ricci_scalar": pointwise["ricci_scalar"]}
