@@ -281,7 +281,6 @@ def stream_sigma_volume(
     chunk = chunk or STREAM_CHUNK
     if isinstance(points, PointSet):
         n = len(points)
-        where = "points"
         chunks = (
             (
                 points.take(slice(a, min(a + chunk, n))),
@@ -292,25 +291,18 @@ def stream_sigma_volume(
     else:
         source = points if isinstance(points, PointSource) else PointSource.open(points)
         n = len(source)
-        chunks = ((c, None) for c in source.chunks(chunk))
-        where = str(source.path)
+        chunks = ((c, where) for where, c in source.labelled_chunks(chunk))
     acc = SigmaVolumeStream(n)
-    head, have, done = [], 0, 0
+    head, have = [], 0
     try:
         for part, label in chunks:
             if check:
-                label = label or (
-                    where
-                    if done == 0 and len(part) == n
-                    else f"{where} (points {done}..{done + len(part) - 1})"
-                )
                 part.check(variety, where=label)
             det = potential_det(variety, potential, part.z, part.patch, part.elim, mesh=mesh)
             acc.add(det, part.omega_sq, part.weights)
             if have < keep:
                 head.append(part.take(slice(0, keep - have)))
                 have += len(head[-1])
-            done += len(part)
             if progress is not None:
                 progress(len(part))
         summary = acc.result()

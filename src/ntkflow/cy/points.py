@@ -177,7 +177,7 @@ class PointSet(eqx.Module):
         order), with clear errors for a missing, empty, truncated or foreign file."""
         path = Path(path)
         if path.is_dir():
-            return concatenate(list(PointSource.open(path).chunks(None)))
+            return next(PointSource.open(path).chunks(None))
         n, name, vjson = _npz_header(path)
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -269,15 +269,21 @@ def _npz_header(path: Path) -> tuple[int, str, str]:
     return int(n), name, vjson
 
 
-def _npz_chunks(path: Path, chunk: int | None, stop: int | None = None) -> Iterator[dict]:
-    """The row arrays of the point file ``path`` (rows ``0..stop-1``) in pieces of at most
-    ``chunk`` rows, read from the ``.npz`` members sequentially: only one piece is in memory
-    (C-ordered members; others are read whole)."""
-    try:
-        with zipfile.ZipFile(path) as zf, contextlib.ExitStack() as stack:
-            streams = {}
+class _NpzRows:
+    """Sequential reads of the row arrays of a point file, ``read(k)`` giving the next k rows
+    of each, straight from the ``.npz`` members: only the rows asked for are in memory
+    (C-ordered members; others are read whole once)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._stack = contextlib.ExitStack()
+        self._whole = None
+        self._pos = 0
+        self._streams = {}
+        try:
+            zf = self._stack.enter_context(zipfile.ZipFile(path))
             for k in _ROW_KEYS:
-                f = stack.enter_context(zf.open(k + ".npy"))
+                f = self._stack.enter_context(zf.open(k + ".npy"))
                 version = np.lib.format.read_magic(f)
                 read = (
                     np.lib.format.read_array_header_1_0
@@ -287,29 +293,38 @@ def _npz_chunks(path: Path, chunk: int | None, stop: int | None = None) -> Itera
                 shape, dtype, fortran = read(f)
                 if fortran or dtype.hasobject:
                     with np.load(path, allow_pickle=False) as data:
-                        whole = {key: data[key] for key in _ROW_KEYS}
-                    n = whole["z"].shape[0] if stop is None else min(stop, whole["z"].shape[0])
-                    step = chunk or n
-                    for a in range(0, n, step):
-                        yield {key: v[a : min(a + step, n)] for key, v in whole.items()}
-                    return
-                streams[k] = (f, shape, dtype)
-            n = streams["z"][1][0] if stop is None else min(stop, streams["z"][1][0])
-            step = chunk or n
-            for a in range(0, n, step):
-                k_rows = min(step, n - a)
-                out = {}
-                for k, (f, shape, dtype) in streams.items():
-                    per_row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-                    buf = f.read(k_rows * per_row)
-                    if len(buf) != k_rows * per_row:
-                        raise EOFError(f"'{k}' ends after {a + len(buf) // per_row} rows")
-                    out[k] = np.frombuffer(buf, dtype=dtype).reshape(k_rows, *shape[1:])
-                yield out
-    except PointSetError:
-        raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
-        raise PointSetError(f"{path}: unreadable or truncated point file ({e})") from None
+                        self._whole = {key: data[key] for key in _ROW_KEYS}
+                    break
+                self._streams[k] = (f, shape, dtype)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
+            self.close()
+            raise PointSetError(f"{path}: unreadable or truncated point file ({e})") from None
+
+    def read(self, k: int) -> dict:
+        a = self._pos
+        self._pos += k
+        if self._whole is not None:
+            return {key: v[a : a + k] for key, v in self._whole.items()}
+        out = {}
+        try:
+            for key, (f, shape, dtype) in self._streams.items():
+                per_row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+                buf = f.read(k * per_row)
+                if len(buf) != k * per_row:
+                    raise EOFError(f"'{key}' ends after {a + len(buf) // per_row} rows")
+                out[key] = np.frombuffer(buf, dtype=dtype).reshape(k, *shape[1:])
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise PointSetError(f"{self.path}: unreadable or truncated point file ({e})") from None
+        return out
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 SHARDS_FORMAT = "ntkflow.pointshards/1"
@@ -381,26 +396,58 @@ class PointSource:
         return cls(path, files, manifest["variety_name"], manifest["variety_json"])
 
     def chunks(self, chunk: int | None, stop: int | None = None) -> Iterator[PointSet]:
-        """The points (the first ``stop``) as host point sets of at most ``chunk``
-        rows (``None``: one per file), file by file; a chunk never spans two shards. Each is
-        refused (:class:`PointSetError`) if its points or weights are NaN or inf."""
-        left = len(self) if stop is None else min(int(stop), len(self))
+        """The points (the first ``stop``) as host point sets of at most ``chunk`` rows
+        (``None``: all in one), read file after file (a chunk may span shards). Each piece
+        read is refused (:class:`PointSetError`) if its points or weights are NaN or inf."""
+        for _, ps in self.labelled_chunks(chunk, stop):
+            yield ps
+
+    def labelled_chunks(
+        self, chunk: int | None, stop: int | None = None
+    ) -> Iterator[tuple[str, PointSet]]:
+        """:meth:`chunks` with, for each, a label naming its rows and files (for errors)."""
+        total = len(self) if stop is None else min(int(stop), len(self))
+        cap = total if chunk is None else max(int(chunk), 1)
+        pieces, names, have, first = [], [], 0, 0
+
+        def flush():
+            arrays = {k: np.concatenate([p[k] for p in pieces]) for k in _ROW_KEYS}
+            if not self.sharded:
+                where = str(self.path) if have == len(self) else f"{self.path} (rows {first}..)"
+                where = where.replace("..)", f"..{first + have - 1})")
+            else:
+                span = names[0] if names[0] == names[-1] else f"{names[0]}..{names[-1]}"
+                where = f"{self.path} (points {first}..{first + have - 1}, {span})"
+            return where, _from_arrays(arrays, self.variety_name, self.variety_json, where)
+
+        left = total
         for f, rows in self.files:
             if left <= 0:
-                return
-            start = 0
-            for arrays in _npz_chunks(f, chunk, stop=min(rows, left)):
-                k = arrays["z"].shape[0]
-                where = (
-                    str(f) if start == 0 and k == rows else f"{f} (rows {start}..{start + k - 1})"
-                )
-                yield _from_arrays(arrays, self.variety_name, self.variety_json, where)
-                start += k
-            left -= start
+                break
+            take, pos = min(rows, left), 0
+            with _NpzRows(f) as reader:
+                while pos < take:
+                    k = min(cap - have, take - pos)
+                    piece = reader.read(k)
+                    if not (np.isfinite(piece["z"]).all() and np.isfinite(piece["weights"]).all()):
+                        raise PointSetError(
+                            f"{f}: points or weights contain NaN or inf (rows {pos}..{pos + k - 1})"
+                        )
+                    pieces.append(piece)
+                    names.append(f.name)
+                    have += k
+                    pos += k
+                    if have == cap:
+                        yield flush()
+                        first += have
+                        pieces, names, have = [], [], 0
+            left -= take
+        if have:
+            yield flush()
 
     def head(self, n: int) -> PointSet:
         """The first ``n`` points in host memory."""
-        return concatenate(list(self.chunks(None, stop=n)))
+        return next(self.chunks(None, stop=n))
 
 
 def iter_point_chunks(path: str | Path, chunk: int | None) -> Iterator[PointSet]:
