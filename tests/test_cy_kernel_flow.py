@@ -81,3 +81,92 @@ def test_cli_starts_at_fubini_study_and_keeps_the_old_flag(tmp_path):
     assert abs(a["sigma_test_initial"] - 0.372) < 0.03
     assert a["sigma_train_history"] == b["sigma_train_history"]
     assert a["sigma_train"] < a["sigma_train_initial"]
+
+
+def test_compiled_flow_step_at_100k_points_fits_the_budget():
+    """XLA's memory analysis of the compiled Euler step and evaluation at 100 000 training
+    (+ 2 000 held-out) points, from shapes only: above the memory budget the features are
+    stored in float32 and multiplied in blocks, so the step holds Ψ once (no float64 or
+    transposed copy) plus temporaries within half the budget."""
+    import jax.numpy as jnp
+
+    from ntkflow.cy.kernel_flow import (
+        euler_steps,
+        evaluate_flow,
+        feature_dtype,
+        gaussian_kernel,
+    )
+    from ntkflow.memory import compiled_bytes, memory_budget
+
+    n, n_test, r, d = 100_000, 2_000, 512, 3
+    budget = memory_budget()
+    dtype = feature_dtype(n + n_test, r, d, budget)
+    assert dtype == jnp.float32  # float64 Ψ (3.8 GB) is above the default 2 GiB budget
+    S = jax.ShapeDtypeStruct
+    feats = {"train": S((n, d * d, r), dtype), "test": S((n_test, d * d, r), dtype)}
+    fk = gaussian_kernel(feats, mesh=None, budget=budget)
+
+    def data(m):
+        c = jnp.complex128
+        return TrainingSet(
+            S((m, 5), c), S((m, d, 5), c), S((m,), jnp.float64), S((m,), jnp.float64)
+        )
+
+    tr, te = data(n), data(n_test)
+    p = {"train": S((n, d * d), jnp.float64), "test": S((n_test, d * d), jnp.float64)}
+    scalar = S((), jnp.float64)
+    step = lambda fk, tr, p0, C, k, dt: euler_steps(fk, tr, p0, C, k, dt, d, 5)
+    evaluate = lambda fk, tr, te, p0, C, k: evaluate_flow(fk, tr, te, p0, C, k, d)
+    psi = (n + n_test) * d * d * r * 4
+    for used in (
+        compiled_bytes(step, fk, tr, p["train"], p["train"], scalar, scalar),
+        compiled_bytes(evaluate, fk, tr, te, p, p["train"], scalar),
+    ):
+        assert used < psi + budget // 2, (used / 2**30, psi / 2**30)
+    assert psi + budget // 2 < 2 * psi  # below the float64 features alone
+
+
+def test_float32_features_give_the_products_of_the_rounded_features():
+    """Above the budget Ψ is stored in float32 and multiplied in blocks (upcast to float64
+    each): Ψ a and Ψᵀ v equal the float64 products of the rounded features (numpy), and the
+    rounding moves them by ~1e-7 relative to the float64 features."""
+    from ntkflow.cy.kernel_flow import gaussian_features
+
+    X = fermat_quintic()
+    pts = sample_points(X, 130, jax.random.PRNGKey(4))
+    tr, te = pts.split(30)
+    sets = {"train": TrainingSet.from_points(X, tr), "test": TrainingSet.from_points(X, te)}
+    key = jax.random.PRNGKey(9)
+    full = gaussian_features(X, sets, 0.8, 16, key)  # float64: fits the default budget
+    # budget below the float64 features (130·9·16·8 B): float32, 12 rows (budget/(8·9·16·8)) a block
+    low = gaussian_features(X, sets, 0.8, 16, key, budget=12 * 9216)
+    assert full.features["train"].dtype == np.float64
+    assert low.features["train"].dtype == np.float32
+    P64 = np.asarray(full.features["train"])
+    P32 = np.asarray(low.features["train"]).astype(np.float64)
+    np.testing.assert_allclose(P32, P64, rtol=1e-6, atol=1e-7 * np.abs(P64).max())
+    rng = np.random.default_rng(0)
+    a, v = rng.normal(size=16), rng.normal(size=(100, 9))
+    apply = jax.jit(lambda fk, a: fk.apply(a, "train"))
+    transpose = jax.jit(lambda fk, v: fk.transpose(v, "train"))
+    np.testing.assert_allclose(
+        apply(low, a), np.einsum("nkr,r->nk", P32, a), rtol=1e-12, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        transpose(low, v), np.einsum("nkr,nk->r", P32, v), rtol=1e-12, atol=1e-15
+    )
+
+
+def test_cli_devices_beyond_this_machine_is_one_line_and_exit_code_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from ntkflow.cli import app
+
+    n = len(jax.local_devices()) + 5
+    args = ["cy", "kernel-flow", "--devices", str(n), "--points", "20", "--out-dir", str(tmp_path)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --devices"), res.stderr
+    assert "xla_force_host_platform_device_count" in lines[0]  # says what to do
+    assert not (tmp_path / "sigma_vs_time.png").exists()

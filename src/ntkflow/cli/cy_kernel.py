@@ -15,6 +15,7 @@ from ._common import (
     failing_on,
     figure,
     info,
+    point_mesh,
     progress_bar,
 )
 
@@ -37,6 +38,7 @@ def kernel_flow(
     eval_every: int | None = _opt("eval_every"),
     dt_factor: float | None = _opt("dt_factor"),
     seed: int | None = _opt("seed"),
+    devices: int | None = _opt("devices"),
     out_dir: Path = typer.Option(
         Path("ntkflow-out/kernel-flow"), "--out-dir", help="Folder for the σ plot."
     ),
@@ -44,7 +46,8 @@ def kernel_flow(
 ) -> None:
     """Flow K_FS + φ with a frozen kernel and plot σ against flow time.
 
-    σ is measured on the training and the held-out points (PNG in --out-dir).
+    σ is measured on the training and the held-out points (PNG in --out-dir). The points are
+    sharded by rows over --devices devices (the kernel's point-sums all-reduced).
     ``--width`` is the old name of ``--lengthscale``.
     """
     given = dict(locals())
@@ -55,11 +58,16 @@ def kernel_flow(
     fields = (f.name for f in dataclasses.fields(KernelFlowConfig))
     cfg = config_from_flags(KernelFlowConfig, **{k: given[k] for k in fields if k in given})
     kernel, points, steps = cfg.kernel, cfg.n_points, cfg.steps
+    mesh = point_mesh(cfg.devices)  # one line, exit code 2 when the devices are not there
     t0 = time.perf_counter()
-    info(f"kernel flow: {kernel} kernel, {points} training points on {cfg.variety}")
+    info(
+        f"kernel flow: {kernel} kernel, {points} training points on {cfg.variety}, "
+        f"{mesh.size} device(s)"
+    )
     with failing_on(KernelFlowError, ValueError), progress_bar("kernel flow", steps) as advance:
         hist = run_kernel_flow(
             cfg,
+            mesh=mesh,
             on_eval=lambda k, h: advance(
                 completed=k,
                 status=f"σ_train {h['sigma_train'][-1]:.4f} σ_test {h['sigma_test'][-1]:.4f}",
