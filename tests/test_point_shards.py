@@ -330,3 +330,40 @@ def test_cy_sample_refuses_to_overwrite_what_is_not_a_point_set(tmp_path, monkey
     )
     assert code == 2 and "of disk" in err
     assert sorted(os.listdir(tmp_path)) == ["dir.npz", "mine"]
+
+
+def test_two_processes_write_their_own_shards_of_the_same_sample(tmp_path, monkeypatch):
+    """`cy sample` as two processes of one run (the environment contract of
+    ntkflow.parallel): each writes its own shards, process 0 the manifest; the points are
+    those of a single-process run."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(sampling, "SAMPLE_BLOCK", 256)  # the block size of the subprocesses
+    code = "import ntkflow.cy.sampling as s; s.SAMPLE_BLOCK = 256; from ntkflow.cli import main"
+    code += "; main()"
+    argv = [sys.executable, "-c", code, "cy", "sample", "--points", "700"]
+    argv += ["--shard-size", "200", "--out", "mp", "--json"]
+    procs = []
+    for pid in range(2):
+        env = dict(os.environ, NTKFLOW_PROGRESS="0", NTKFLOW_COORDINATOR=f"localhost:{port}")
+        env.update(NTKFLOW_NUM_PROCESSES="2", NTKFLOW_PROCESS_ID=str(pid))
+        env.pop("XLA_FLAGS", None)
+        procs.append(
+            subprocess.Popen(
+                argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err.decode()[-2000:]
+        # the last line: gloo itself prints "[Gloo] Rank 0 is connected ..." on stdout
+        assert json.loads(out.decode().strip().splitlines()[-1])["processes"] == 2
+    assert sorted(os.listdir(tmp_path)) == ["mp"]
+    got = PointSet.load(tmp_path / "mp")
+    want = sample_rows(variety_from_name("fermat-quintic"), 700, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(np.asarray(got.z), np.asarray(want.z))
