@@ -203,7 +203,8 @@ def measure(
     The points are read chunk by chunk (never all in memory: σ keeps det g/|Ω|² and the
     weight of each point, 16 bytes) and each chunk is checked first (patch and elimination
     indices, positive finite weights, points on the variety), since a wrong index or weight
-    silently gives wrong measures. det g and the curvature are sharded over --devices.
+    silently gives wrong measures. det g, the curvature and Donaldson's T-iterations are
+    sharded over --devices.
     """
     import jax
     import numpy as np
@@ -218,6 +219,7 @@ def measure(
 
     kind, k = _parse_metric(metric)
     mesh = point_mesh(devices)
+    sharded = mesh if mesh.size > 1 else None  # one device: the unsharded path, same numbers
     with failing_on(PointSetError, VarietyError):
         src = PointSource.open(points)
         v = src.variety()
@@ -230,8 +232,7 @@ def measure(
         info(f"Donaldson k={k}: T-iterations on {n_t} fresh points")
         train = sample_points(v, n_t, jax.random.PRNGKey(seed + 1))
         with progress_bar("T-iterations", 10) as advance:
-            pot = balanced_metric(v, k, train, 10, progress=advance)
-    sharded = mesh if mesh.size > 1 else None  # one device: the unsharded path, same numbers
+            pot = balanced_metric(v, k, train, 10, progress=advance, mesh=sharded)
     nc = min(curvature_points, len(src))
     with failing_on(MeasureError, code=1), failing_on(PointSetError, VarietyError):
         with progress_bar("σ, volume", len(src)) as advance:
