@@ -94,7 +94,58 @@ def initialize(environ=None, heartbeat_timeout_s: int = 20) -> bool:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ParallelError(f"could not join the multi-process run: {first}") from None
         _INITIALIZED = True
+        _start_watchdog()
     return jax.process_count() > 1
+
+
+_LOST_HOOKS: list[Callable[[str], str | None]] = []
+
+
+def on_lost_process(hook: Callable[[str], str | None]) -> Callable[[], None]:
+    """Call ``hook(why)`` when another process of the run is lost, before this one ends with
+    exit code 1; the hook may return more words for the error line (what is kept, how to
+    continue). Returns the function that removes the hook."""
+    _LOST_HOOKS.append(hook)
+    return lambda: _LOST_HOOKS.remove(hook) if hook in _LOST_HOOKS else None
+
+
+def _start_watchdog(period_s: float = 0.5) -> None:
+    """Watch the other processes through the coordination service of ``jax.distributed``
+    (its list of live processes). One that dies (killed, crashed, out of memory) would leave
+    this one blocked in a collective until the runtime aborts it with a stack trace; instead
+    the hooks run (the run records where it stopped) and this process ends with one line."""
+    import atexit
+    import sys
+    import threading
+
+    from jax._src import distributed
+
+    client, n, me = distributed.global_state.client, jax.process_count(), jax.process_index()
+    done = threading.Event()
+    atexit.register(done.set)  # a normal exit: stop watching before the shutdown barrier
+
+    def watch():
+        while not done.wait(period_s):
+            try:
+                live = set(client.get_live_nodes(list(range(n))))
+            except Exception:  # the coordinator itself is gone
+                live = {me}
+            lost = sorted(set(range(n)) - live)
+            if lost and not done.is_set():
+                why = f"process {', '.join(map(str, lost))} of {n} of the multi-process run stopped"
+                extra = [m for hook in list(_LOST_HOOKS) if (m := _safe(hook, why))]
+                sys.stderr.write(f"error: {'; '.join([why, *extra])}\n")
+                sys.stderr.flush()
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ntkflow-watchdog", daemon=True).start()
+
+
+def _safe(hook, why: str) -> str | None:
+    try:
+        return hook(why)
+    except Exception:  # a hook must not keep the process alive
+        return None
 
 
 def is_writer() -> bool:
@@ -181,7 +232,9 @@ def replicate(tree, mesh: Mesh | None):
     def place(x):
         if not hasattr(x, "shape"):
             return x
-        a = np.asarray(x)
+        if isinstance(x, jax.Array) and getattr(x.sharding, "mesh", None) == mesh:
+            return x  # already on the mesh
+        a = np.asarray(to_host(x))
         return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
 
     return jax.tree.map(place, tree)
@@ -189,11 +242,20 @@ def replicate(tree, mesh: Mesh | None):
 
 def gather(x) -> np.ndarray:
     """A (possibly sharded, possibly multi-process) array as one numpy array on every process."""
+    return np.asarray(to_host(x))
+
+
+def to_host(x):
+    """``x`` readable by this process: an array spanning other processes' devices becomes a
+    numpy array (its local copy when replicated, else gathered from all processes); anything
+    else is returned as it is."""
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
         from jax.experimental import multihost_utils
 
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
+    return x
 
 
 def _local_blocks(fn: Callable, chunk: int, params, args: tuple, remat: bool):
@@ -284,3 +346,68 @@ def map_points(fn: Callable, model: Any, *rows: Any, mesh: Mesh | None, budget: 
     run = jax.jit(lambda q, *r: map_blocks(batched, q, *r, chunk=chunk, mesh=mesh, remat=False))
     out = run(replicate(arrays, mesh), *shard_rows(tuple(rows), mesh, n))
     return jax.tree.map(lambda o: gather(o)[:n], out)
+
+
+def multi_process() -> bool:
+    """True when this process is one of several (after :func:`initialize`)."""
+    return jax.process_count() > 1
+
+
+def sync(name: str) -> None:
+    """Wait until every process reaches this point (no-op for a single process)."""
+    if multi_process():
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def agree(value: float) -> float:
+    """Process 0's ``value`` on every process (e.g. the elapsed time that decides when a run
+    stops, so that all processes take the same steps)."""
+    if not multi_process():
+        return value
+    from jax.experimental import multihost_utils
+
+    return float(multihost_utils.broadcast_one_to_all(np.float64(value)))
+
+
+def any_process(flag: bool) -> bool:
+    """True on every process when ``flag`` is true on any (a signal received by one)."""
+    if not multi_process():
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
+
+
+def agree_text(text: str, size: int = 4096) -> str:
+    """Process 0's ``text`` on every process (e.g. the run directory it created)."""
+    if not multi_process():
+        return text
+    from jax.experimental import multihost_utils
+
+    raw = np.zeros(size, np.uint8)
+    data = text.encode()[:size]
+    raw[: len(data)] = np.frombuffer(data, np.uint8)
+    out = np.asarray(multihost_utils.broadcast_one_to_all(raw))
+    return bytes(out[out != 0]).decode()
+
+
+def lost_peer(error: BaseException) -> str | None:
+    """One line for a collective that failed because another process of a multi-process run
+    died or stopped answering (``None`` for any other error)."""
+    if not multi_process() or not isinstance(error, jax.errors.JaxRuntimeError):
+        return None
+    first = " ".join(str(error).split())[:300]
+    return f"another process of the multi-process run stopped or lost contact ({first})"
+
+
+def exit_now(code: int) -> None:
+    """End a failed process of a multi-process run at once: the orderly shutdown of
+    ``jax.distributed`` would wait for the lost process and then abort with a stack trace."""
+    import sys
+
+    if multi_process() and code != 0:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -91,4 +91,8 @@ def main(argv: list[str] | None = None) -> None:
             "NTKFLOW_DEBUG=1 for the traceback and report it)"
         )
         code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    from ntkflow.parallel import exit_now
+
+    exit_now(code)  # a failed process of a multi-process run: no shutdown barrier
+    sys.exit(code)

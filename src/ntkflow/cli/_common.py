@@ -106,10 +106,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def run_errors() -> tuple[type[BaseException], ...]:
     """The errors that end a run (`cy train`, `resume`, `report`) with one line, exit code 1:
     every io and variety error is a ``ValueError``; the loop's and training's are not."""
+    import jax
+
     from ntkflow.cy.train import TrainingError
     from ntkflow.io import RunError
+    from ntkflow.parallel import multi_process
 
-    return (ValueError, MemoryError, RunError, TrainingError)
+    lost = (jax.errors.JaxRuntimeError,) if multi_process() else ()  # a process died
+    return (ValueError, MemoryError, RunError, TrainingError, *lost)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ def train(
     steps: int | None = _opt("steps"),
     time_budget: float | None = _opt("time_budget"),
     dtype: str | None = _opt("dtype"),
+    devices: int | None = _opt("devices"),
     seed: int | None = _opt("seed"),
     checkpoint_every: int = typer.Option(
         5,
@@ -85,11 +86,18 @@ def train(
         check_memory(f"--points {cfg.n_points}", need, "ask for fewer --points")
     except nio.InputError as e:
         fail(str(e))
-    try:
-        rd = nio.RunDir.reserve(run_dir) if run_dir else nio.RunDir.new("runs", "cy-train")
-    except (nio.RunDirError, OSError) as e:
-        fail(str(e))
-    info(f"run directory {rd.path}")
+    from ntkflow.io.rundir import ReadOnlyRunDir
+    from ntkflow.parallel import agree_text, is_writer
+
+    if is_writer():  # process 0 of a multi-process run claims the directory; the rest follow
+        try:
+            rd = nio.RunDir.reserve(run_dir) if run_dir else nio.RunDir.new("runs", "cy-train")
+        except (nio.RunDirError, OSError) as e:
+            fail(str(e))
+        agree_text(str(rd.path))
+        info(f"run directory {rd.path}")
+    else:
+        rd = ReadOnlyRunDir(agree_text(""))
     try:
         result = nio.start_run(
             rd,
@@ -112,9 +120,13 @@ def run_failure(run_dir: Path, error: BaseException) -> str:
     """One line for a run that failed: the error, what is left, where to look."""
     import ntkflow.io as nio
 
+    from ntkflow.parallel import lost_peer
+
     why = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, MemoryError):
         why = "out of memory; use fewer --points"
+    if (lost := lost_peer(error)) is not None:
+        why = f"{lost}; continue with `ntkflow resume {run_dir}` started as this run was"
     try:
         rd = nio.RunDir.open(run_dir)
         left = rd.read_status().get("left")

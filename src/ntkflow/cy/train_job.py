@@ -43,7 +43,15 @@ from ntkflow.cy.train_config import MIN_AUTO_FIT, TrainConfig, section_degree
 from ntkflow.cy.train_config import check_config as check_config  # re-exported
 from ntkflow.io.progress import stage, thousands
 from ntkflow.nets.trainable import trainable
-from ntkflow.parallel import data_mesh, shard_rows
+from ntkflow.parallel import (
+    agree,
+    data_mesh,
+    is_writer,
+    multi_process,
+    replicate,
+    shard_rows,
+    to_host,
+)
 
 
 def _weights(data):
@@ -98,8 +106,9 @@ class CYTrainJob:
         )
         self.test = TrainingSet.from_points(self.variety, test, jnp.float64, exps)
         self.kappa = fs_kappa(self.variety, self.train)
-        # data-parallel: every set row-sharded over the mesh, padding rows of weight 0
-        self.train, self.fit, self.test = (
+        # data-parallel: every set row-sharded over the mesh, padding rows of weight 0 (the
+        # test set also kept whole in this process for the final measures)
+        self.train, self.fit, self._test = (
             shard_rows(d, self.mesh, zero=_weights) for d in (self.train, self.fit, self.test)
         )
         # an Adam mini-batch larger than the training set would be empty: use the whole set
@@ -232,11 +241,13 @@ class CYTrainJob:
         """True once the training time carried in the state reaches ``time_budget`` (the
         loop then ends the run there; a resumed run continues the same count)."""
         budget = self.config.time_budget
-        return budget > 0 and float(state["elapsed"]) >= budget
+        return budget > 0 and float(to_host(state["elapsed"])) >= budget
 
     def step(self, state):
         t0 = time.perf_counter()
-        step = int(state["step"]) + 1
+        if multi_process():  # a resumed or fresh state: replicated on every process's devices
+            state = replicate(state, self.mesh)
+        step = int(to_host(state["step"])) + 1
         phi_step = self.phi_stage and step > self.config.algebraic_steps
         kind = (self.phi_optimiser if phi_step else self.optimiser).kind
         data = self.fit if kind == "lbfgs" else self.train
@@ -254,7 +265,8 @@ class CYTrainJob:
             new["params"], new["opt_state"] = params, opt_state
         check_finite(loss, "the Monge–Ampère loss", step)
         metrics = {"loss": float(loss)}
-        elapsed = float(state["elapsed"]) + time.perf_counter() - t0
+        # every process takes the same steps: process 0's clock decides when the budget ends
+        elapsed = agree(float(to_host(state["elapsed"])) + time.perf_counter() - t0)
         last = step == self.config.steps or 0 < self.config.time_budget <= elapsed
         if step % self.config.eval_every == 0 or step == 1 or last:
             metrics["sigma_test"] = self.sigma_test(self.model(new))
@@ -264,11 +276,11 @@ class CYTrainJob:
                 sigma_from_eta(self._eta(self.model(new), self.fit), self.fit.weights)
             )
         new["step"] = jnp.asarray(step)
-        new["elapsed"] = jnp.asarray(float(state["elapsed"]) + time.perf_counter() - t0)
+        new["elapsed"] = jnp.asarray(agree(float(to_host(state["elapsed"])) + time.perf_counter() - t0))
         return new, metrics
 
     def sigma_test(self, model) -> float:
-        return float(sigma_from_eta(self._eta(model, self.test), self.test.weights))
+        return float(sigma_from_eta(self._eta(model, self._test), self._test.weights))
 
     def metric(self, model, points) -> np.ndarray:
         """g_{a b̄} at user points (complex, (N, n_coords)), in the chart the sampler uses."""
@@ -333,9 +345,11 @@ def finish(run_dir: Path, plot: Path | None = None, started: float | None = None
     summary["steps"] = records[-1]["step"] if records else 0
     summary["run_dir"] = str(run_dir)
     out = Path(plot) if plot is not None else Path(run_dir) / "sigma.png"
-    if plot_sigma(records, out):
-        summary["plot"] = str(out)
-    atomic_write_text(rd.path / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
+    if is_writer():  # process 0 of a multi-process run writes; all compute the same summary
+        if plot_sigma(records, out):
+            summary["plot"] = str(out)
+        text = json.dumps(to_jsonable(summary), indent=2) + "\n"
+        atomic_write_text(rd.path / "summary.json", text)
     return summary
 
 

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkflow import parallel
+
 from .atomic import remove_temporaries
 from .progress import err_console, progress_bar
 from .pytree_file import (
@@ -33,7 +35,7 @@ from .pytree_file import (
     save_checkpoint,
     save_model,
 )
-from .rundir import RunDir, RunDirError, now
+from .rundir import ReadOnlyRunDir, RunDir, RunDirError, now
 
 PACKAGES = ("ntkflow", "jax", "jaxlib", "equinox", "optax", "diffrax", "lineax", "numpy")
 
@@ -164,7 +166,7 @@ def first_nonfinite_leaf(tree: Any) -> str | None:
     """Key path of the first inexact array leaf with a NaN or inf, or ``None``."""
     for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
         inexact = isinstance(x, jax.Array | np.ndarray) and jnp.issubdtype(x.dtype, jnp.inexact)
-        if inexact and not bool(np.all(np.isfinite(np.asarray(x)))):
+        if inexact and not bool(np.all(np.isfinite(np.asarray(parallel.to_host(x))))):
             return jax.tree_util.keystr(path) or "<root>"
     return None
 
@@ -221,7 +223,7 @@ def newest_intact_checkpoint(rd: RunDir, like: Any, kind: str) -> tuple[Any, int
         for message in bad:
             note(f"{message}; set aside")
         for s, p in found:
-            if s > step and p.exists():
+            if s > step and p.exists() and rd.writes:
                 p.rename(p.with_name(p.name + ".corrupt"))
         if bad:
             note(f"resuming from the newest intact checkpoint, {path.name} (step {at})")
@@ -240,6 +242,16 @@ def _check_budget(n_steps: int, checkpoint_every: int, log_every: int, keep: int
             "n_steps, checkpoint_every, log_every and keep must be >= 1, got "
             f"{n_steps}, {checkpoint_every}, {log_every}, {keep}"
         )
+
+
+def _stop_requested(got: list) -> bool:
+    """A signal reached this process, or (a multi-process run) another one: all stop at the
+    same step; a process stopped by another's signal records it as SIGTERM."""
+    if not parallel.any_process(bool(got)):
+        return False
+    if not got:
+        got.append(signal.SIGTERM)
+    return True
 
 
 def run_loop(
@@ -276,8 +288,11 @@ def _run_locked(
     progress: bool = True,
     description: str | None = None,
 ) -> RunResult:
-    remove_temporaries(rd.path)
-    rd.checkpoints.mkdir(exist_ok=True)
+    if rd.writes:
+        remove_temporaries(rd.path)
+        rd.checkpoints.mkdir(exist_ok=True)
+    # a multi-process run: process 0 sets corrupt checkpoints aside before the others read
+    parallel.sync("run: checkpoints checked")
     step, last_ckpt = 0, None
 
     def status(name: str, **fields: Any) -> None:
@@ -311,11 +326,20 @@ def _run_locked(
         bad = first_nonfinite_leaf(state)
         if bad is not None:
             raise NonFiniteError(f"step {at}: state leaf {bad} is not finite")
+        if not rd.writes:
+            return checkpoint_path(rd.checkpoints, at)
         p = save_checkpoint(checkpoint_path(rd.checkpoints, at), state, step=at, job=kind)
         for _, old in rd.list_checkpoints()[:-keep]:
             old.unlink(missing_ok=True)
         return p
 
+    def lost(why: str) -> str:  # another process of a multi-process run died
+        failed(RunError(why))
+        kept = f"the checkpoint of step {int(last_ckpt.stem.split('_')[-1])} is kept; "
+        resume = f"continue with `ntkflow resume {rd.path}` started as this run was"
+        return (kept if last_ckpt else "") + resume
+
+    forget = parallel.on_lost_process(lost)
     finished = getattr(job, "finished", None)
     start = time.perf_counter()
     status("running", started=now())
@@ -324,7 +348,7 @@ def _run_locked(
     try:
         with _signal_flag() as got, rd.metrics_writer() as log, bar as advance:
             advance(0, completed=step)
-            while step < n_steps and not got:
+            while step < n_steps and not _stop_requested(got):
                 if callable(finished) and finished(state):  # e.g. a time budget in the state
                     break
                 state, metrics = job.step(state)
@@ -349,14 +373,17 @@ def _run_locked(
         else:
             failed(e)
         raise
+    finally:
+        forget()
     name = signal.Signals(got[0]).name if got else None
     model, hp = getattr(job, "model", None), getattr(job, "hyperparameters", None)
-    if name is None and callable(model) and callable(hp):
+    if name is None and callable(model) and callable(hp) and rd.writes:
         try:
             save_model(rd.model, model(state), hp(), job=kind)
         except BaseException as e:
             failed(e)
             raise
+    parallel.sync("run: model written")  # the other processes read it next
     end = "completed" if name is None else "interrupted"
     status(end, **({} if name is None else {"signal": name}))
     return RunResult(rd.path, end, step, n_steps, last_metrics, last_ckpt, name, resumed_from)
@@ -380,7 +407,11 @@ def start_run(
     cannot be built leaves nothing behind."""
     _check_budget(n_steps, checkpoint_every, log_every, keep)
     select_backend(cpu)
-    rd = run_dir if isinstance(run_dir, RunDir) else RunDir.reserve(run_dir)
+    if isinstance(run_dir, RunDir):
+        rd = run_dir
+    else:  # in a multi-process run process 0 claims the directory, the others follow it
+        rd = RunDir.reserve(run_dir) if parallel.is_writer() else ReadOnlyRunDir(run_dir)
+        parallel.sync("run: directory claimed")
     with rd.lock():
         try:
             job = make_job(job_kind, config)
@@ -412,7 +443,7 @@ def resume_run(
     """Continue the run in ``run_dir`` from its newest intact checkpoint, up to ``n_steps``
     (default: the budget in ``run.json``); a failure is recorded in ``status.json``."""
     select_backend(cpu)
-    rd = RunDir.open(run_dir)
+    rd = (RunDir if parallel.is_writer() else ReadOnlyRunDir).open(run_dir)
     with rd.lock():
         info = rd.read_run()
         for key in ("job", "config", "n_steps", "checkpoint_every"):

@@ -85,6 +85,9 @@ def _concrete_keys(like: Any) -> Any:
 
 def write(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
     """Atomically write ``tree`` with ``header`` (extra JSON fields) to ``path``."""
+    from ntkflow.parallel import to_host
+
+    tree = jax.tree.map(to_host, tree)  # arrays of a multi-process run: this process's copy
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, tree, filter_spec=_serialise_leaf)
     payload = buf.getvalue()

@@ -48,6 +48,8 @@ def _dump(data: dict[str, Any]) -> str:
 class RunDir:
     """Paths and files of one run directory (layout: docs/derivations.md#io-rundir)."""
 
+    writes = True  # False in the other processes of a multi-process run (:class:`ReadOnlyRunDir`)
+
     def __init__(self, path: str | os.PathLike):
         self.path = p = Path(path)
         self.created = False  # made by this process (reserve/new): discard() removes it
@@ -234,6 +236,50 @@ class RunDir:
 
     def metrics_writer(self) -> MetricsWriter:
         return MetricsWriter(self.metrics_jsonl)
+
+
+class ReadOnlyRunDir(RunDir):
+    """The run directory as the processes other than process 0 of a multi-process run see it:
+    they read checkpoints and metrics, and every write (status, metrics, run.json, lock) is
+    process 0's alone."""
+
+    writes = False
+
+    def write_run(self, run: dict[str, Any]) -> None:
+        pass
+
+    def update_run(self, **fields: Any) -> None:
+        pass
+
+    def write_status(self, status: str, **fields: Any) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        yield
+
+    def truncate_metrics(self, step: int) -> list[dict[str, Any]]:
+        return [rec for rec in self.read_metrics() if rec["step"] <= step]
+
+    def metrics_writer(self) -> _NoMetrics:
+        return _NoMetrics()
+
+
+class _NoMetrics:
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def sync(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoMetrics:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 class MetricsWriter:
