@@ -94,8 +94,20 @@ def initialize(environ=None, heartbeat_timeout_s: int = 20) -> bool:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ParallelError(f"could not join the multi-process run: {first}") from None
         _INITIALIZED = True
+        _keep_stdout_for_output()
         _start_watchdog()
     return jax.process_count() > 1
+
+
+def _keep_stdout_for_output() -> None:
+    """The collectives library prints connection notes on the C-level stdout; send those to
+    stderr and keep Python's ``sys.stdout`` (a command's ``--json`` object) on the real one."""
+    import sys
+
+    sys.stdout.flush()
+    real = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(real, "w", buffering=1, encoding="utf-8")
 
 
 _LOST_HOOKS: list[Callable[[str], str | None]] = []
