@@ -128,7 +128,7 @@ def _blocked_apply(P, a, rows: int | None):
     sliced in place (``dynamic_slice``) and upcast on its own, so no copy of P is made."""
     n = P.shape[0]
     nb = 0 if rows is None else n // rows
-    if nb <= 1 and (rows is None or n <= rows):
+    if rows is None or n <= rows:
         return _dense_apply(P, a)
     blk = lambda i: _dense_apply(jax.lax.dynamic_slice_in_dim(P, i * rows, rows), a)
     parts = [jax.lax.map(blk, jnp.arange(nb)).reshape(nb * rows, P.shape[1])]
@@ -141,7 +141,7 @@ def _blocked_transpose(P, v, rows: int | None):
     """Ψᵀ v = Σ_blocks Ψ_bᵀ v_b over the rows of P (blocks as in :func:`_blocked_apply`)."""
     n = P.shape[0]
     nb = 0 if rows is None else n // rows
-    if nb <= 1 and (rows is None or n <= rows):
+    if rows is None or n <= rows:
         return _dense_transpose(P, v)
     whole = nb * rows
     part = lambda i: _dense_transpose(
