@@ -312,7 +312,10 @@ def map_blocks(
 def point_sum(fn: Callable, params: Any, *rows: Any, chunk: int | None, mesh: Mesh | None = None):
     """Σ_blocks ``fn(params, *block)`` (a pytree of partial sums of a batched ``fn``) in blocks
     of at most ``chunk`` rows per device, all-reduced over the mesh (``psum``). Padding rows
-    must contribute zero (weight 0)."""
+    must contribute zero (weight 0). A ``fn`` that differentiates with respect to ``params``
+    (a vjp) must first make them per-device (``jax.lax.pcast(params, AXIS, to="varying")``):
+    the cotangent of a replicated input is already summed over the devices, and the psum would
+    count it once per device."""
     chunk = chunk or jax.tree.leaves(rows)[0].shape[0]
 
     def local(q, *a):

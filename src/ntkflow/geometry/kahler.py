@@ -39,7 +39,9 @@ def _restricted(f: Callable, u: Array, directions: Array | None):
         return f, u, u.shape[0] // 2
     V = jnp.asarray(directions)
     D = jnp.concatenate([to_real(V), to_real(1j * V)], axis=0).astype(u.dtype)  # (2d, 2n)
-    return (lambda s: f(u + s @ D)), jnp.zeros(D.shape[0], u.dtype), V.shape[0]
+    # zeros_like(u): s0 varies as u does (per device inside shard_map), so derivatives at s0
+    # stay per point and are never summed over devices
+    return (lambda s: f(u + s @ D)), jnp.zeros_like(u, shape=(D.shape[0],)), V.shape[0]
 
 
 def complex_hessian(
