@@ -110,8 +110,10 @@ def table(title: str, rows: list[tuple], header: tuple[str, ...]) -> None:
 
 def main() -> None:
     devs = [d for d in ARGS.devices if d <= len(jax.local_devices())]
-    print(f"backend {jax.default_backend()}, {len(jax.local_devices())} local devices, "
-          f"{os.cpu_count()} CPU cores; timed steps per row: {ARGS.steps}")
+    print(
+        f"backend {jax.default_backend()}, {len(jax.local_devices())} local devices, "
+        f"{os.cpu_count()} CPU cores; timed steps per row: {ARGS.steps}"
+    )
     for name, size in (("strong", lambda d: ARGS.points), ("weak", lambda d: ARGS.per_device * d)):
         rows, base, base_losses = [], None, None
         for d in devs:

@@ -413,6 +413,4 @@ def test_adam_learning_rate_decays_by_the_factor_each_epoch():
     state = tx.init(params)
     for t in range(3 * epoch):
         updates, state = tx.update(grad, state, params)
-        np.testing.assert_allclose(
-            updates, -lr * decay ** (t / epoch) * jnp.sign(grad), rtol=1e-6
-        )
+        np.testing.assert_allclose(updates, -lr * decay ** (t / epoch) * jnp.sign(grad), rtol=1e-6)

@@ -15,8 +15,17 @@ def test_multidevice_suite():
     ).strip()
     env.pop("PYTEST_XDIST_WORKER", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
-         str(HERE / "multidevice")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            str(HERE / "multidevice"),
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -17,7 +17,6 @@ from ntkflow.cy.kahler_ntk import MetricOutput, pack_hermitian
 from ntkflow.cy.kernel_flow import (
     KERNELS,
     KernelFlowConfig,
-    ShardLocalMetricOutput,
     chunked_tangent_maps,
     flow_features,
     gaussian_features,
@@ -97,8 +96,7 @@ def test_chunked_tangent_maps_on_four_devices_equal_the_dense_jacobian(quintic):
     data = TrainingSet.from_points(X, pts.split(N_TEST)[0])
     xs = (data.z, data.jac)
     phi = MLP(n_spectral_inputs(X.ambient), "scalar", 12, 2, "gelu", key=jax.random.PRNGKey(1))
-    out = ShardLocalMetricOutput(FubiniStudy(X.ambient))
-    ref_out = MetricOutput(FubiniStudy(X.ambient))
+    out = ref_out = MetricOutput(FubiniStudy(X.ambient))
 
     params, static = eqx.partition(phi, trainable(phi))
     batch = lambda q: jax.vmap(lambda x: ref_out(eqx.combine(q, static), x))(xs)

@@ -73,12 +73,16 @@ def kernel_flow(
                 status=f"σ_train {h['sigma_train'][-1]:.4f} σ_test {h['sigma_test'][-1]:.4f}",
             ),
         )
+    from ntkflow.parallel import is_writer
+
     png = out_dir / "sigma_vs_time.png"
-    with figure(png) as ax:
-        ax.plot(hist["time"], hist["sigma_train"], label="train σ")
-        ax.plot(hist["time"], hist["sigma_test"], label="test σ")
-        ax.set(xlabel="flow time t", ylabel="σ", title=f"{kernel} kernel flow, {points} points")
-        ax.legend()
+    if is_writer():  # process 0 of a multi-process run writes the plot
+        with figure(png) as ax:
+            ax.plot(hist["time"], hist["sigma_train"], label="train σ")
+            ax.plot(hist["time"], hist["sigma_test"], label="test σ")
+            title = f"{kernel} kernel flow, {points} points"
+            ax.set(xlabel="flow time t", ylabel="σ", title=title)
+            ax.legend()
     emit(
         {
             "sigma_train": hist["sigma_train"][-1],

@@ -119,7 +119,6 @@ def train(
 def run_failure(run_dir: Path, error: BaseException) -> str:
     """One line for a run that failed: the error, what is left, where to look."""
     import ntkflow.io as nio
-
     from ntkflow.parallel import lost_peer
 
     why = " ".join(str(error).split()) or type(error).__name__

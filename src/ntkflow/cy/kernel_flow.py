@@ -22,8 +22,8 @@ from jax.flatten_util import ravel_pytree
 
 from ntkflow import parallel
 from ntkflow.cy.fubini_study import FubiniStudy
-from ntkflow.cy.kahler_ntk import pack_hermitian, spectral_jets, unpack_hermitian
-from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
+from ntkflow.cy.kahler_ntk import MetricOutput, pack_hermitian, spectral_jets, unpack_hermitian
+from ntkflow.cy.potential import n_spectral_inputs
 from ntkflow.cy.train import (
     TrainingSet,
     eta_from_metrics,
@@ -33,7 +33,6 @@ from ntkflow.cy.train import (
     sigma_from_eta,
 )
 from ntkflow.flows.kernel_flow import euler_flow, power_iteration
-from ntkflow.geometry.kahler import complex_hessian, to_complex, to_real
 from ntkflow.io.config import check_fields, option
 from ntkflow.kernels import RandomFourierFeatures
 from ntkflow.memory import chunk_size, memory_budget
@@ -213,25 +212,6 @@ def gaussian_features(
     return gaussian_kernel(psi, mesh, budget)
 
 
-class ShardLocalMetricOutput(eqx.Module):
-    """fn(φ, (z, J)) = p(g), g_{a b̄} = ∂_{w_a} ∂̄_{w_b} K(z + Σ_c w_c J_c) at w = 0 for
-    K = K_FS + φ(u(z)): the pulled-back metric of :class:`ntkflow.cy.kahler_ntk.MetricOutput`
-    (the same numbers), with the expansion point w = 0 built from z. Inside ``shard_map`` the
-    point z is per-device, and so is then w; a w = 0 created as a constant is device-invariant,
-    and the reverse-mode Hessian in w would sum its cotangent over the devices (the transpose
-    of making an invariant value per-device is a psum)."""
-
-    fs: FubiniStudy
-
-    def __call__(self, phi, point):
-        z, jac = point
-        K = PhiPotential(phi, self.fs)
-        u = to_real(z)
-        D = jnp.concatenate([to_real(jac), to_real(1j * jac)], axis=0).astype(u.dtype)  # (2d, 2n)
-        w0 = jnp.zeros_like(u, shape=(D.shape[0],))  # per-device like u
-        return pack_hermitian(complex_hessian(lambda w: K(to_complex(u + w @ D)), w0))
-
-
 def mlp_ntk_features(
     variety, sets: dict, width: int, depth: int, key, mesh=None, budget=None
 ) -> FeatureKernel:
@@ -241,7 +221,7 @@ def mlp_ntk_features(
     from ntkflow.nets import MLP
 
     phi = MLP(n_spectral_inputs(variety.ambient), "scalar", width, depth, "gelu", key=key)
-    out = ShardLocalMetricOutput(FubiniStudy(variety.ambient))
+    out = MetricOutput(FubiniStudy(variety.ambient))
     train = sets["train"]
     theta, apply, transpose = chunked_tangent_maps(
         out, phi, (train.z, train.jac), budget=budget, mesh=mesh

@@ -87,8 +87,11 @@ class TrainConfig:
         1e-2, "Adam learning rate at the start.", min=0.0, min_exclusive=True, flag="--lr"
     )
     lr_decay: float = option(
-        0.9, "Factor applied to Adam's learning rate after each epoch.", min=0.0,
-        min_exclusive=True, max=1.0,
+        0.9,
+        "Factor applied to Adam's learning rate after each epoch.",
+        min=0.0,
+        min_exclusive=True,
+        max=1.0,
     )
     batch_size: int = option(1000, "Adam mini-batch size.", min=1)
     loss_power: int = option(2, "Power p of the Monge–Ampère loss |1 - η/κ|^p.", choices=(1, 2))

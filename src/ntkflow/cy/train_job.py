@@ -276,7 +276,8 @@ class CYTrainJob:
                 sigma_from_eta(self._eta(self.model(new), self.fit), self.fit.weights)
             )
         new["step"] = jnp.asarray(step)
-        new["elapsed"] = jnp.asarray(agree(float(to_host(state["elapsed"])) + time.perf_counter() - t0))
+        spent = float(to_host(state["elapsed"])) + time.perf_counter() - t0
+        new["elapsed"] = jnp.asarray(agree(spent))
         return new, metrics
 
     def sigma_test(self, model) -> float:

@@ -268,9 +268,13 @@ def kernel_flow(
         args = (grad_fn, base, xs, weights)
         new, ok = segment(alpha, jnp.asarray(ts[k - 1]), jnp.asarray(ts[k]), args)
         cand = eqx.tree_at(lambda m: m.alpha, base, new)
-        msg = _check_state(cand, xs, "kernel_flow", float(ts[k])) if bool(ok) else (
-            f"kernel_flow: the ODE solver failed between t = {ts[k - 1]:.6g} and {ts[k]:.6g} "
-            "(step size collapsed or NaN in δl/δg)"
+        msg = (
+            _check_state(cand, xs, "kernel_flow", float(ts[k]))
+            if bool(ok)
+            else (
+                f"kernel_flow: the ODE solver failed between t = {ts[k - 1]:.6g} and {ts[k]:.6g} "
+                "(step size collapsed or NaN in δl/δg)"
+            )
         )
         if msg:
             raise FlowError(msg, last_good=at(alpha), last_time=float(ts[k - 1]))

@@ -40,4 +40,3 @@ def make_step(
         return optax.apply_updates(params, updates), opt_state, value
 
     return step
-

@@ -150,4 +150,3 @@ def curvature_scalars(metric: MetricFunction, u: Float[Array, " 2n"]) -> dict[st
         "ricci_scalar": trace_with_metric(g, ricci_from_riemann(Rm)),
         "euler_density": top_chern_density(Rm),
     }
-

@@ -129,6 +129,7 @@ def perelman_F_along_flow(
     gs, us = _solve(flow, y0, jnp.exp(-phi_t), t_end, ts[::-1], rtol, atol)
     if not bool(jnp.all(jnp.isfinite(us))) or not bool(jnp.all(us > 0)):
         raise RicciFlowError("perelman_F_along_flow: u = e^{-phi} lost positivity or became NaN")
+
     def along(comps, u):
         geo = grid_geometry(comps, n, length)
         dphi, hess = _hessian(geo, -jnp.log(u), n, length)

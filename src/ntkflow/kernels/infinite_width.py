@@ -90,4 +90,3 @@ def infinite_width_metric_ntk(
     u[c, iu[0], iu[1]] = u[c, iu[1], iu[0]] = 1.0
     theta = jnp.stack([net_kernels(net, x1, x2)[k] for net in head.nets])
     return s2 * jnp.einsum("cxy,cab,cpq->xyabpq", theta, u, u)
-

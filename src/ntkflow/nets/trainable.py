@@ -30,4 +30,3 @@ def trainable(model: Any) -> Any:
 def frozen_mask(tree: Any) -> Any:
     """All-``False`` spec with the structure of ``tree``."""
     return jax.tree.map(lambda _: False, tree)
-
