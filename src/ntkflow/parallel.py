@@ -144,7 +144,8 @@ def _start_watchdog(period_s: float = 0.5) -> None:
                 live = {me}
             lost = sorted(set(range(n)) - live)
             if lost and not done.is_set():
-                why = f"process {', '.join(map(str, lost))} of {n} of the multi-process run stopped"
+                gone = f"process {', '.join(map(str, lost))} of {n} is gone"
+                why = f"another process of the multi-process run stopped or lost contact ({gone})"
                 extra = [m for hook in list(_LOST_HOOKS) if (m := _safe(hook, why))]
                 sys.stderr.write(f"error: {'; '.join([why, *extra])}\n")
                 sys.stderr.flush()
