@@ -4,6 +4,7 @@ Derivation: docs/derivations.md#kernels-infinite_width."""
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -11,7 +12,7 @@ from jaxtyping import Array, Float
 from ..nets.features import CosNet, GaussNet
 from ..nets.heads import IndependentComponents, SharedTrunk
 from ..nets.mlp import MLP
-from .analytic import mlp_kernel, point_pair
+from .analytic import mlp_kernel, point_pair, serial
 from .gaussian import gaussian_matrix
 
 
@@ -24,16 +25,29 @@ def gaussian_kernel(x1: Array, x2: Array | None, sigma_b: float) -> Float[Array,
 
 def net_kernels(net, x1: Array, x2: Array | None = None) -> tuple[Array, Array]:
     """(NNGP, NTK) of a single-output network (every output of a multi-output one) at
-    infinite width, each (N1, N2), honouring its ``train`` mode."""
+    infinite width, each (N1, N2), honouring its ``train`` mode.
+
+    An MLP in the standard parameterisation has no width-independent NTK: its NTK is the
+    width-n kernel Θₙ = n Θ̂ + Θ_d of :func:`~ntkflow.kernels.analytic.mlp_kernel` at the
+    net's own width n (on the scale of its empirical NTK; divide by n for the learning-rate-η/n
+    kernel). Last layer only: Θ = n E[φ(u)φ(u')] + 1 there (read-out weights and bias), Θ = K in
+    the NTK parameterisation."""
     x1, x2 = point_pair(x1, x2, "infinite-width kernels")
     if isinstance(net, MLP):
         dense = net.layers[0]
-        if dense.parameterization != "ntk":
-            raise ValueError(
-                "infinite-width NTK: only parameterization='ntk' has a width-independent limit "
-                "(the NNGP is the same in both); build the MLP with parameterization='ntk'"
-            )
-        nngp, ntk = mlp_kernel(net.depth, net.activation, dense.W_std, dense.b_std)(x1, x2)
+        kernel = mlp_kernel(
+            net.depth,
+            net.activation,
+            dense.W_std,
+            dense.b_std,
+            parameterization=dense.parameterization,
+            width=net.width,
+        )
+        if net.train == "last":  # Θ of the read-out layer alone: its input NTK set to 0
+            s = serial(*kernel.layers[:-1]).state(x1, x2)
+            s = kernel.layers[-1](eqx.tree_at(lambda t: t.ntk, s, jnp.zeros_like(s.ntk)))
+            return s.nngp, s.ntk
+        nngp, ntk = kernel(x1, x2)
     elif isinstance(net, CosNet | GaussNet):
         nngp = 0.5 * net.sigma_a**2 * gaussian_kernel(x1, x2, net.sigma_b)
         c_term = (1.0 if isinstance(net, CosNet) else net.sigma_c**2) if net.train_c else 0.0
