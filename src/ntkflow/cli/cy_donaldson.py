@@ -21,8 +21,8 @@ def donaldson_cmd(
 ) -> None:
     """Donaldson's balanced metric of degree k by the T-operator; prints σ and seconds.
 
-    The sums over points (the T-operator, σ) run on the rows each of --devices holds and are
-    all-reduced: the same numbers on any number of devices, to float64 round-off."""
+    Sums over points (T-operator, σ) run on each device's rows and are all-reduced.
+    The same numbers on any number of --devices, to float64 round-off."""
     import jax
 
     from ntkflow.cy.donaldson import donaldson
