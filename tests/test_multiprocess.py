@@ -119,3 +119,26 @@ def test_killed_process_fails_the_run_which_resumes(tmp_path, reference):
         assert p.returncode == 0, err[-3000:]
     np.testing.assert_allclose(_losses(tmp_path / "run"), _losses(ref_run), rtol=1e-10)
     np.testing.assert_allclose(json.loads(outs[0][0])["sigma_test"], ref["sigma_test"], rtol=1e-10)
+
+
+def test_two_processes_measure_their_own_shards(tmp_path):
+    """`cy measure` of a shard directory by two processes, each reading and evaluating only
+    its own rows: σ, its error, volume and χ equal one process's to 1e-10."""
+    sample = ["cy", "sample", "--points", 5000, "--shard-size", 1000, "--out", "pts"]
+    p = _ntkflow(sample, _env(1), tmp_path)
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    measure = ["cy", "measure", "--points", "pts", "--metric", "donaldson:k=2",
+               "--curvature-points", 300, "--json"]  # fmt: skip
+    one = _ntkflow(measure, _env(1), tmp_path)
+    out, err = one.communicate(timeout=600)
+    assert one.returncode == 0, err[-3000:]
+    ref = json.loads(out)
+    procs = _two_processes(measure, tmp_path)
+    outs = [q.communicate(timeout=600) for q in procs]
+    for q, (_, err) in zip(procs, outs, strict=True):
+        assert q.returncode == 0, err[-3000:]
+    for out, _ in outs:
+        got = json.loads(out)
+        assert got["points"] == 5000
+        for key in ("sigma", "sigma_error", "volume", "volume_error", "euler_characteristic"):
+            np.testing.assert_allclose(got[key], ref[key], rtol=1e-10)

@@ -427,3 +427,30 @@ def exit_now(code: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def process_rows(n: int) -> tuple[int, int]:
+    """The contiguous rows ``[start, stop)`` of ``n`` that this process reads and evaluates
+    when every process keeps only its own share (rows split as evenly as possible)."""
+    p, k = jax.process_count(), jax.process_index()
+    return k * n // p, (k + 1) * n // p
+
+
+def process_sum(x):
+    """Σ over the processes of ``x`` (a number or array; ``x`` itself for a single process):
+    the all-reduce of sums that each process took over its own rows."""
+    if not multi_process():
+        return x
+    from jax.experimental import multihost_utils
+
+    total = np.sum(np.asarray(multihost_utils.process_allgather(np.asarray(x))), axis=0)
+    return total.item() if np.ndim(total) == 0 else total
+
+
+def local_mesh(mesh: Mesh | None) -> Mesh | None:
+    """The part of ``mesh`` on this process's devices (``None`` for one device): for work on
+    rows only this process holds."""
+    if mesh is None:
+        return None
+    devs = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    return Mesh(np.array(devs), (AXIS,)) if len(devs) > 1 else None

@@ -204,7 +204,8 @@ def measure(
     weight of each point, 16 bytes) and each chunk is checked first (patch and elimination
     indices, positive finite weights, points on the variety), since a wrong index or weight
     silently gives wrong measures. det g, the curvature and Donaldson's T-iterations are
-    sharded over --devices.
+    sharded over --devices; in a multi-process run each process reads and evaluates only its
+    share of the points (docs/scaling.md).
     """
     import jax
     import numpy as np
@@ -215,7 +216,7 @@ def measure(
     from ntkflow.cy.points import PointSetError, PointSource
     from ntkflow.cy.sampling import sample_points
     from ntkflow.cy.variety import VarietyError
-    from ntkflow.parallel import is_writer
+    from ntkflow.parallel import is_writer, multi_process, process_rows
 
     kind, k = _parse_metric(metric)
     mesh = point_mesh(devices)
@@ -235,7 +236,8 @@ def measure(
             pot = balanced_metric(v, k, train, 10, progress=advance, mesh=sharded)
     nc = min(curvature_points, len(src))
     with failing_on(MeasureError, code=1), failing_on(PointSetError, VarietyError):
-        with progress_bar("σ, volume", len(src)) as advance:
+        a, b = process_rows(len(src)) if multi_process() else (0, len(src))  # this process's
+        with progress_bar("σ, volume", b - a) as advance:
             measured, eta, head = stream_sigma_volume(
                 v, pot, src, keep=nc, mesh=sharded, check=True, progress=advance
             )

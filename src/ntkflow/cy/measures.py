@@ -174,7 +174,9 @@ class SigmaVolumeStream:
         volume = vol_g,   err volume = sqrt(Σ (η_p w_p − vol_g)² / (N − 1)) / √N,
 
     (the delta-method error of the ratio estimator, docs/derivations.md#cy-measures-sigma_measure;
-    ddof 0 when N = 1, as in :func:`sigma_measure`)."""
+    ddof 0 when N = 1, as in :func:`sigma_measure`). In a multi-process run each process keeps
+    only the rows it evaluated, and every sum above (N included) is summed over the processes
+    (:func:`ntkflow.parallel.process_sum`)."""
 
     PASS_CHUNK = 1 << 20
 
@@ -213,16 +215,20 @@ class SigmaVolumeStream:
         return self.eta_w[0, : self.n]
 
     def _passes(self, f) -> float:
+        from ntkflow.parallel import process_sum
+
         total = 0.0
         for a in range(0, self.n, self.PASS_CHUNK):
             b = min(a + self.PASS_CHUNK, self.n)
             total += float(f(self.eta_w[0, a:b], self.eta_w[1, a:b]))
-        return total
+        return float(process_sum(total))
 
     def result(self) -> dict:
         """{"sigma", "sigma_error", "volume", "volume_omega", "volume_error"} of the points
         taken (docstring of the class for the algebra)."""
-        n = self.n
+        from ntkflow.parallel import process_sum
+
+        n = int(process_sum(self.n))
         if n == 0:
             raise MeasureError("sigma_measure: no points")
         s_w = self._passes(lambda e, w: np.sum(w))
@@ -274,25 +280,34 @@ def stream_sigma_volume(
     — with det g from :func:`ntkflow.cy.donaldson.potential_det` sharded over ``mesh``. Each
     chunk is checked first (:meth:`PointSet.check`) unless ``check`` is False;
     ``progress(k)`` after each chunk of k points. Returns ``(summary, η of every point, the
-    first ``keep`` points as one PointSet or None)``."""
+    first ``keep`` points as one PointSet or None)``; in a multi-process run η of this
+    process's rows (:func:`ntkflow.parallel.process_rows`) and the same head on every process."""
+    from ntkflow import parallel
+
     from .donaldson import potential_det
     from .points import PointSet, PointSource, concatenate
 
     chunk = chunk or STREAM_CHUNK
-    if isinstance(points, PointSet):
-        n = len(points)
+    source = None
+    if not isinstance(points, PointSet):
+        source = points if isinstance(points, PointSource) else PointSource.open(points)
+    n = len(points) if source is None else len(source)
+    # a multi-process run: each process reads and evaluates only its own rows, on its own
+    # devices, and the sums are added over the processes (SigmaVolumeStream)
+    start, stop = parallel.process_rows(n) if parallel.multi_process() else (0, n)
+    if parallel.multi_process():
+        mesh = parallel.local_mesh(mesh)
+    if source is None:
         chunks = (
             (
-                points.take(slice(a, min(a + chunk, n))),
-                f"points (rows {a}..{min(a + chunk, n) - 1})",
+                points.take(slice(a, min(a + chunk, stop))),
+                f"points (rows {a}..{min(a + chunk, stop) - 1})",
             )
-            for a in range(0, n, chunk)
+            for a in range(start, stop, chunk)
         )
     else:
-        source = points if isinstance(points, PointSource) else PointSource.open(points)
-        n = len(source)
-        chunks = ((c, where) for where, c in source.labelled_chunks(chunk))
-    acc = SigmaVolumeStream(n)
+        chunks = ((c, where) for where, c in source.labelled_chunks(chunk, stop, start))
+    acc = SigmaVolumeStream(stop - start)
     head, have = [], 0
     try:
         for part, label in chunks:
@@ -309,6 +324,9 @@ def stream_sigma_volume(
         eta = np.array(acc.eta)
     finally:
         acc.close()
+    if keep > 0 and (start > 0 or have < min(keep, n)):  # every process: the same head
+        first = points if source is None else source.head(keep)
+        head = [first.take(slice(0, keep))]
     return summary, eta, (concatenate(head) if head else None)
 
 

@@ -403,12 +403,14 @@ class PointSource:
             yield ps
 
     def labelled_chunks(
-        self, chunk: int | None, stop: int | None = None
+        self, chunk: int | None, stop: int | None = None, start: int = 0
     ) -> Iterator[tuple[str, PointSet]]:
-        """:meth:`chunks` with, for each, a label naming its rows and files (for errors)."""
+        """:meth:`chunks` of the rows ``start..stop`` with, for each, a label naming its rows
+        and files (for errors); shards wholly before ``start`` are not opened."""
         total = len(self) if stop is None else min(int(stop), len(self))
-        cap = total if chunk is None else max(int(chunk), 1)
-        pieces, names, have, first = [], [], 0, 0
+        start = min(max(int(start), 0), total)
+        cap = max(total - start, 1) if chunk is None else max(int(chunk), 1)
+        pieces, names, have, first = [], [], 0, start
 
         def flush():
             arrays = {k: np.concatenate([p[k] for p in pieces]) for k in _ROW_KEYS}
@@ -420,12 +422,17 @@ class PointSource:
                 where = f"{self.path} (points {first}..{first + have - 1}, {span})"
             return where, _from_arrays(arrays, self.variety_name, self.variety_json, where)
 
-        left = total
+        left, skip = total - start, start
         for f, rows in self.files:
             if left <= 0:
                 break
-            take, pos = min(rows, left), 0
+            if skip >= rows:  # a shard wholly before start
+                skip -= rows
+                continue
+            take, pos = min(rows - skip, left), 0
             with _NpzRows(f) as reader:
+                while skip:  # rows before start: read past them, a bounded piece at a time
+                    skip -= len(reader.read(min(skip, 1 << 18))["weights"])
                 while pos < take:
                     k = min(cap - have, take - pos)
                     piece = reader.read(k)
