@@ -134,7 +134,7 @@ def test_training_lowers_held_out_sigma():
     sigma = np.mean(np.abs(1 - eta * vol_omega / vol_g) * w) / vol_omega
     np.testing.assert_allclose(metrics["sigma_test"], sigma, rtol=1e-5)
     assert metrics["sigma_test"] < 0.9 * sigma0
-    g = job.metric(job.model(state), np.asarray(job.points.z[:4]) * 2.5j)  # any scaling
+    g = job.metric(job.model(state), np.asarray(job.held_out.z[:4]) * 2.5j)  # any scaling
     assert g.shape == (4, 3, 3) and np.allclose(g, np.conj(np.swapaxes(g, 1, 2)))
 
 

@@ -454,3 +454,38 @@ def local_mesh(mesh: Mesh | None) -> Mesh | None:
         return None
     devs = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
     return Mesh(np.array(devs), (AXIS,)) if len(devs) > 1 else None
+
+
+def process_share(n: int, mesh: Mesh | None) -> tuple[int, int]:
+    """The real rows ``[start, stop)`` of ``n`` that this process's devices hold when ``n``
+    rows are padded to a multiple of the mesh and split evenly, process by process (the
+    layout of :func:`shard_rows`)."""
+    if mesh is None or not multi_process():
+        return 0, int(n)
+    per = padded_rows(n, mesh) // jax.process_count()
+    k = jax.process_index()
+    return min(k * per, n), min((k + 1) * per, n)
+
+
+def shard_local_rows(tree, mesh: Mesh, n: int, zero: Callable | None = None):
+    """The global row-sharded arrays of ``n`` rows (the layout of :func:`shard_rows`) from
+    the rows this process holds, :func:`process_share`: each process passes only its own
+    rows (padded here, weights with zeros), so no process holds all of them."""
+    rows = padded_rows(n, mesh)
+    per = rows // jax.process_count()
+    a, b = process_share(n, mesh)
+    if b <= a:
+        raise ParallelError(
+            f"{n} points cannot be split over {mesh.size} devices of {jax.process_count()} "
+            "processes; use more points or fewer devices"
+        )
+    zero_ids = {id(x) for x in jax.tree.leaves(zero(tree))} if zero is not None else set()
+    sharding = NamedSharding(mesh, P(AXIS))
+
+    def place(x):
+        if not hasattr(x, "shape"):
+            return x
+        local = _pad(np.asarray(x), per, id(x) in zero_ids)
+        return jax.make_array_from_process_local_data(sharding, local, (rows, *x.shape[1:]))
+
+    return jax.tree.map(place, tree)

@@ -34,7 +34,7 @@ def _trajectory(devices: int, **extra) -> tuple[list[float], float]:
         dict(optimizer="lbfgs"),
         dict(optimizer="adam", batch_size=500),
         # φ-network: its metric is the autodiff ∂∂̄ of the potential on each device's rows
-        dict(ansatz="phi", width=16, depth=1, batch_size=500, learning_rate=1e-3),
+        dict(ansatz="phi", width=16, depth=1, batch_size=500, learning_rate=1e-2),
     ],
     ids=["algebraic-lbfgs", "algebraic-adam", "phi-adam"],
 )

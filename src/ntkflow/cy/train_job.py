@@ -34,7 +34,9 @@ from ntkflow.cy.train import (
     TrainingSet,
     check_finite,
     eta,
+    eta_from_metrics,
     fs_kappa,
+    fs_metrics,
     loss_chunk,
     make_step,
     sigma_from_eta,
@@ -48,7 +50,10 @@ from ntkflow.parallel import (
     data_mesh,
     is_writer,
     multi_process,
+    process_share,
+    process_sum,
     replicate,
+    shard_local_rows,
     shard_rows,
     to_host,
 )
@@ -63,7 +68,7 @@ class CYTrainJob:
     """Samples the points (deterministic in the seed), builds the ansatz, trains it."""
 
     def __init__(self, config: dict[str, Any] | TrainConfig):
-        from ntkflow.cy.sampling import sample_points
+        from ntkflow.cy.sampling import sample_rows
         from ntkflow.cy.variety import variety_from_name
 
         cfg = config if isinstance(config, TrainConfig) else TrainConfig(**config)
@@ -74,11 +79,22 @@ class CYTrainJob:
         self.k = section_degree(self.variety, cfg.k)  # the degree of the algebraic ansatz
         key = jax.random.PRNGKey(cfg.seed)
         self.mesh = data_mesh(cfg.devices or None)
-        with stage(f"sampling {thousands(cfg.n_points)} points on {self.variety.name}"):
-            points = sample_points(self.variety, cfg.n_points, jax.random.fold_in(key, 0))
-        train, test = points.split(cfg.n_test)
-        self.points = points
-        self.n_train = len(train)
+        # the points are the blocked sample of the seed (cy.sampling.sample_rows): any process
+        # can draw any rows; in a multi-process run each draws only the training rows its
+        # devices hold, and all draw the (small) test, held-out and balance sets
+        n, n_train = cfg.n_points, cfg.n_points - cfg.n_test
+        self.n_train = n_train
+        key0 = jax.random.fold_in(key, 0)
+        self._own_rows = multi_process() and self.mesh is not None
+        with stage(f"sampling {thousands(n)} points on {self.variety.name}"):
+            if self._own_rows:
+                rows = lambda a, b: sample_rows(self.variety, n, key0, a, b)
+            else:
+                points = sample_rows(self.variety, n, key0)
+                rows = lambda a, b: points.take(slice(a, b))
+            test = rows(n_train, n)
+            train = rows(*process_share(n_train, self.mesh))
+        self.held_out = rows(max(n - 1000, 0), n)  # Ricci measure and χ of the final model
         algebraic = cfg.ansatz == "algebraic"
         exps = section_basis(self.variety, self.k) if algebraic else None
         # the section features (algebraic ansatz) only where the loss is evaluated: on the
@@ -92,28 +108,47 @@ class CYTrainJob:
             self.variety, train, self.dtype, exps if "adam" in stages else None
         )
         with stage(f"balanced metric (k = {self.k})" if algebraic else "φ-network set-up"):
-            self._skeleton = self._initial_model(train)
+            self._skeleton = self._initial_model(rows(0, min(cfg.n_balance, n_train)))
         params, self.static = eqx.partition(self._skeleton, trainable(self._skeleton))
         self._params0 = params
         # n_fit = 0: four fit points per trainable parameter of the algebraic ansatz
         n_params = sum(x.size for x in jax.tree.leaves(params)) if algebraic else 0
         n_fit = cfg.n_fit or max(MIN_AUTO_FIT, 4 * n_params)
-        fit = train.take(np.arange(min(n_fit, len(train))))
-        self.fit = (
-            TrainingSet.from_points(self.variety, fit, self.dtype, exps)
-            if lbfgs
-            else (self.train.take(np.arange(len(fit))))
-        )
+        n_fit = min(n_fit, n_train)
         self.test = TrainingSet.from_points(self.variety, test, jnp.float64, exps)
-        self.kappa = fs_kappa(self.variety, self.train)
-        # data-parallel: every set row-sharded over the mesh, padding rows of weight 0 (the
-        # test set also kept whole in this process for the final measures)
-        self.train, self.fit, self._test = (
-            shard_rows(d, self.mesh, zero=_weights) for d in (self.train, self.fit, self.test)
-        )
+        if self._own_rows:
+            fit = TrainingSet.from_points(
+                self.variety, rows(*process_share(n_fit, self.mesh)), self.dtype, exps
+            )
+            # κ from this process's sums added over the processes
+            e = eta_from_metrics(fs_metrics(self.variety, self.train), self.train.omega_sq)
+            s_ew, s_w = process_sum(
+                np.array(
+                    [float(jnp.sum(e * self.train.weights)), float(jnp.sum(self.train.weights))]
+                )
+            )
+            self.kappa = float(s_ew / s_w)
+            self.train, self.fit = (
+                shard_local_rows(d, self.mesh, m, zero=_weights)
+                for d, m in ((self.train, n_train), (fit, n_fit))
+            )
+        else:
+            fit = train.take(np.arange(n_fit))
+            self.fit = (
+                TrainingSet.from_points(self.variety, fit, self.dtype, exps)
+                if lbfgs
+                else (self.train.take(np.arange(n_fit)))
+            )
+            self.kappa = fs_kappa(self.variety, self.train)
+            self.train, self.fit = (
+                shard_rows(d, self.mesh, zero=_weights) for d in (self.train, self.fit)
+            )
+        # the test set row-sharded for σ during training, and kept whole in every process
+        # for the final measures
+        self._test = shard_rows(self.test, self.mesh, zero=_weights)
         # an Adam mini-batch larger than the training set would be empty: use the whole set
-        batch = min(cfg.batch_size, len(self.train))
-        epoch = len(train) // batch
+        batch = min(cfg.batch_size, n_train)
+        epoch = n_train // batch
         self.optimiser, self.phi_optimiser = (
             Optimiser(s, cfg.learning_rate, batch, decay=cfg.lr_decay, epoch_steps=epoch)
             for s in (stages[0], stages[-1])
@@ -172,13 +207,14 @@ class CYTrainJob:
 
     # -- model -----------------------------------------------------------------------------
 
-    def _initial_model(self, train):
+    def _initial_model(self, balance):
+        """The starting model: on the algebraic ansatz Donaldson's balanced H on the points
+        ``balance`` (the first ``n_balance`` training points)."""
         cfg = self.config
         if cfg.ansatz == "algebraic":
             exps = section_basis(self.variety, self.k)
-            nb = min(cfg.n_balance, len(train))
             h0 = balanced_hermitian(
-                exps, train.z[:nb], train.weights[:nb], cfg.balanced_iterations, mesh=self.mesh
+                exps, balance.z, balance.weights, cfg.balanced_iterations, mesh=self.mesh
             )
             return self._algebraic(exps, np.asarray(h0), cfg)
         return self.build(self.hyperparameters())
