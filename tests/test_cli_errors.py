@@ -150,6 +150,9 @@ CASES = [
     ),
     # cy sample, demo
     ("sample-huge", ["cy", "sample", "--points", BIG], 2, "needs about"),
+    # more devices than the process has: refused before any work, with the flag that helps
+    ("train-devices", ["cy", "train", "--devices", "64"], 2, "device_count=64"),
+    ("donaldson-devices", ["cy", "donaldson", "--devices", "64"], 2, "device_count=64"),
     ("sample-zero", ["cy", "sample", "--points", "0"], 2, "'--points'"),
     ("sample-variety", ["cy", "sample", "--variety", "quintic"], 2, "unknown variety"),
     ("demo-points", ["demo", "--points", "10"], 2, "sections"),

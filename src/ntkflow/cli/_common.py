@@ -110,10 +110,10 @@ def run_errors() -> tuple[type[BaseException], ...]:
 
     from ntkflow.cy.train import TrainingError
     from ntkflow.io import RunError
-    from ntkflow.parallel import multi_process
+    from ntkflow.parallel import ParallelError, multi_process
 
     lost = (jax.errors.JaxRuntimeError,) if multi_process() else ()  # a process died
-    return (ValueError, MemoryError, RunError, TrainingError, *lost)
+    return (ValueError, MemoryError, RunError, TrainingError, ParallelError, *lost)
 
 
 @contextlib.contextmanager

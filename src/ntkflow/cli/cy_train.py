@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import CPU, JSON, config_option, emit, fail, info, run_errors
+from ._common import CPU, JSON, config_option, emit, fail, info, point_mesh, run_errors
 
 
 def _opt(name: str, *flags: str) -> object:
@@ -86,6 +86,7 @@ def train(
         check_memory(f"--points {cfg.n_points}", need, "ask for fewer --points")
     except nio.InputError as e:
         fail(str(e))
+    point_mesh(cfg.devices)  # more --devices than this process has: refused before any work
     from ntkflow.io.rundir import ReadOnlyRunDir
     from ntkflow.parallel import agree_text, is_writer
 
