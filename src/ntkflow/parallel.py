@@ -189,16 +189,27 @@ def point_mesh(devices: int | None = None) -> Mesh:
     return Mesh(np.array(devs), (AXIS,))
 
 
-def data_mesh(devices: int | None = None) -> Mesh | None:
-    """:func:`point_mesh`, or ``None`` when it has one device (then nothing is sharded and the
-    computations are those of a single-device run exactly)."""
-    mesh = point_mesh(devices)
-    return mesh if mesh.size > 1 else None
+def active_mesh(mesh: Mesh | None) -> Mesh | None:
+    """``mesh``, or ``None`` when it has one device: every function here then takes the
+    unsharded path, the computations of a single-device run exactly (a mesh spanning several
+    processes has a device per process at least)."""
+    return mesh if mesh is not None and mesh.size > 1 else None
+
+
+def device_count(mesh: Mesh | None) -> int:
+    """Devices the rows are split over (1 for no mesh or a one-device mesh)."""
+    mesh = active_mesh(mesh)
+    return 1 if mesh is None else mesh.size
+
+
+def rows_per_device(n: int, mesh: Mesh | None) -> int:
+    """Rows each device holds of ``n`` padded ones (:func:`padded_rows`)."""
+    return padded_rows(n, mesh) // device_count(mesh)
 
 
 def padded_rows(n: int, mesh: Mesh | None) -> int:
     """n rounded up to a multiple of the mesh's device count."""
-    size = 1 if mesh is None else mesh.size
+    size = device_count(mesh)
     return -(-int(n) // size) * size
 
 
@@ -216,6 +227,7 @@ def shard_rows(tree, mesh: Mesh | None, n: int | None = None, zero: Callable | N
     replicated. Padded rows copy the last row, except in the leaves ``zero(tree)`` selects
     (the weights), which are padded with zeros. Works across processes: every process passes
     the same global rows and each device takes its own (``jax.make_array_from_callback``)."""
+    mesh = active_mesh(mesh)
     if mesh is None:
         return tree
     n = jax.tree.leaves(tree)[0].shape[0] if n is None else int(n)
@@ -238,6 +250,7 @@ def shard_rows(tree, mesh: Mesh | None, n: int | None = None, zero: Callable | N
 
 def replicate(tree, mesh: Mesh | None):
     """Every array leaf of ``tree`` replicated on ``mesh`` (the parameters)."""
+    mesh = active_mesh(mesh)
     if mesh is None:
         return tree
     sharding = NamedSharding(mesh, P())
@@ -302,6 +315,7 @@ def map_blocks(
     device maps its own rows (``shard_map``; ``params`` replicated, passed as an argument, not
     closed over, so that their gradient is all-reduced). Blocks are rematerialised
     (``jax.checkpoint``): a gradient holds one block's intermediates at a time."""
+    mesh = active_mesh(mesh)
     chunk = chunk or jax.tree.leaves(rows)[0].shape[0]
     local = lambda q, *a: _local_blocks(fn, chunk, q, a, remat)
     if mesh is None:
@@ -317,6 +331,7 @@ def point_sum(fn: Callable, params: Any, *rows: Any, chunk: int | None, mesh: Me
     (a vjp) must first make them per-device (``jax.lax.pcast(params, AXIS, to="varying")``):
     the cotangent of a replicated input is already summed over the devices, and the psum would
     count it once per device."""
+    mesh = active_mesh(mesh)
     chunk = chunk or jax.tree.leaves(rows)[0].shape[0]
 
     def local(q, *a):
@@ -350,12 +365,13 @@ def map_points(fn: Callable, model: Any, *rows: Any, mesh: Mesh | None, budget: 
 
     from ntkflow.memory import chunk_size, map_chunked
 
+    mesh = active_mesh(mesh)
     if mesh is None:
         return map_chunked(lambda *p: fn(model, *p), *rows, budget=budget)
     n = jax.tree.leaves(rows)[0].shape[0]
     arrays, static = eqx.partition(model, eqx.is_array)
     batched = lambda q, *r: jax.vmap(lambda *p: fn(eqx.combine(q, static), *p))(*r)
-    local_rows = padded_rows(n, mesh) // mesh.size
+    local_rows = rows_per_device(n, mesh)
     chunk = chunk_size(
         lambda *r: batched(arrays, *r), *rows, budget=budget, max_chunk=local_rows, probe=(8,)
     )

@@ -21,7 +21,6 @@ from ntkflow.cy.kernel_flow import (
     flow_features,
     gaussian_features,
     run_kernel_flow,
-    shard_set,
 )
 from ntkflow.cy.potential import n_spectral_inputs
 from ntkflow.cy.sampling import sample_points
@@ -74,7 +73,7 @@ def test_padded_rows_keep_zero_coefficients_and_change_nothing(quintic):
     key = jax.random.PRNGKey(5)
     hists = []
     for mesh in (None, parallel.point_mesh(4)):
-        sets = {k: shard_set(s, mesh) if mesh else s for k, s in sets0.items()}
+        sets = {k: s.shard(mesh) if mesh else s for k, s in sets0.items()}
         p0 = {k: parallel.shard_rows(v, mesh) for k, v in p00.items()}
         fk = gaussian_features(X, sets, 0.8, 48, key, mesh)
         hists.append(flow_features(fk, sets["train"], sets["test"], p0, kappa, X.dim, 20, 5))
@@ -129,7 +128,7 @@ def test_float32_blocked_features_same_on_one_and_four_devices(quintic):
     X, pts = quintic
     data = TrainingSet.from_points(X, pts.split(N_TEST)[0])
     mesh = parallel.point_mesh(4)
-    sets = {"train": shard_set(data, mesh), "test": shard_set(data, mesh)}
+    sets = {"train": data.shard(mesh), "test": data.shard(mesh)}
     fk = gaussian_features(X, sets, 0.8, 16, jax.random.PRNGKey(9), mesh, budget=12 * 9216)
     assert fk.features["train"].dtype == np.float32
     P32 = parallel.gather(fk.features["train"]).astype(np.float64)[:N_TRAIN]

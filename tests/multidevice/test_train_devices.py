@@ -5,22 +5,25 @@ import pytest
 
 from ntkflow.cy.train_job import CYTrainJob
 
+BASE = dict(
+    variety="fermat-quintic",
+    n_points=3_003,  # 2 001 training points: the 4-device run pads with zero weights
+    n_test=1_002,
+    k=2,
+    steps=20,
+    time_budget=0,
+    eval_every=100,
+    n_balance=1_000,
+    dtype="float64",
+)
+
+
+def _job(devices: int, **extra) -> CYTrainJob:
+    return CYTrainJob({**BASE, "devices": devices, **extra})
+
 
 def _trajectory(devices: int, **extra) -> tuple[list[float], float]:
-    cfg = dict(
-        variety="fermat-quintic",
-        n_points=3_003,  # 2 001 training points: the 4-device run pads with zero weights
-        n_test=1_002,
-        k=2,
-        steps=20,
-        time_budget=0,
-        eval_every=100,
-        n_balance=1_000,
-        devices=devices,
-        dtype="float64",
-        **extra,
-    )
-    job = CYTrainJob(cfg)
+    job = _job(devices, **extra)
     state, losses = job.init(), []
     for _ in range(20):
         state, metrics = job.step(state)
@@ -41,7 +44,7 @@ def _trajectory(devices: int, **extra) -> tuple[list[float], float]:
 def test_training_same_on_one_and_four_devices(extra):
     one, sigma_one = _trajectory(1, **extra)
     four, sigma_four = _trajectory(4, **extra)
-    assert one[-1] < 0.95 * one[0]  # it trains
+    assert one[-1] < 0.5 * one[0]  # it trains
     np.testing.assert_allclose(four, one, rtol=1e-10)
     np.testing.assert_allclose(sigma_four, sigma_one, rtol=1e-10)
 
@@ -52,20 +55,7 @@ def test_training_step_memory_per_device_falls_with_the_device_count():
     the 1-device one (the replicated parameters and optimiser state add a little)."""
     sizes = {}
     for devices in (1, 4):
-        job = CYTrainJob(
-            dict(
-                variety="fermat-quintic",
-                n_points=9_000,
-                n_test=1_000,
-                n_fit=8_000,
-                k=3,
-                steps=2,
-                time_budget=0,
-                n_balance=2_000,
-                dtype="float64",
-                devices=devices,
-            )
-        )
+        job = _job(devices, n_points=9_000, n_test=1_000, n_fit=8_000, k=3, n_balance=2_000)
         state = job.init()
         lowered = job._step.lower(state["params"], state["opt_state"], job.fit, state["key"])
         m = lowered.compile().memory_analysis()

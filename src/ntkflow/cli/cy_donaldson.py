@@ -40,7 +40,7 @@ def donaldson_cmd(
                 test_points,
                 iterations,
                 advance,
-                mesh=mesh if mesh.size > 1 else None,
+                mesh=mesh,
             )
     r.pop("potential")
     emit({"variety": v.name, "k": k, "devices": mesh.size, **r}, as_json, title="cy donaldson")

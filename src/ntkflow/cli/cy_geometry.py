@@ -220,7 +220,6 @@ def measure(
 
     kind, k = _parse_metric(metric)
     mesh = point_mesh(devices)
-    sharded = mesh if mesh.size > 1 else None  # one device: the unsharded path, same numbers
     with failing_on(PointSetError, VarietyError):
         src = PointSource.open(points)
         v = src.variety()
@@ -233,16 +232,16 @@ def measure(
         info(f"Donaldson k={k}: T-iterations on {n_t} fresh points")
         train = sample_points(v, n_t, jax.random.PRNGKey(seed + 1))
         with progress_bar("T-iterations", 10) as advance:
-            pot = balanced_metric(v, k, train, 10, progress=advance, mesh=sharded)
+            pot = balanced_metric(v, k, train, 10, progress=advance, mesh=mesh)
     nc = min(curvature_points, len(src))
     with failing_on(MeasureError, code=1), failing_on(PointSetError, VarietyError):
         a, b = process_rows(len(src)) if multi_process() else (0, len(src))  # this process's
         with progress_bar("σ, volume", b - a) as advance:
             measured, eta, head = stream_sigma_volume(
-                v, pot, src, keep=nc, mesh=sharded, check=True, progress=advance
+                v, pot, src, keep=nc, mesh=mesh, check=True, progress=advance
             )
     with failing_on(MeasureError, code=1), progress_bar("curvature", nc) as advance:
-        curv, pointwise = curvature_summary(v, pot, head, progress=advance, mesh=sharded)
+        curv, pointwise = curvature_summary(v, pot, head, progress=advance, mesh=mesh)
     result = {
         "variety": v.name,
         "metric": metric,

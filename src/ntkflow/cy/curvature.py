@@ -71,9 +71,9 @@ def curvature_on_points(
     function's memory analysis and the budget (:func:`ntkflow.memory.map_chunked`); with a
     ``mesh``, the points sharded over its devices and each device's rows chunked by the budget
     (:func:`ntkflow.parallel.map_points`; ``progress`` is then called once, at the end)."""
-    if mesh is not None:
-        from ntkflow.parallel import map_points
+    from ntkflow.parallel import active_mesh, map_points
 
+    if active_mesh(mesh) is not None:
         out = map_points(
             lambda pot, zz, p, e: point_curvature(variety, pot, zz, p, e, method),
             potential,

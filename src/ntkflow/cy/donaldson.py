@@ -15,7 +15,14 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from ntkflow.memory import MemoryBudgetError, compiled_bytes, map_chunked, memory_budget
-from ntkflow.parallel import map_points, padded_rows, point_sum, replicate, shard_rows
+from ntkflow.parallel import (
+    active_mesh,
+    map_points,
+    point_sum,
+    replicate,
+    rows_per_device,
+    shard_rows,
+)
 
 from .kahler import kahler_metric_ambient, pullback, pullback_jacobian
 from .measures import sigma_measure, volume
@@ -145,11 +152,11 @@ def balanced_hermitian(
         raise ValueError(f"balanced_hermitian: {n} points cannot balance {n_k} sections")
     budget = memory_budget() if budget is None else int(budget)
     from_points = n * n_k * 16 > budget // 2  # else X is kept beside one chunk in the budget
-    rows_per_device = padded_rows(n, mesh) // (1 if mesh is None else mesh.size)
+    mesh = active_mesh(mesh)
     step, chunk = compile_within_budget(
         _step_fn(exponents, from_points),
         lambda c: _specs(n_k, z.shape[1], c, from_points),
-        rows_per_device,
+        rows_per_device(n, mesh),
         budget // 2,
     )
     if from_points:

@@ -255,13 +255,14 @@ def chunked_tangent_maps(fn, model, xs, budget: int | None = None, mesh=None):
     # Inside shard_map θ is device-invariant, and the vjp of an invariant input is already
     # all-reduced; the block vjps are taken at a per-device copy of θ instead, so that the
     # one psum of point_sum adds each device's Σ_a J_aᵀ v_a exactly once.
+    mesh = parallel.active_mesh(mesh)
     per_device = (
         (lambda t: t) if mesh is None else (lambda t: jax.lax.pcast(t, parallel.AXIS, to="varying"))
     )
     local_vjp = lambda t, *r: vjp(per_device(t), *r)
 
     n = int(xs[0].shape[0])
-    local = parallel.padded_rows(n, mesh) // (1 if mesh is None else mesh.size)
+    local = parallel.rows_per_device(n, mesh)
     o = jax.eval_shape(lambda x: fn(model, x), jax.tree.map(lambda a: a[0], xs))
     spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)
     v_spec = jax.ShapeDtypeStruct((n, *o.shape), o.dtype)
@@ -324,11 +325,6 @@ _lambda_jit = jax.jit(gauss_newton_lambda, static_argnames=("d", "iters"))
 _evaluate_jit = jax.jit(evaluate_flow, static_argnames=("d",))
 
 
-def shard_set(data: TrainingSet, mesh) -> TrainingSet:
-    """A training set row-sharded on ``mesh`` (weights padded with 0)."""
-    return parallel.shard_rows(data, mesh, int(data.weights.shape[0]), zero=lambda t: t.weights)
-
-
 def run_kernel_flow(
     cfg: KernelFlowConfig, on_eval: Callable | None = None, points=None, mesh=None
 ) -> dict:
@@ -353,7 +349,7 @@ def run_kernel_flow(
         k: jax.vmap(pack_hermitian)(fs_metrics(X, s)) for k, s in (("train", train), ("test", test))
     }
     p0 = {k: parallel.shard_rows(v, mesh) for k, v in p0.items()}
-    sets = {"train": shard_set(train, mesh), "test": shard_set(test, mesh)}
+    sets = {"train": train.shard(mesh), "test": test.shard(mesh)}
     fkey = jax.random.fold_in(key, 1)
     if cfg.kernel == "gaussian":
         fk = gaussian_features(X, sets, cfg.lengthscale, cfg.n_features, fkey, mesh)
@@ -377,8 +373,8 @@ def run_kernel_flow(
 
 def flow_features(fk, train, test, p0, kappa, d, steps, eval_every, dt_factor=1.0, on_eval=None):
     """Euler steps of dC/dt = −δl/δp on the training points, with p = p0 + Ψ(Ψᵀ C). The
-    inputs may be row-sharded with zero-weight padding rows (:func:`shard_set`); the returned
-    ``coefficients`` then include those rows (C = 0 there)."""
+    inputs may be row-sharded with zero-weight padding rows (:meth:`TrainingSet.shard`);
+    the returned ``coefficients`` then include those rows (C = 0 there)."""
     kappa = jnp.asarray(kappa, p0["train"].dtype)
     w0 = jax.random.normal(jax.random.PRNGKey(0), (fk.dim,), p0["train"].dtype)
     lam = float(_lambda_jit(fk, train, p0["train"], w0, kappa, d=d))

@@ -34,7 +34,14 @@ from ntkflow.cy.potential import (
 from ntkflow.cy.sections import section_degree
 from ntkflow.flows.optimise import make_step as flow_step
 from ntkflow.nets.trainable import trainable
-from ntkflow.parallel import map_blocks, padded_rows
+from ntkflow.parallel import (
+    active_mesh,
+    device_count,
+    map_blocks,
+    rows_per_device,
+    shard_local_rows,
+    shard_rows,
+)
 
 
 class TrainingError(RuntimeError):
@@ -88,6 +95,19 @@ class TrainingSet(eqx.Module):
     def take(self, idx) -> TrainingSet:
         return jax.tree.map(lambda a: a[idx], self)
 
+    def shard(self, mesh) -> TrainingSet:
+        """Row-sharded on ``mesh`` (:func:`ntkflow.parallel.shard_rows`; padding rows weigh 0)."""
+        return shard_rows(self, mesh, len(self), zero=_weights)
+
+    def shard_local(self, mesh, n: int) -> TrainingSet:
+        """The row-sharded set of ``n`` rows of which this process holds these, its share
+        (:func:`ntkflow.parallel.shard_local_rows`; padding rows weigh 0)."""
+        return shard_local_rows(self, mesh, n, zero=_weights)
+
+
+def _weights(data: TrainingSet):
+    return data.weights
+
 
 def batch_metrics(model, data: TrainingSet) -> Complex[Array, "N d d"]:
     """The pulled-back metrics at all points of ``data``: from the stored section features
@@ -120,6 +140,7 @@ def eta(model, data: TrainingSet, chunk: int | None = None, mesh=None) -> Float[
     Chunks run under ``lax.map`` with each chunk rematerialised (``jax.checkpoint``), so the
     gradient of a loss of η also holds one chunk's intermediates at a time, not N points'.
     """
+    mesh = active_mesh(mesh)
     if mesh is None and (chunk is None or len(data) <= chunk):
         return det_metric(model, data) / data.omega_sq
     params, static = eqx.partition(model, eqx.is_array)
@@ -141,11 +162,7 @@ def loss_chunk(model, data: TrainingSet, kappa: float, p: int = 2, mesh=None) ->
         )
         return jax.value_and_grad(f)(params)
 
-    return chunk_size(batched, data, max_chunk=padded_rows(len(data), mesh) // _size(mesh))
-
-
-def _size(mesh) -> int:
-    return 1 if mesh is None else mesh.size
+    return chunk_size(batched, data, max_chunk=rows_per_device(len(data), mesh))
 
 
 def pointwise_loss(e: Array, kappa: float, p: int = 2) -> Array:
@@ -270,7 +287,8 @@ def make_step(
             lambda params, opt_state, data, key, frozen=None: one(params, opt_state, data, frozen)
         )
 
-    bs = max(optimiser.batch_size - optimiser.batch_size % _size(mesh), _size(mesh))
+    size = device_count(mesh)
+    bs = max(optimiser.batch_size - optimiser.batch_size % size, size)
 
     @jax.jit
     def step(params, opt_state, data, key, frozen=None):

@@ -47,21 +47,14 @@ from ntkflow.io.progress import stage, thousands
 from ntkflow.nets.trainable import trainable
 from ntkflow.parallel import (
     agree,
-    data_mesh,
     is_writer,
     multi_process,
+    point_mesh,
     process_share,
     process_sum,
     replicate,
-    shard_local_rows,
-    shard_rows,
     to_host,
 )
-
-
-def _weights(data):
-    """The leaf padded with zeros when a training set is sharded (padding rows weigh 0)."""
-    return data.weights
 
 
 class CYTrainJob:
@@ -78,14 +71,14 @@ class CYTrainJob:
         self.variety = variety_from_name(cfg.variety)
         self.k = section_degree(self.variety, cfg.k)  # the degree of the algebraic ansatz
         key = jax.random.PRNGKey(cfg.seed)
-        self.mesh = data_mesh(cfg.devices or None)
+        self.mesh = point_mesh(cfg.devices or None)
         # the points are the blocked sample of the seed (cy.sampling.sample_rows): any process
         # can draw any rows; in a multi-process run each draws only the training rows its
         # devices hold, and all draw the (small) test, held-out and balance sets
         n, n_train = cfg.n_points, cfg.n_points - cfg.n_test
         self.n_train = n_train
         key0 = jax.random.fold_in(key, 0)
-        self._own_rows = multi_process() and self.mesh is not None
+        self._own_rows = multi_process()
         with stage(f"sampling {thousands(n)} points on {self.variety.name}"):
             if self._own_rows:
                 rows = lambda a, b: sample_rows(self.variety, n, key0, a, b)
@@ -94,7 +87,9 @@ class CYTrainJob:
                 rows = lambda a, b: points.take(slice(a, b))
             test = rows(n_train, n)
             train = rows(*process_share(n_train, self.mesh))
-        self.held_out = rows(max(n - 1000, 0), n)  # Ricci measure and χ of the final model
+        # the last 1 000 points, for the Ricci measure and χ of the final model
+        last = slice(max(len(test) - 1000, 0), len(test))
+        self.held_out = test.take(last) if cfg.n_test >= 1000 else rows(max(n - 1000, 0), n)
         algebraic = cfg.ansatz == "algebraic"
         exps = section_basis(self.variety, self.k) if algebraic else None
         # the section features (algebraic ansatz) only where the loss is evaluated: on the
@@ -128,10 +123,8 @@ class CYTrainJob:
                 )
             )
             self.kappa = float(s_ew / s_w)
-            self.train, self.fit = (
-                shard_local_rows(d, self.mesh, m, zero=_weights)
-                for d, m in ((self.train, n_train), (fit, n_fit))
-            )
+            self.train = self.train.shard_local(self.mesh, n_train)
+            self.fit = fit.shard_local(self.mesh, n_fit)
         else:
             fit = train.take(np.arange(n_fit))
             self.fit = (
@@ -140,12 +133,10 @@ class CYTrainJob:
                 else (self.train.take(np.arange(n_fit)))
             )
             self.kappa = fs_kappa(self.variety, self.train)
-            self.train, self.fit = (
-                shard_rows(d, self.mesh, zero=_weights) for d in (self.train, self.fit)
-            )
+            self.train, self.fit = self.train.shard(self.mesh), self.fit.shard(self.mesh)
         # the test set row-sharded for σ during training, and kept whole in every process
         # for the final measures
-        self._test = shard_rows(self.test, self.mesh, zero=_weights)
+        self._test = self.test.shard(self.mesh)
         # an Adam mini-batch larger than the training set would be empty: use the whole set
         batch = min(cfg.batch_size, n_train)
         epoch = n_train // batch
