@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
+from ntkflow import parallel
+
 FORMAT = "ntkflow.pointset/1"
 _KEYS = ("z", "patch", "elim", "weights", "omega_sq", "variety_name", "variety_json", "format")
 
@@ -508,23 +510,6 @@ def _read_manifest(path: Path) -> dict:
     return manifest
 
 
-def _barrier(name: str) -> None:
-    """Wait for every process of a multi-process run (no-op in a single process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
-
-
-def _shared_token() -> int:
-    """Process 0's pid, known to every process (names the shared temporary directory)."""
-    if jax.process_count() == 1:
-        return os.getpid()
-    from jax.experimental import multihost_utils
-
-    return int(multihost_utils.broadcast_one_to_all(np.int32(os.getpid())))
-
-
 def check_output(out: str | Path, sharded: bool) -> None:
     """Refuse (:class:`PointSetError`) to overwrite what is not a point file of the same kind:
     a shard directory replaces only a shard directory, a file only a file."""
@@ -557,14 +542,15 @@ def write_shards(
     check_output(out, sharded=True)
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
     pid, nproc = jax.process_index(), jax.process_count()
-    tmp = out.parent / f".{out.name}.tmp-{_shared_token()}"
+    # named by process 0's pid, known to every process
+    tmp = out.parent / f".{out.name}.tmp-{int(parallel.agree(os.getpid()))}"
     progress = progress or (lambda label, total: contextlib.nullcontext(lambda *a, **k: None))
     try:
         if pid == 0:
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
-        _barrier("ntkflow-shards-start")
+        parallel.sync("ntkflow-shards-start")
         name = vjson = None
         for i in range(pid, len(counts), nproc):
             with progress(f"shard {i + 1}/{len(counts)}", int(counts[i])) as advance:
@@ -573,7 +559,7 @@ def write_shards(
                     raise PointSetError(f"shard {i}: got {len(ps)} rows, need {counts[i]}")
                 ps.save(tmp / shard_name(i))
             name, vjson = ps.variety_name, ps.variety_json
-        _barrier("ntkflow-shards-written")
+        parallel.sync("ntkflow-shards-written")
         if pid == 0:
             if vjson is None:  # process 0 wrote no shard (more processes than shards)
                 _, name, vjson = _npz_header(tmp / shard_name(0))
@@ -591,7 +577,7 @@ def write_shards(
             write_json(tmp / MANIFEST, manifest, indent=1)
             PointSource.open(tmp)  # every shard present and as the manifest says
             _replace_directory(tmp, out)
-        _barrier("ntkflow-shards-done")
+        parallel.sync("ntkflow-shards-done")
     except BaseException:
         if nproc == 1:
             shutil.rmtree(tmp, ignore_errors=True)

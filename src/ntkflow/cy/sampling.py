@@ -294,12 +294,15 @@ def sample_rows(
     start: int = 0,
     stop: int | None = None,
     progress: Callable[[int], None] | None = None,
+    blocks: dict | None = None,
 ) -> PointSet:
     """Rows ``start..stop-1`` of the blocked ``n_points``-point sample of ``key``: with
     B = :data:`SAMPLE_BLOCK`, block b holds rows b·B … min((b+1)·B, n) − 1 and is
     ``sample_points(variety, min(B, n − b·B), jax.random.fold_in(key, b))``. Only the blocks
     meeting the range are sampled, so splitting a range among processes changes nothing.
-    ``progress(k)`` is called after each block with its k rows in the range. Host arrays."""
+    ``progress(k)`` is called after each block with its k rows in the range. Host arrays.
+    ``blocks``: a dict kept by the caller across calls for one sample (b → block), so that
+    several ranges of it sample each block once."""
     if not isinstance(n_points, int | np.integer) or n_points <= 0:
         raise SamplingError(f"n_points must be a positive integer, got {n_points!r}")
     stop = n_points if stop is None else int(stop)
@@ -310,7 +313,12 @@ def sample_rows(
     for b in range(start // SAMPLE_BLOCK, (stop - 1) // SAMPLE_BLOCK + 1):
         b0 = b * SAMPLE_BLOCK
         size = min(SAMPLE_BLOCK, n_points - b0)
-        block = sample_points(variety, size, jax.random.fold_in(key, b))
+        if blocks is not None and b in blocks:
+            block = blocks[b]
+        else:
+            block = sample_points(variety, size, jax.random.fold_in(key, b))
+            if blocks is not None:
+                blocks[b] = block
         lo, hi = max(start, b0) - b0, min(stop, b0 + size) - b0
         block = jax.tree.map(lambda a, lo=lo, hi=hi: np.asarray(a)[lo:hi], block)
         parts.append(block)

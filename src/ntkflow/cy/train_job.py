@@ -81,7 +81,8 @@ class CYTrainJob:
         self._own_rows = multi_process()
         with stage(f"sampling {thousands(n)} points on {self.variety.name}"):
             if self._own_rows:
-                rows = lambda a, b: sample_rows(self.variety, n, key0, a, b)
+                drawn: dict = {}  # each block sampled once for all the ranges below
+                rows = lambda a, b: sample_rows(self.variety, n, key0, a, b, blocks=drawn)
             else:
                 points = sample_rows(self.variety, n, key0)
                 rows = lambda a, b: points.take(slice(a, b))
