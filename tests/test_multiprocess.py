@@ -5,7 +5,6 @@ one run directory; killing one process fails the run with one line and the run r
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,9 +21,9 @@ CONFIG = "n_balance = 1000\ntime_budget = 0\neval_every = 5\n"
 
 
 def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+    from conftest import free_coordinator_port
+
+    return free_coordinator_port()
 
 
 def _env(devices: int, process: int | None = None, port: int | None = None) -> dict:

@@ -336,13 +336,12 @@ def test_two_processes_write_their_own_shards_of_the_same_sample(tmp_path, monke
     """`cy sample` as two processes of one run (the environment contract of
     ntkflow.parallel): each writes its own shards, process 0 the manifest; the points are
     those of a single-process run."""
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
+    from conftest import free_coordinator_port
+
+    port = free_coordinator_port()
     monkeypatch.setattr(sampling, "SAMPLE_BLOCK", 256)  # the block size of the subprocesses
     code = "import ntkflow.cy.sampling as s; s.SAMPLE_BLOCK = 256; from ntkflow.cli import main"
     code += "; main()"
