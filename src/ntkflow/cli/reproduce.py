@@ -110,3 +110,5 @@ def locality(
     with failing_on(ValueError, FloatingPointError), progress_bar("locality", n_stages) as advance:
         result = run_locality(cfg, out_dir, lambda name: advance(status=name))
     emit(result, as_json, "locality")
+
+from . import reproduce_all  # noqa: E402, F401  (registers `reproduce all` on app)

@@ -3,12 +3,11 @@
 One figure per metric (``loss`` / ``val_loss`` share one, ``X_error`` is drawn as error bars on
 ``X``), 1-d metrics as spectra at a few steps, and Ricci against σ when both are logged; a y
 axis is logarithmic when positive values span more than a factor 30. The PNGs go to
-``figures/`` and are embedded in ``report.html`` as base64.
+``figures/`` and are embedded in ``report.html`` as base64 (the page: :mod:`.html_page`).
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
@@ -20,6 +19,9 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_bytes, atomic_write_text
+from .html_page import figure as html_figure
+from .html_page import page as html_page
+from .html_page import table as _table
 from .rundir import RunDir
 
 LOG_SPAN = 30.0
@@ -127,37 +129,6 @@ def make_figures(records: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     return out
 
 
-_SCRIPT = """
-<script>
-// Records whether every figure decoded (naturalWidth > 0), for people and for tests.
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.querySelectorAll("img"));
-  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
-  var el = document.getElementById("image-check");
-  el.textContent = JSON.stringify({images: imgs.length, loaded: imgs.length - bad.length,
-    failed: bad.map(function (i) { return i.alt; })});
-  el.setAttribute("data-done", "1");
-});
-</script>
-"""
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
-figure{display:inline-block;margin:0.5em;vertical-align:top}
-figcaption{font-size:0.85em;color:#555;text-align:center}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:0.2em 0.6em;text-align:left}
-pre{background:#f6f6f6;padding:0.8em;overflow:auto}
-"""
-
-
-def _table(rows: dict[str, Any]) -> str:
-    cells = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in rows.items()
-    )
-    return f"<table>{cells}</table>"
-
-
 def write_report(run_dir: str | Path) -> dict[str, Any]:
     """Write ``figures/*.png`` and ``report.html`` for the run; return a summary dict."""
     rd = RunDir.open(run_dir)
@@ -169,11 +140,7 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
     blocks = []
     for name, caption, png in figures:
         atomic_write_bytes(rd.figures / name, png)
-        b64 = base64.b64encode(png).decode()
-        blocks.append(
-            f'<figure><img src="data:image/png;base64,{b64}" alt="{html.escape(name)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        blocks.append(html_figure(png, name, caption))
     last, device = (records[-1] if records else {}), info.get("device") or {}
     shown = lambda v: f"{v:.6g}" if isinstance(v, float) else v
     summary = {
@@ -206,22 +173,14 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
         }
     title = f"ntkflow run {rd.path.name}"
     figures_html = "\n".join(blocks) or "<p>No metrics logged yet.</p>"
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_STYLE}</style></head>
-<body>
-<h1>{html.escape(title)}</h1>
-{_table(summary)}
+    body = f"""{_table(summary)}
 <h2>Curves</h2>
 {figures_html}
 <h2>Configuration</h2>
 <pre>{html.escape(json.dumps(info.get("config", {}), indent=2))}</pre>
 <h2>Environment</h2>
-{_table({**(info.get("versions") or {}), **device})}
-<pre id="image-check">images not checked yet</pre>
-{_SCRIPT}
-</body></html>
-"""
+{_table({**(info.get("versions") or {}), **device})}"""
+    page = html_page(title, body)
     atomic_write_text(rd.report, page)
     return {
         "report": str(rd.report),
