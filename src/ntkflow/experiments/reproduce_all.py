@@ -395,6 +395,7 @@ def run_all(
     entries: dict[str, dict[str, Any]] = {
         n: {"name": n, "status": "pending", "wall_seconds": None, "parts": []} for n in names
     }
+    summary = _write(out, entries, 0.0)  # all pending: an interrupted run still has a page
     for name in names:
         exp, entry = EXPERIMENTS[name], entries[name]
         folder = out / name
@@ -416,8 +417,8 @@ def run_all(
         entry["wall_seconds"] = round(time.perf_counter() - t0, 2)
         entry["parts"] = [_part_entry(p, out) for p in parts]
         say(name, entry["status"])
-        _write(out, entries, time.perf_counter() - t_start)
-    return _summary(entries, time.perf_counter() - t_start, out)
+        summary = _write(out, entries, time.perf_counter() - t_start)
+    return summary
 
 
 def _relative(path: Path, out: Path) -> str:
@@ -443,10 +444,12 @@ def _summary(entries: dict, wall: float, out: Path) -> dict[str, Any]:
     }
 
 
-def _write(out: Path, entries: dict, wall: float) -> None:
-    summary = _summary(entries, wall, out)
+def _write(out: Path, entries: dict, wall: float) -> dict[str, Any]:
+    """Write ``summary.json`` and ``report.html``; return the summary written."""
+    summary = to_jsonable(_summary(entries, wall, out))
     write_json(out / "summary.json", summary, indent=1)
     atomic_write_text(out / "report.html", report_html(summary, out))
+    return summary
 
 
 def report_html(summary: dict[str, Any], out: Path) -> str:
