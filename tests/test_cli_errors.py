@@ -168,6 +168,7 @@ CASES = [
     ("flow-inf", ["flow", "run", "flow_inf.toml"], 2, "finite"),
     ("flow-missing", ["flow", "run", "nope.toml"], 2, "config file not found"),
     ("flow-manifold", ["flow", "ricci-limit", "--manifold", "klein"], 2, "--manifold"),
+    ("all-only", ["reproduce", "all", "--only", "locality,nope"], 2, "unknown experiment 'nope'"),
     # commands and run directories
     ("typo-command", ["cy", "trian"], 2, "Did you mean 'train'"),
     ("resume-not-run", ["resume", "."], 1, "not a run directory"),

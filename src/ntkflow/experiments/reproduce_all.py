@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ntkflow.cy.kernel_flow import KernelFlowConfig
 from ntkflow.experiments.feature_learning import FeatureLearningConfig
 from ntkflow.experiments.flows import LinearisedCheckRun, RicciLimitRun, WidthLimitRun
 from ntkflow.experiments.locality import LocalityConfig
@@ -53,12 +54,6 @@ class NtkConvergenceSettings:
     seed: int = 0
 
 
-def _kernel_flow_config():
-    from ntkflow.cy.kernel_flow import KernelFlowConfig
-
-    return KernelFlowConfig()
-
-
 @dataclasses.dataclass(frozen=True)
 class ReproduceAllConfig:
     """The experiments' settings (each its command's defaults) and which to run.
@@ -74,7 +69,7 @@ class ReproduceAllConfig:
     width_limit: WidthLimitRun = dataclasses.field(default_factory=WidthLimitRun)
     ricci_limit: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     ricci_manifolds: tuple[str, ...] | None = None
-    kernel_flow: Any = dataclasses.field(default_factory=_kernel_flow_config)
+    kernel_flow: KernelFlowConfig = dataclasses.field(default_factory=KernelFlowConfig)
     locality: LocalityConfig = dataclasses.field(default_factory=LocalityConfig)
     feature_learning: FeatureLearningConfig = dataclasses.field(
         default_factory=FeatureLearningConfig
@@ -180,7 +175,7 @@ def run_ricci_limit(cfg: ReproduceAllConfig, out: Path) -> list[Part]:
     return parts
 
 
-def run_kernel_flow(c: Any, out: Path) -> list[Part]:
+def run_kernel_flow(c: KernelFlowConfig, out: Path) -> list[Part]:
     from ntkflow.cy.kernel_flow import run_kernel_flow as flow
 
     with progress_bar("kernel flow", c.steps) as advance:
@@ -229,12 +224,8 @@ def run_locality(c: LocalityConfig, out: Path) -> list[Part]:
 def run_feature_learning(c: FeatureLearningConfig, out: Path) -> list[Part]:
     from ntkflow.experiments.feature_learning import run_feature_learning as feature_learning
 
-    with progress_bar("feature learning", None) as advance:
-
-        def progress(name, k, hist):
-            advance(status=f"{name} {k}: σ {hist['sigma_test'][-1]:.4f}")
-
-        summary = feature_learning(c, out, None, progress)
+    with progress_bar("feature learning", None):  # a spinner: the experiment's own contract
+        summary = feature_learning(c, out)  # is (config, out_dir) -> summary with "figures"
     return [Part(out / "results.json", _pngs(out, summary.get("figures") or []))]
 
 
@@ -467,7 +458,8 @@ def report_html(summary: dict[str, Any], out: Path) -> str:
     )
     body = [
         "<p>Halverson–Ruehle, <i>Metric Flows with Neural Networks</i> (arXiv 2310.19870): "
-        "every experiment, each with the defaults of its own command. "
+        "every experiment, each with the settings shown in its section (by default those of its "
+        "own command). "
         f"Total wall time {_seconds(summary['wall_seconds'])}.</p>",
         f"<table><tr><th>experiment</th><th>status</th><th>wall time</th></tr>{overview}</table>",
     ]
