@@ -46,26 +46,34 @@ def run_experiment(c, run_dir: str | None = None, plot: str | None = None) -> di
 @app.command("ricci-limit")
 def ricci_limit_cmd(
     manifold: str | None = config_option(RicciLimitRun, "manifold"),
-    sigmas: str = typer.Option("0.4,0.3,0.2", help="Kernel lengthscales σ, comma-separated."),
-    t: float | None = typer.Option(
-        None, help="Flow time.", show_default="0.1 on sphere2, 0.25 on torus2"
+    lengthscales: str | None = typer.Option(
+        None,
+        help="Kernel lengthscales ℓ, comma-separated.",
+        show_default="per manifold, smallest <= 0.05 (docs/flows.md)",
     ),
-    points_per_sigma: float | None = config_option(RicciLimitRun, "points_per_sigma"),
-    gauge: str | None = typer.Option(
-        None, help="Gauge: hamilton or perelman.", show_default="hamilton"
+    sigmas: str | None = typer.Option(None, hidden=True, help="Deprecated: --lengthscales."),
+    t: float | None = typer.Option(
+        None,
+        help="Flow time.",
+        show_default="0.1 on sphere2 and torus3, 0.05 on sphere3 and berger3, 0.25 on torus2",
     ),
     plot: str = typer.Option(
-        None, help="Write the PNG of distance against σ here.", show_default="no plot"
+        None, help="Write the PNG of distance against ℓ here.", show_default="no plot"
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Distance between the Gaussian-kernel flow and Ricci flow for each lengthscale σ.
+    """Distance between the Gaussian-kernel flow and Ricci flow for each lengthscale ℓ.
 
-    Measured at a fixed flow time (paper §3: the flow tends to Ricci flow as σ → 0).
+    Measured at a fixed flow time (paper §3: the flow tends to Ricci flow as ℓ → 0, with
+    distance ≈ C ℓ^order, order ≈ 2). Manifolds: sphere2, sphere3 (round S³), berger3 (Berger
+    S³), torus2, torus3.
     """
-    sig = _numbers(sigmas, "--sigmas")
-    flags = dict(manifold=manifold, sigmas=sig, t=t, points_per_sigma=points_per_sigma)
-    c = config_from_flags(RicciLimitRun, gauge=gauge, **flags)
+    ls = _numbers(lengthscales, "--lengthscales")
+    old = _numbers(sigmas, "--sigmas")
+    if ls is not None and old is not None:
+        fail("give --lengthscales or its deprecated name --sigmas, not both")
+    flags = dict(manifold=manifold, lengthscales=ls if old is None else old, t=t)
+    c = config_from_flags(RicciLimitRun, **flags)
     emit(run_experiment(c, plot=plot), as_json, "ricci limit")
 
 

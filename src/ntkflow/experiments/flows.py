@@ -27,22 +27,31 @@ def _positive(name: str, values: tuple) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class RicciLimitRun:
-    """``kind = "ricci-limit"``: distance to Ricci flow against the kernel lengthscale σ."""
+    """``kind = "ricci-limit"``: distance to Ricci flow against the kernel lengthscale ℓ."""
 
     manifold: str = option(
         "sphere2",
-        "Manifold: sphere2 (exact round solution) or torus2.",
-        choices=("sphere2", "torus2"),
+        "Manifold: sphere2, sphere3 (round), berger3 (Berger S³, σ³ squashed to 1/2), torus2 "
+        "or torus3.",
+        choices=("sphere2", "sphere3", "berger3", "torus2", "torus3"),
     )
-    sigmas: tuple[float, ...] = option((0.4, 0.3, 0.2), "Kernel lengthscales σ.")
-    t: float | None = option(None, "Flow time.", min=0.0, min_exclusive=True)
-    points_per_sigma: float = option(1.5, "Grid points per σ.", min=0.0, min_exclusive=True)
-    gauge: str | None = option(
-        None, "Gauge: hamilton or perelman.", choices=(None, "hamilton", "perelman")
+    lengthscales: tuple[float, ...] | None = option(
+        None, "Kernel lengthscales ℓ (default: per manifold, smallest ≤ 0.05)."
     )
+    t: float | None = option(
+        None, "Flow time (default: per manifold).", min=0.0, min_exclusive=True
+    )
+    sigmas: tuple[float, ...] | None = option(None, "Deprecated name of lengthscales.")
 
     def __post_init__(self):
-        _positive("sigmas", self.sigmas)
+        if self.sigmas is not None:
+            _positive("sigmas", self.sigmas)
+            if self.lengthscales is not None:
+                raise ValueError("give lengthscales or its deprecated name sigmas, not both")
+            object.__setattr__(self, "lengthscales", self.sigmas)
+            object.__setattr__(self, "sigmas", None)
+        if self.lengthscales is not None:
+            _positive("lengthscales", self.lengthscales)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,14 +166,17 @@ CHANGE = "‖Θ_t − Θ_0‖/‖Θ_0‖"
 
 
 def _ricci_limit(c: RicciLimitRun, out: Path | None, plot) -> dict[str, Any]:
-    from ..flows.ricci_limit import ricci_limit
+    from ..flows.ricci_limit import DEFAULTS, ricci_limit
 
-    t = c.t if c.t is not None else (0.1 if c.manifold == "sphere2" else 0.25)
-    with progress_bar(f"Gaussian-kernel Ricci flow on {c.manifold}", len(c.sigmas)) as advance:
-        say = lambda s, d: advance(status=f"σ={s:g}: distance {d:.3g}")
-        res = ricci_limit(**{**dataclasses.asdict(c), "t": t}, progress=say)
-    title = f"distance to Ricci flow at t={t:g} ({c.manifold})"
-    _plot(plot, res["sigmas"], res["distances"], "σ", "relative distance", title)
+    ls = c.lengthscales or DEFAULTS[c.manifold][0]
+    with progress_bar(f"Gaussian-kernel Ricci flow on {c.manifold}", len(ls)) as advance:
+        say = lambda s, d: advance(status=f"ℓ={s:g}: distance {d:.3g}")
+        try:
+            res = ricci_limit(c.manifold, ls, c.t, progress=say)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+    title = f"distance to Ricci flow at t={res['t']:g} ({c.manifold}), order {res['order']:.2f}"
+    _plot(plot, res["lengthscales"], res["distances"], "ℓ", "relative distance", title)
     return res
 
 
@@ -341,7 +353,7 @@ def _ricci_flow(c: RicciFlowRun, out: Path | None, plot) -> dict[str, Any]:
 
 
 _RUNS = {  # config class -> (experiment, name of its plot in a run directory)
-    RicciLimitRun: (_ricci_limit, "distance_vs_sigma.png"),
+    RicciLimitRun: (_ricci_limit, "distance_vs_lengthscale.png"),
     WidthLimitRun: (_width_limit, "ntk_change.png"),
     LinearisedCheckRun: (_linearised_check, None),
     ParameterRun: (_parameter, None),
