@@ -42,3 +42,22 @@ def test_run_config_and_errors(tmp_path):
     assert res.exit_code != 0 and "kind must be" in res.output
     res = runner.invoke(app, ["flow", "ricci-limit", "--manifold", "klein", "--json"])
     assert res.exit_code != 0 and "--manifold" in res.output
+
+
+def test_ricci_limit_reports_lengthscales_distances_and_order():
+    from ntkflow.flows.ricci_limit import ricci_limit
+
+    args = ["flow", "ricci-limit", "--manifold", "torus2", "--t", "0.05", "--json"]
+    out = _json(runner.invoke(app, [*args, "--lengthscales", "0.2,0.1,0.05"]))
+    assert {"lengthscales", "distances", "order", "points", "t"} <= set(out)
+    assert out["lengthscales"] == [0.2, 0.1, 0.05] and out["t"] == 0.05
+    # the library's distances (spectral Galerkin flow against geometry.ricci_flow)
+    ref = ricci_limit("torus2", (0.2, 0.1, 0.05), 0.05)
+    np.testing.assert_allclose(out["distances"], ref["distances"], rtol=1e-9)
+    assert np.all(np.diff(out["distances"]) < 0) and abs(out["order"] - 2) < 0.2
+    # the deprecated --sigmas is the same option
+    old = _json(runner.invoke(app, [*args, "--sigmas", "0.2,0.1"]))
+    np.testing.assert_allclose(old["distances"], out["distances"][:2], rtol=1e-9)
+    for bad in (["--lengthscales", "0.1,-0.2"], ["--manifold", "klein"]):
+        res = runner.invoke(app, ["flow", "ricci-limit", *bad, "--json"])
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output

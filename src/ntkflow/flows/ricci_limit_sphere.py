@@ -19,7 +19,7 @@ from ..geometry.spectral import components_from_sym, sym_from_components
 
 BERGER_SQUASH = 0.5  # λ₃ of the Berger sphere g = σ¹² + σ²² + λ₃ σ³² (round: λ₃ = 1)
 WINDOW_RADIUS, WINDOW_WIDTH = 1.8, 0.25  # W(r) = ½ erfc((r − r_w)/s_w)
-SPACING = {2: 0.08, 3: 0.125}  # grid spacing h of the chart box, per dimension
+SPACING = {2: 0.08, 3: 0.15}  # grid spacing h of the chart box, per dimension
 
 
 def ricci_from_jets(g: Array, dg: Array, d2g: Array) -> Array:
