@@ -134,7 +134,6 @@ def _start_watchdog(period_s: float = 0.5) -> None:
 
     client, n, me = distributed.global_state.client, jax.process_count(), jax.process_index()
     done = threading.Event()
-    atexit.register(done.set)  # a normal exit: stop watching before the shutdown barrier
 
     def watch():
         while not done.wait(period_s):
@@ -151,7 +150,17 @@ def _start_watchdog(period_s: float = 0.5) -> None:
                 sys.stderr.flush()
                 os._exit(1)
 
-    threading.Thread(target=watch, name="ntkflow-watchdog", daemon=True).start()
+    thread = threading.Thread(target=watch, name="ntkflow-watchdog", daemon=True)
+    thread.start()
+
+    def stop():
+        # A normal exit: stop watching before the shutdown barrier, and wait for the thread.
+        # A daemon thread still inside the coordination client when the interpreter
+        # finalises is unwound through C++ frames that swallow the unwind: an abort.
+        done.set()
+        thread.join(timeout=10)
+
+    atexit.register(stop)
 
 
 def _safe(hook, why: str) -> str | None:
