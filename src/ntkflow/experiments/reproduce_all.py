@@ -236,7 +236,7 @@ class Experiment:
     title: str
     command: str
     paper: str
-    minutes: float  # expected wall time at the defaults on a 2-core CPU
+    minutes: float  # expected wall time at the defaults on a 2-core CPU (docs/experiments.md)
     field: str  # the field of ReproduceAllConfig with its settings
     run: Callable[[Any, Path], list[Part]]
     shown: tuple[str, ...] = ()  # settings named in --help (those the config has)
@@ -251,7 +251,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Empirical metric-NTK → analytic NTK with width",
         "ntkflow ntk convergence",
         "§2 / claim 2: Θ → Θ̄, fluctuations ~ N^{-1/2}",
-        0.3,
+        0.5,
         "ntk_convergence",
         run_ntk_convergence,
         ("arch", "widths", "seeds", "points"),
@@ -260,7 +260,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Linearised network = empirical-NTK kernel flow",
         "ntkflow flow linearized-check",
         "§2 / claim 2: linearised training equals the frozen-kernel flow",
-        0.3,
+        0.5,
         "linearized_check",
         run_linearized_check,
         ("points", "width", "t"),
@@ -269,7 +269,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Finite-width gradient descent → infinite-width kernel flow",
         "ntkflow flow width-limit",
         "claim 2: Θ_t − Θ_0 → 0 as the width grows",
-        0.4,
+        0.6,
         "width_limit",
         run_width_limit,
         ("widths", "points", "t"),
@@ -288,7 +288,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Frozen-kernel (infinite-width) Kähler flow on the Fermat quintic",
         "ntkflow cy kernel-flow",
         "§5 / claim 4: the talk's Gaussian-kernel experiment, 10⁴ points",
-        4.0,
+        2.0,
         "kernel_flow",
         run_kernel_flow,
         ("kernel", "n_points", "n_test", "n_features", "steps"),
@@ -297,7 +297,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Gain in loss against distance for fixed kernels",
         "ntkflow reproduce locality",
         "§6b: local kernels do not generalise, non-local ones do not fit",
-        5.0,
+        2.0,
         "locality",
         run_locality,
         ("n_train", "n_eval", "kernels", "flow_steps", "net_steps"),
