@@ -168,7 +168,7 @@ def test_fuzz_cy_measure(which, metric, curvature, seed, point_files, capsys, mo
 
 
 FLOW_BASE = {
-    "ricci-limit": {"sigmas": [0.5], "t": 0.01, "points_per_sigma": 1.0},
+    "ricci-limit": {"lengthscales": [0.5, 0.4], "t": 0.01, "manifold": "torus2"},
     "width-limit": {"widths": [4, 8], "points": 3, "t": 0.05},
     "linearized-check": {"points": 3, "width": 4, "t": 0.05},
     "parameter": {"points": 3, "width": 4, "depth": 1, "steps": 2, "ntk_every": 1},

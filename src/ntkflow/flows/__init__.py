@@ -3,6 +3,14 @@ limit and the width limit. See ``docs/flows.md``."""
 
 from .kernel_flow import euler_flow, power_iteration
 from .linearised import LinearisedMetric
-from .optimise import make_step
+from .optimise import Minimised, Stationarity, make_step, minimise
 
-__all__ = ["LinearisedMetric", "euler_flow", "make_step", "power_iteration"]
+__all__ = [
+    "LinearisedMetric",
+    "Minimised",
+    "Stationarity",
+    "euler_flow",
+    "make_step",
+    "minimise",
+    "power_iteration",
+]

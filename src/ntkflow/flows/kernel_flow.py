@@ -155,7 +155,7 @@ def loss_gradient(loss: Loss) -> Gradient:
     if loss.order != 0:
         raise FlowError(
             f"{type(loss).__name__} depends on derivatives of g; the kernel flow takes it as a "
-            "gradient field (e.g. ricci_limit.perelman_flow_gradient) or use parameter_flow"
+            "gradient field (a callable (metric, xs, weights) -> ∂L/∂g) or use parameter_flow"
         )
 
     def grad(metric, xs, weights):

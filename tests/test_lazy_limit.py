@@ -1,0 +1,117 @@
+"""The pieces of the lazy-limit experiment against what they did not produce: the L-BFGS
+fixed point against the minimum-norm least-squares solution, the power-law fit against exact
+power laws, and the metric-NTK spectra against the identity Θ = G P
+(docs/derivations.md#experiments-feature_learning)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+from ntkflow.cy.fubini_study import FubiniStudy
+from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
+from ntkflow.cy.sampling import sample_points
+from ntkflow.cy.train import TrainingSet
+from ntkflow.cy.variety import fermat_quintic
+from ntkflow.experiments.feature_learning import (
+    Centred,
+    FeatureLearningConfig,
+    metric_ntk_spectra,
+    power_law_slope,
+)
+from ntkflow.flows import Stationarity, minimise
+from ntkflow.nets import MLP
+
+
+def test_minimise_reaches_the_minimum_norm_solution_of_an_underdetermined_least_squares():
+    """From θ₀ = 0 the iterates stay in the row space of A: the limit is A⁺b, the fixed point
+    of the gradient flow dθ/dt = −Aᵀ(Aθ − b) from 0 (numpy's pseudo-inverse)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 40)), rng.normal(size=12)
+    loss = lambda th, a_, b_: jnp.sum((a_ @ th - b_) ** 2)
+    res = minimise(loss, jnp.zeros(40), Stationarity(1e-14, 5, 500), args=(a, b))
+    assert res.converged and res.steps < 500
+    np.testing.assert_allclose(np.asarray(res.params), np.linalg.pinv(a) @ b, atol=1e-7)
+    assert res.losses[0] == pytest.approx(float(b @ b))
+
+
+def test_minimise_reports_the_step_cap():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(30, 30)), rng.normal(size=30)
+    loss = lambda th, a_, b_: jnp.sum((a_ @ th - b_) ** 2)
+    res = minimise(loss, jnp.zeros(30), Stationarity(1e-12, 3, 2), args=(a, b))
+    assert not res.converged and res.steps == 2 and len(res.losses) == 3
+    assert "at most 2 steps" in res.criterion
+
+
+def test_minimise_refuses_a_non_finite_loss():
+    with pytest.raises(FloatingPointError, match="not finite"):
+        minimise(lambda th: jnp.log(th[0] - 1.0), jnp.zeros(1), Stationarity(1e-6, 2, 5))
+
+
+@pytest.mark.parametrize("bad", [dict(tol=0.0), dict(window=0), dict(max_steps=0)])
+def test_stationarity_rejects_bad_settings(bad):
+    with pytest.raises(ValueError, match="stationarity"):
+        Stationarity(**bad)
+
+
+def test_power_law_slope_recovers_exact_exponents():
+    w = np.array([64, 64, 128, 128, 512, 512, 2048])
+    a, err = power_law_slope(w, 3.0 * w**-0.5)
+    assert a == pytest.approx(-0.5, abs=1e-12) and err < 1e-10
+    rng = np.random.default_rng(2)
+    noisy = 0.7 * w**-0.8 * np.exp(0.05 * rng.normal(size=w.size))
+    a, err = power_law_slope(w, noisy)
+    assert abs(a + 0.8) < 3 * err + 1e-3 and 0 < err < 0.1
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(widths=()), dict(widths=(64, 64)), dict(seeds=0), dict(tol=-1.0), dict(n_ntk=2000)]
+)
+def test_feature_learning_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="feature-learning"):
+        FeatureLearningConfig(**bad)
+
+
+@pytest.fixture(scope="module")
+def spectra():
+    X = fermat_quintic()
+    pts = sample_points(X, 8, jax.random.PRNGKey(3))
+    data = TrainingSet.from_points(X, pts)
+    net = MLP(n_spectral_inputs(X.ambient), "scalar", 24, 1, "erf", key=jax.random.PRNGKey(3))
+    moved = eqx.tree_at(lambda n: n.layers[0].weight, net, net.layers[0].weight * 1.3)
+    pot = PhiPotential(Centred(moved, net), FubiniStudy(X.ambient))
+    n = 5
+    return metric_ntk_spectra(pot, data.z[:n], data.jac[:n]), pot, data.z[:n], data.jac[:n]
+
+
+def test_paper_metric_ntk_has_the_real_indefinite_spectrum_of_g_half_p_g_half(spectra):
+    """Θ_{ab̄cd̄} = Σ_I J_{ab}J_{cd} with J_{dc} = conj(J_{cd}) is G P (G = J Jᴴ, P the swap
+    (c,d) → (d,c)), so its eigenvalues are those of the Hermitian G^{1/2} P G^{1/2}: real, at
+    most N d(d−1)/2 negative (Sylvester: P's −1 eigenspace) — built here from the Gram
+    matrix and an explicit permutation, independently of the eigen-solve of Θ."""
+    sp, pot, z, jac = spectra
+    from ntkflow.cy import kahler_ntk as kn
+
+    th = np.asarray(kn.metric_metric_ntk(pot, z, jac))
+    n, d = th.shape[0], th.shape[2]
+    gram = th.transpose(0, 2, 3, 1, 5, 4).reshape(n * d * d, n * d * d)
+    assert np.allclose(gram, gram.conj().T, atol=1e-12 * np.abs(gram).max())
+    perm = np.zeros((n * d * d,) * 2)
+    for x in range(n):
+        for a in range(d):
+            for b in range(d):
+                perm[(x * d + a) * d + b, (x * d + b) * d + a] = 1.0
+    half = scipy.linalg.sqrtm(0.5 * (gram + gram.conj().T))
+    ref = np.sort(np.linalg.eigvalsh(0.5 * ((half @ perm @ half) + (half @ perm @ half).conj().T)))[
+        ::-1
+    ]
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(sp["theta"], ref, atol=1e-8 * scale)
+    assert sp["theta_max_imag"] < 1e-8
+    assert sp["gram"].min() > -1e-10 * sp["gram"].max()  # the Gram matrix is PSD
+    negative = int(np.sum(sp["theta"] < -1e-9 * scale))
+    assert 0 < negative <= sp["negative_bound"] == n * d * (d - 1) // 2
+    assert np.sum(sp["theta"] > 1e-9 * scale) <= n * d * (d + 1) // 2
