@@ -115,3 +115,27 @@ def test_paper_metric_ntk_has_the_real_indefinite_spectrum_of_g_half_p_g_half(sp
     negative = int(np.sum(sp["theta"] < -1e-9 * scale))
     assert 0 < negative <= sp["negative_bound"] == n * d * (d - 1) // 2
     assert np.sum(sp["theta"] > 1e-9 * scale) <= n * d * (d + 1) // 2
+
+
+def test_one_training_step_of_the_widest_default_network_fits_in_a_few_hundred_mib():
+    """The compiled footprint of one L-BFGS step (loss, gradient, line search) at the default
+    sweep's widest network and training set: full batch, linear in width × points
+    (≈ 0.14 MiB per width unit at 300 points), 280 MiB at width 2048 — far below the default
+    budget, so the default sweep needs no chunking (docs/memory.md)."""
+    import optax
+
+    from ntkflow.experiments.feature_learning import _Problem
+    from ntkflow.flows.optimise import make_step
+    from ntkflow.memory import compiled_bytes, memory_budget
+    from ntkflow.nets import trainable
+
+    cfg = FeatureLearningConfig(n_test=20, n_ntk=4, n_spectrum=4)
+    prob = _Problem(cfg)
+    w = max(cfg.widths)
+    pot = PhiPotential(prob.network(w, "ntk", 0), prob.fs)
+    params, static = eqx.partition(pot, trainable(pot))
+    loss, _, _ = prob._functions(("ntk", w))
+    tx = optax.lbfgs()
+    state = tx.init(params)
+    used = compiled_bytes(make_step(loss, tx, lbfgs=True), params, state, static)
+    assert used < 400 * 2**20 < memory_budget() // 4, used / 2**20
