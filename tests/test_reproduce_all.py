@@ -3,8 +3,8 @@ report whose numbers are read back against those JSON files (not against what th
 writer kept), whose images all decode in headless Chromium, one per PNG file written.
 
 Fast tests run the real cheap experiments (tiny sizes) and stand-ins for the others; the
-``slow`` test runs every real experiment at tiny sizes (a few minutes on 2 cores: JIT
-compilation dominates).
+``slow`` test runs every real experiment at tiny sizes (5 to 14 minutes on a shared 2-core
+CPU: JIT compilation and the 3-D Ricci-limit manifolds dominate).
 """
 
 from __future__ import annotations
@@ -30,19 +30,22 @@ def tiny_config(**kw) -> Config:
     """Every experiment at tiny sizes (the plumbing, not the physics)."""
     from ntkflow.cy.kernel_flow import KernelFlowConfig
     from ntkflow.experiments.feature_learning import FeatureLearningConfig
-    from ntkflow.experiments.flows import LinearisedCheckRun, WidthLimitRun
+    from ntkflow.experiments.flows import LinearisedCheckRun, RicciLimitRun, WidthLimitRun
     from ntkflow.experiments.locality import LocalityConfig
 
-    fl = dict(n_train=40, n_test=20, n_ntk=10, steps=4, eval_every=2, width=8)
-    fl |= dict(wide_width=16, n_features=16)
+    # the fields each config has (the experiments' settings change with them)
+    fl = dict(n_train=30, n_test=20, n_ntk=8, n_spectrum=4, n_features=16, widths=(8, 16))
+    fl |= dict(seeds=1, standard_seeds=0, max_steps=4, window=2, spectrum_width=8)
+    fl |= dict(steps=4, eval_every=2, width=8, wide_width=16)  # the sweep's predecessor
     fields = FeatureLearningConfig.__dataclass_fields__
-    if "widths" in fields:  # the width sweep, where the experiment has one
-        fl["widths"] = (8, 16)
+    ricci = {"t": 0.02, "lengthscales": (0.6, 0.4)}  # two ℓ: the fitted order needs them
+    if "lengthscales" not in RicciLimitRun.__dataclass_fields__:
+        ricci["sigmas"] = ricci.pop("lengthscales")
     return Config(
         ntk_convergence=ra.NtkConvergenceSettings(widths=(8, 16), seeds=1, points=2),
         linearized_check=LinearisedCheckRun(points=2, width=4, t=0.5),
         width_limit=WidthLimitRun(widths=(8, 16), points=3, t=0.5),
-        ricci_limit={"sigmas": (0.6,), "t": 0.02},
+        ricci_limit=ricci,
         kernel_flow=KernelFlowConfig(n_points=40, n_test=20, n_features=16, steps=3, eval_every=1),
         locality=LocalityConfig(
             n_train=20, n_eval=4, distances=(1e-6, 1e-2, 0.3), flow_steps=10, net_steps=10

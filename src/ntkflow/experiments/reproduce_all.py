@@ -278,10 +278,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Gaussian-kernel flow → Ricci flow as σ → 0",
         "ntkflow flow ricci-limit --manifold M (every manifold)",
         "§3 / claim 3: frozen, local, non-mixing kernel + Perelman's loss = Ricci flow",
-        1.5,
+        10.0,
         "ricci_limit",
         run_ricci_limit,
-        ("sigmas", "t", "points_per_sigma"),
+        ("lengthscales", "sigmas", "t", "points_per_sigma"),
         whole_config=True,
     ),
     "kernel-flow": Experiment(
@@ -309,7 +309,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         12.0,
         "feature_learning",
         run_feature_learning,
-        ("n_train", "n_test", "steps", "width", "widths", "wide_width"),
+        ("n_train", "n_test", "widths", "seeds", "max_steps", "steps", "width", "wide_width"),
     ),
 }
 
@@ -361,9 +361,10 @@ def describe(name: str, cfg: ReproduceAllConfig | None = None) -> str:
     def show(v):
         if isinstance(v, tuple | list):
             return ",".join(f"{u:g}" if isinstance(u, float) else str(u) for u in v)
-        return "default" if v is None else str(v)
+        return "per manifold" if v is None and name == "ricci-limit" else str(v)
 
-    fields = [f for f in exp.shown if hasattr(conf, f)]
+    per = ("lengthscales", "t") if name == "ricci-limit" else ("t",)
+    fields = [f for f in exp.shown if getattr(conf, f, None) is not None or f in per]
     return ", ".join(head + [f"{f}={show(getattr(conf, f))}" for f in fields])
 
 
