@@ -10,12 +10,14 @@ from ntkflow.flows.ricci_limit import fit_order, ricci_limit
 from ntkflow.flows.ricci_limit_sphere import (
     gaussian_box_matrix,
     reference_coefficients,
-    ricci_from_jets,
     round_chart,
+    s3_coframe_chart,
     s3_frame_tensor,
 )
 from ntkflow.flows.ricci_limit_torus import convolve_periodic, gaussian_multiplier
 from ntkflow.geometry import ricci_tensor
+from ntkflow.geometry.curvature import metric_jet, ricci_from_jet
+from ntkflow.geometry.ricci_flow_sphere import s3_frame_ricci
 from ntkflow.kernels.gaussian import GaussianKernel
 
 ORDER_TOL = 0.25  # |p − 2|: the O(ℓ⁴) term and the discretisation at CI sizes
@@ -48,11 +50,20 @@ def test_box_matrix_is_the_gaussian_integral_over_the_box(ell):
     )
 
 
-def test_ricci_from_jets_matches_autodiff_curvature():
-    g = lambda x: sum(c * s3_frame_tensor(a)(x) for a, c in enumerate([1.0, 1.3, 0.5]))
-    x = jnp.array([0.3, -0.2, 0.5])
-    jets = g(x), jax.jacfwd(g)(x), jax.jacfwd(jax.jacfwd(g))(x)
-    np.testing.assert_allclose(ricci_from_jets(*jets), ricci_tensor(g, x), atol=1e-12)
+def test_ricci_from_jet_of_the_chart_berger_metric_on_a_grid():
+    """The flow's Ricci in its own layout (a grid of points in front) for the non-conformal
+    g = Σ λ_a σ^a ⊗ σ^a in the stereographic chart: Ric = Σ 4ρ_a σ^a ⊗ σ^a, ρ the Milnor frame
+    Ricci of A = λ/4 (the Euler-angle coframe of s3_frame_ricci is 2σ)."""
+    lam = jnp.array([1.0, 1.3, 0.5])
+    g = lambda x: sum(c * s3_frame_tensor(a)(x) for a, c in enumerate(lam))
+    ax = jnp.array([-0.6, 0.1, 0.9])
+    xs = jnp.stack(jnp.meshgrid(ax, ax, ax, indexing="ij"), -1)  # (3, 3, 3, 3)
+    jets = jax.vmap(lambda x: metric_jet(g, x))(xs.reshape(-1, 3))
+    ric = ricci_from_jet(*(j.reshape((3, 3, 3) + j.shape[1:]) for j in jets))
+    rho = 4 * s3_frame_ricci(lam / 4)
+    sig = jax.vmap(s3_coframe_chart)(xs.reshape(-1, 3)).reshape(3, 3, 3, 3, 3)
+    expect = jnp.einsum("a,...ai,...aj->...ij", rho, sig, sig)
+    np.testing.assert_allclose(ric, expect, atol=1e-12)
 
 
 def test_s3_coframe_gives_the_round_metric_and_reference_closed_forms():

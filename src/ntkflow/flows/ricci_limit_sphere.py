@@ -13,6 +13,7 @@ import numpy as np
 from jaxtyping import Array
 from scipy.special import erfc
 
+from ..geometry.curvature import ricci_from_jet
 from ..geometry.ricci_flow import ricci_flow, ricci_flow_round_sphere
 from ..geometry.ricci_flow_sphere import LeftInvariantS3Metric
 from ..geometry.spectral import components_from_sym, sym_from_components
@@ -20,33 +21,6 @@ from ..geometry.spectral import components_from_sym, sym_from_components
 BERGER_SQUASH = 0.5  # λ₃ of the Berger sphere g = σ¹² + σ²² + λ₃ σ³² (round: λ₃ = 1)
 WINDOW_RADIUS, WINDOW_WIDTH = 1.8, 0.25  # W(r) = ½ erfc((r − r_w)/s_w)
 SPACING = {2: 0.08, 3: 0.15}  # grid spacing h of the chart box, per dimension
-
-
-def ricci_from_jets(g: Array, dg: Array, d2g: Array) -> Array:
-    """Ricci tensor from the 2-jet of the metric at each point: ``dg[..., a, b, c] = ∂_c g_ab``,
-    ``d2g[..., a, b, c, d] = ∂_c∂_d g_ab``; Γ^k_ij = g^{kl} Γ_lij, R_bd = ∂_aΓ^a_bd − ∂_dΓ^a_ab
-    + Γ^a_ae Γ^e_bd − Γ^a_de Γ^e_ab."""
-    ginv = jnp.linalg.inv(g)
-    low = 0.5 * (
-        jnp.einsum("...jli->...lij", dg)
-        + jnp.einsum("...ilj->...lij", dg)
-        - jnp.einsum("...ijl->...lij", dg)
-    )
-    dlow = 0.5 * (
-        jnp.einsum("...jlim->...lijm", d2g)
-        + jnp.einsum("...iljm->...lijm", d2g)
-        - jnp.einsum("...ijlm->...lijm", d2g)
-    )
-    gam = jnp.einsum("...kl,...lij->...kij", ginv, low)
-    dgam = jnp.einsum("...kl,...lijm->...kijm", ginv, dlow) - jnp.einsum(
-        "...ka,...abm,...bij->...kijm", ginv, dg, gam
-    )
-    return (
-        jnp.einsum("...adba->...bd", dgam)
-        - jnp.einsum("...aabd->...bd", dgam)
-        + jnp.einsum("...aae,...edb->...bd", gam, gam)
-        - jnp.einsum("...ade,...eab->...bd", gam, gam)
-    )
 
 
 def round_chart(x):
@@ -243,13 +217,7 @@ class DeviationFlow(eqx.Module):
         g, dg, d2g = (
             d + jnp.tensordot(lam, j, 1) for d, j in zip((delta, d1, d2), gr.jets, strict=True)
         )
-        r = range(n)
-        ric = ricci_components(
-            [[g[..., i, j] for j in r] for i in r],
-            [[[dg[..., i, j, c] for c in r] for j in r] for i in r],
-            [[[[d2g[..., i, j, c, d] for d in r] for c in r] for j in r] for i in r],
-            n,
-        )
+        ric = components_from_sym(ricci_from_jet(g, dg, d2g))  # points in front: one fused loop
         smoothed = box_convolve(ric, self.kmat, n)
         dg_ref = components_from_sym(jnp.tensordot(dlam, gr.jets[0], 1))
         return gr.window[..., None] * (-2.0 * smoothed - dg_ref)
@@ -308,44 +276,3 @@ class SphereLimit:
         m = np.asarray(self.grid.in_ball)
         ref = self.reference()
         return float(np.sqrt((delta[m] ** 2).sum() / (ref[m] ** 2).sum()))
-
-
-def ricci_components(g, dg, d2g, n: int) -> Array:
-    """:func:`ricci_from_jets` written out index by index on the grid (elementwise arrays, so
-    the compiler fuses it into one loop over the points); returns the independent components
-    (triu order) stacked last. ``g[i][j]``, ``dg[i][j][c]``, ``d2g[i][j][c][d]`` are nested
-    lists of grid arrays."""
-    r = range(n)
-    if n == 2:
-        det = g[0][0] * g[1][1] - g[0][1] ** 2
-        ginv = [[g[1][1] / det, -g[0][1] / det], [-g[0][1] / det, g[0][0] / det]]
-    else:
-        cof = [[None] * 3 for _ in r]
-        for i in r:
-            for j in r:
-                i1, i2 = [a for a in r if a != i]
-                j1, j2 = [a for a in r if a != j]
-                cof[i][j] = (-1) ** (i + j) * (g[i1][j1] * g[i2][j2] - g[i1][j2] * g[i2][j1])
-        det = sum(g[0][j] * cof[0][j] for j in r)
-        ginv = [[cof[j][i] / det for j in r] for i in r]
-    low = [[[0.5 * (dg[j][l][i] + dg[i][l][j] - dg[i][j][l]) for j in r] for i in r] for l in r]
-    gam = [[[sum(ginv[k][l] * low[l][i][j] for l in r) for j in r] for i in r] for k in r]
-    dgam = {}
-    for k in r:
-        for i in r:
-            for j in r:
-                for m in r:
-                    inner = [
-                        0.5 * (d2g[j][l][i][m] + d2g[i][l][j][m] - d2g[i][j][l][m])
-                        - sum(dg[l][b][m] * gam[b][i][j] for b in r)
-                        for l in r
-                    ]
-                    dgam[k, i, j, m] = sum(ginv[k][l] * inner[l] for l in r)
-    out = []
-    for b in r:
-        for d in range(b, n):
-            ric = sum(dgam[a, d, b, a] - dgam[a, a, b, d] for a in r)
-            ric = ric + sum(gam[a][a][e] * gam[e][d][b] - gam[a][d][e] * gam[e][a][b]
-                            for a in r for e in r)  # fmt: skip
-            out.append(ric)
-    return jnp.stack(out, -1)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from .curvature import christoffel_from_jet, ricci_from_connection
 from .spectral import SpectralTorusMetric, components_from_sym, sym_from_components, torus_grid
 
 
@@ -58,19 +59,9 @@ def grid_geometry(comps: Array, n: int, length: float) -> GridGeometry:
     g = sym_from_components(comps, n)
     ginv = jnp.linalg.inv(g)
     dg = grid_gradient(g, n, length)  # [..., a, b, c] = ∂_c g_ab
-    low = 0.5 * (
-        jnp.einsum("...jli->...lij", dg)
-        + jnp.einsum("...ilj->...lij", dg)
-        - jnp.einsum("...ijl->...lij", dg)
-    )
-    gam = jnp.einsum("...kl,...lij->...kij", ginv, low)
-    dgam = grid_gradient(gam, n, length)  # [..., k, i, j, m] = ∂_m Γ^k_ij
-    ric = (
-        jnp.einsum("...adba->...bd", dgam)
-        - jnp.einsum("...aabd->...bd", dgam)
-        + jnp.einsum("...aae,...edb->...bd", gam, gam)
-        - jnp.einsum("...ade,...eab->...bd", gam, gam)
-    )
+    gam = christoffel_from_jet(g, dg, ginv)
+    # ∂Γ spectrally from Γ itself (not from ∂²g): [..., k, i, j, m] = ∂_m Γ^k_ij
+    ric = ricci_from_connection(gam, grid_gradient(gam, n, length))
     r = jnp.einsum("...bd,...bd->...", ginv, ric)
     w_up = jnp.einsum("...ij,...kij->...k", ginv, gam)
     return GridGeometry(g, ginv, gam, ric, r, w_up, jnp.sqrt(jnp.linalg.det(g)))
