@@ -14,6 +14,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
@@ -178,6 +179,7 @@ class _Problem:
             "sigma_test": s,
             "sigma_test_initial": s0,
             "ntk_change": float(jnp.linalg.norm(theta - theta0) / jnp.linalg.norm(theta0)),
+            "parameter_change": _relative_change(res.params, params),
             "loss": res.losses[-1],
             "loss_initial": res.losses[0],
             "losses": res.losses,
@@ -215,23 +217,35 @@ class _Problem:
         return Centred(net, net)
 
 
+def _relative_change(params, params0) -> float:
+    """‖θ − θ₀‖/‖θ₀‖ over the trained arrays (0 for coefficients that start at 0)."""
+    a = jax.flatten_util.ravel_pytree(params)[0]
+    b = jax.flatten_util.ravel_pytree(params0)[0]
+    nb = float(jnp.linalg.norm(b))
+    return float(jnp.linalg.norm(a - b)) / nb if nb > 0 else 0.0
+
+
 def _by_width(runs: list[dict], widths) -> dict:
     out = {
-        "sigma_test_by_width": {"mean": [], "std": []},
-        "ntk_change_by_width": {"mean": [], "std": []},
+        f"{k}_by_width": {"mean": [], "std": []}
+        for k in ("sigma_test", "ntk_change", "parameter_change")
     }
     for w in widths:
         rs = [r for r in runs if r["width"] == w]
-        for key in ("sigma_test", "ntk_change"):
+        for key in ("sigma_test", "ntk_change", "parameter_change"):
             v = np.array([r[key] for r in rs])
             out[f"{key}_by_width"]["mean"].append(float(v.mean()))
             out[f"{key}_by_width"]["std"].append(float(v.std(ddof=1)) if len(v) > 1 else 0.0)
-    a, err = power_law_slope([r["width"] for r in runs], [r["ntk_change"] for r in runs])
+    ws = [r["width"] for r in runs]
+    a, err = power_law_slope(ws, [r["ntk_change"] for r in runs])
+    b, berr = power_law_slope(ws, [r["parameter_change"] for r in runs])
     return {
         "widths": [int(w) for w in widths],
         **out,
         "ntk_change_slope": a,
         "ntk_change_slope_error": err,
+        "parameter_change_slope": b,
+        "parameter_change_slope_error": berr,
     }
 
 
@@ -338,7 +352,9 @@ def _conclusion(s: dict) -> str:
     text = (
         f"NTK-parameterised φ-MLPs trained to convergence: test σ {sig[0]:.4f} at width {w[0]} "
         f"and {sig[-1]:.4f} at width {w[-1]}; the NTK's relative change falls as N^"
-        f"{s['ntk_change_slope']:.2f}±{s['ntk_change_slope_error']:.2f} (lazy theory: N^-0.5)"
+        f"{s['ntk_change_slope']:.2f}±{s['ntk_change_slope_error']:.2f} and the parameters' as N^"
+        f"{s['parameter_change_slope']:.2f}±{s['parameter_change_slope_error']:.2f} (lazy "
+        "theory: parameters N^-0.5; NTK between N^-0.5 and N^-1)"
     )
     if s["frozen_sigma_test"]:
         fz = ", ".join(f"{k} {v:.4f}" for k, v in s["frozen_sigma_test"].items())
@@ -391,7 +407,15 @@ def _figures(summary: dict, runs: list[dict], spectrum, out_dir: Path) -> list[s
                 a = c["ntk_change_slope"]
                 gm = np.exp(np.mean(np.log(m["mean"])) - a * np.mean(np.log(w)))
                 ax.plot(w, gm * w**a, ls=":", color=f"C{i}")
-            ax.set(xscale="log", yscale="log", xlabel="width N", ylabel="‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F")
+                pc = c["parameter_change_by_width"]["mean"]
+                lab = f"{label}: ‖θ_T − θ_0‖/‖θ_0‖, slope {c['parameter_change_slope']:.2f}"
+                ax.plot(w, pc, ls="--", marker="s", ms=3, color=f"C{i}", alpha=0.6, label=lab)
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel="width N",
+                ylabel="relative change at convergence",
+            )
             ax.legend(fontsize=7)
         names.append("ntk_change_vs_width.png")
     if runs:
@@ -440,11 +464,13 @@ def _report(summary: dict, runs: list[dict], out_dir: Path) -> Path:
         if "widths" not in c:
             continue
         lines += [
-            f"## {label} parameterisation (slope of the NTK change: "
-            f"{c['ntk_change_slope']:.3f} ± {c['ntk_change_slope_error']:.3f})",
+            f"## {label} parameterisation (slopes of the NTK change: "
+            f"{c['ntk_change_slope']:.3f} ± {c['ntk_change_slope_error']:.3f}; of the "
+            f"parameters: {c['parameter_change_slope']:.3f} ± "
+            f"{c['parameter_change_slope_error']:.3f})",
             "",
-            "| width | test σ (mean ± std) | ‖Θ_T − Θ_0‖/‖Θ_0‖ (mean ± std) |",
-            "|---|---|---|",
+            "| width | test σ (mean ± std) | ‖Θ_T − Θ_0‖/‖Θ_0‖ (mean ± std) | ‖θ_T − θ_0‖/‖θ_0‖ |",
+            "|---|---|---|---|",
         ]
         for i, w in enumerate(c["widths"]):
             s, n = c["sigma_test_by_width"], c["ntk_change_by_width"]
@@ -452,7 +478,8 @@ def _report(summary: dict, runs: list[dict], out_dir: Path) -> Path:
                 f"{s['mean'][i]:.4f} ± {s['std'][i]:.4f}",
                 f"{n['mean'][i]:.4g} ± {n['std'][i]:.2g}",
             )
-            lines.append(f"| {w} | {sig} | {chg} |")
+            pc = c["parameter_change_by_width"]["mean"][i]
+            lines.append(f"| {w} | {sig} | {chg} | {pc:.4g} |")
         lines.append("")
     if summary["frozen_sigma_test"]:
         lines += ["## Frozen kernels at their fixed point", "", "| kernel | test σ |", "|---|---|"]
