@@ -362,6 +362,14 @@ def _conclusion(s: dict) -> str:
     return text + "."
 
 
+def _curve(ax, widths, stats: dict, color, label: str) -> None:
+    """Mean ± std over seeds against width."""
+    kw = {} if color is None else {"color": color}
+    ax.errorbar(
+        widths, stats["mean"], yerr=stats["std"], marker="o", ms=4, capsize=3, label=label, **kw
+    )
+
+
 def _figures(summary: dict, runs: list[dict], spectrum, out_dir: Path) -> list[str]:
     from ntkflow.io.atomic import figure
 
@@ -374,16 +382,7 @@ def _figures(summary: dict, runs: list[dict], spectrum, out_dir: Path) -> list[s
             for label, c in curves:
                 if "widths" not in c:
                     continue
-                m = c["sigma_test_by_width"]
-                ax.errorbar(
-                    c["widths"],
-                    m["mean"],
-                    yerr=m["std"],
-                    marker="o",
-                    ms=4,
-                    capsize=3,
-                    label=f"{label} parameterisation",
-                )
+                _curve(ax, c["widths"], c["sigma_test_by_width"], None, f"{label} parameterisation")
             for i, (k, v) in enumerate(summary["frozen_sigma_test"].items()):
                 ax.axhline(v, ls="--", color=f"C{i + 2}", label=f"frozen {k} (fixed point)")
             ax.set(xscale="log", xlabel="width N", ylabel="test σ at convergence")
@@ -394,16 +393,7 @@ def _figures(summary: dict, runs: list[dict], spectrum, out_dir: Path) -> list[s
                 if "widths" not in c:
                     continue
                 m, w = c["ntk_change_by_width"], np.asarray(c["widths"], float)
-                ax.errorbar(
-                    w,
-                    m["mean"],
-                    yerr=m["std"],
-                    marker="o",
-                    ms=4,
-                    capsize=3,
-                    color=f"C{i}",
-                    label=f"{label}: slope {c['ntk_change_slope']:.2f}",
-                )
+                _curve(ax, w, m, f"C{i}", f"{label}: slope {c['ntk_change_slope']:.2f}")
                 a = c["ntk_change_slope"]
                 gm = np.exp(np.mean(np.log(m["mean"])) - a * np.mean(np.log(w)))
                 ax.plot(w, gm * w**a, ls=":", color=f"C{i}")
