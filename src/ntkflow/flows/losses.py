@@ -13,23 +13,13 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..geometry import christoffel, ricci_scalar, ricci_tensor
+from ..geometry.curvature import metric_jet
 
 Field = Callable[[Float[Array, " n"]], Float[Array, ""]]
 
 
 class LossError(ValueError):
     """Raised for malformed loss input (shapes, weights, NaN)."""
-
-
-def metric_jet(metric: Callable, x: Float[Array, " n"]) -> tuple[Array, Array, Array]:
-    """The 2-jet ``(g, ∂g, ∂²g)`` of ``metric`` at ``x`` (forward over forward)."""
-
-    def first(y):
-        dg, g = jax.jacfwd(lambda z: (metric(z),) * 2, has_aux=True)(y)
-        return (g, dg), (g, dg)
-
-    (d2g_pair, (g, dg)) = jax.jacfwd(first, has_aux=True)(x)
-    return g, dg, d2g_pair[1]
 
 
 def taylor_metric(x0: Array, g: Array, dg: Array, d2g: Array) -> Callable:

@@ -15,11 +15,12 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
+from ..geometry.curvature import metric_jet
 from ..kernels import StructureError, as_matrix, metric_ntk, relative_change
 from ..kernels import empirical_ntk as empirical_ntk_of
 from ..nets.trainable import trainable
 from .kernel_flow import FlowError
-from .losses import Loss, functional_derivative, jets_at, metric_jet, weighted_loss
+from .losses import Loss, functional_derivative, jets_at, weighted_loss
 from .optimise import make_optimiser, make_step
 
 
