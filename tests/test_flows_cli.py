@@ -61,3 +61,14 @@ def test_ricci_limit_reports_lengthscales_distances_and_order():
     for bad in (["--lengthscales", "0.1,-0.2"], ["--manifold", "klein"]):
         res = runner.invoke(app, ["flow", "ricci-limit", *bad, "--json"])
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_ricci_limit_single_lengthscale_has_no_order(tmp_path):
+    # one lengthscale fits no order: the JSON says null and the plot has no order in its title
+    for flag, value in (("--lengthscales", "0.3"), ("--sigmas", "0.6")):
+        png = tmp_path / f"{flag[2:]}.png"
+        args = ["flow", "ricci-limit", "--manifold", "sphere2", flag, value, "--plot", str(png)]
+        out = _json(runner.invoke(app, [*args, "--json"]))
+        assert out["lengthscales"] == [float(value)] and len(out["distances"]) == 1
+        assert out["order"] is None
+        assert png.is_file()

@@ -175,7 +175,9 @@ def _ricci_limit(c: RicciLimitRun, out: Path | None, plot) -> dict[str, Any]:
             res = ricci_limit(c.manifold, ls, c.t, progress=say)
         except ValueError as e:
             raise InputError(str(e)) from None
-    title = f"distance to Ricci flow at t={res['t']:g} ({c.manifold}), order {res['order']:.2f}"
+    title = f"distance to Ricci flow at t={res['t']:g} ({c.manifold})"
+    if res["order"] is not None:  # one lengthscale fits no order
+        title += f", order {res['order']:.2f}"
     _plot(plot, res["lengthscales"], res["distances"], "ℓ", "relative distance", title)
     return res
 
