@@ -136,7 +136,14 @@ def test_reproduce_feature_learning_cli(tmp_path):
             [
                 "reproduce",
                 "feature-learning",
-                *("--widths", "8,32", "--seeds", "2", "--regimes", "ntk,linearised,gaussian"),
+                *(
+                    "--widths",
+                    "8,32",
+                    "--seeds",
+                    "2",
+                    "--regimes",
+                    "ntk,analytic,linearised,gaussian",
+                ),
                 *("--train-points", "30", "--test-points", "20", "--ntk-points", "8"),
                 *("--max-steps", "6", "--window", "2", "--out-dir", str(tmp_path), "--json"),
             ],
@@ -145,12 +152,12 @@ def test_reproduce_feature_learning_cli(tmp_path):
     assert out["widths"] == [8, 32]
     for key in ("sigma_test_by_width", "ntk_change_by_width"):
         assert len(out[key]["mean"]) == len(out[key]["std"]) == 2
-    assert set(out["frozen_sigma_test"]) == {"linearised", "gaussian"}
-    assert len(out["converged"]) == 2 * 2 + 2
+    assert set(out["frozen_sigma_test"]) == {"analytic", "linearised", "gaussian"}
+    assert len(out["converged"]) == 2 * 2 + 3
     assert all("at most 6 steps" in c["criterion"] for c in out["converged"])
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     for r in runs:
-        if r["regime"] in ("linearised", "gaussian"):
+        if r["regime"] in ("analytic", "linearised", "gaussian"):
             assert r["ntk_change"] < 1e-12
         else:
             assert r["ntk_change"] > 1e-6

@@ -46,7 +46,7 @@ def feature_learning(
     max_steps: int = typer.Option(2000, "--max-steps", help="Step cap per run (reported)."),
     regimes: str = typer.Option(
         "",
-        help="Comma-separated subset of ntk, standard, linearised, gaussian.",
+        help="Comma-separated subset of ntk, standard, analytic, linearised, gaussian.",
         show_default="all",
     ),
     seed: int = SEED,
@@ -58,8 +58,9 @@ def feature_learning(
     """The lazy limit: φ-MLPs of growing width trained to convergence vs frozen kernels.
 
     Per width: test σ and the NTK's relative change (fitted ∝ N^a, lazy theory a = −½);
-    frozen kernels (the widest network linearised, a Gaussian) at their fixed point; the
-    metric-NTK spectrum. All runs: L-BFGS on the same points until stationary.
+    frozen kernels (the analytic infinite-width NTK, the widest network linearised, a
+    Gaussian) at their fixed point; the metric-NTK spectrum. All runs: L-BFGS on the same
+    points until stationary.
     """
     from ntkflow.experiments.feature_learning import FeatureLearningConfig, run_feature_learning
 
@@ -67,11 +68,11 @@ def feature_learning(
         values = locals() | {"widths": tuple(int(w) for w in _names(widths))}
     cfg = _config(FeatureLearningConfig, values)
     names = _names(regimes) or None
-    chosen = names or ("ntk", "standard", "linearised", "gaussian")
+    chosen = names or ("ntk", "standard", "analytic", "linearised", "gaussian")
     n_runs = len(cfg.widths) * (
         cfg.seeds * ("ntk" in chosen) + cfg.standard_seeds * ("standard" in chosen)
     )
-    n_runs += ("linearised" in chosen) + ("gaussian" in chosen)
+    n_runs += sum(r in chosen for r in ("analytic", "linearised", "gaussian"))
     info(f"feature learning: {n_runs} runs to stationarity, writing to {out_dir}")
     done: list[str] = []
     bar = progress_bar("runs", n_runs)

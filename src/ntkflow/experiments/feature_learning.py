@@ -21,10 +21,20 @@ import numpy as np
 from ntkflow.cy import kahler_ntk as kn
 from ntkflow.cy.fubini_study import FubiniStudy
 from ntkflow.cy.potential import PhiPotential, n_spectral_inputs
-from ntkflow.cy.train import TrainingSet, eta, fs_kappa, monge_ampere_loss, sigma_from_eta
+from ntkflow.cy.train import (
+    TrainingSet,
+    eta,
+    eta_from_metrics,
+    fs_kappa,
+    fs_metrics,
+    loss_from_eta,
+    monge_ampere_loss,
+    sigma_from_eta,
+)
 from ntkflow.flows import LinearisedMetric, Stationarity, minimise
 from ntkflow.io.atomic import atomic_write_text, write_json
 from ntkflow.kernels import RandomFourierFeatures
+from ntkflow.kernels.analytic import mlp_kernel
 from ntkflow.nets import MLP, trainable
 
 
@@ -65,7 +75,7 @@ def finite_phi(m: int, width: int, depth: int, key, train: str = "all") -> MLP:
     return eqx.tree_at(lambda n: n.layers[-1].weight, phi, phi.layers[-1].weight * 1e-3)
 
 
-REGIMES = ("ntk", "standard", "linearised", "gaussian")
+REGIMES = ("ntk", "standard", "analytic", "linearised", "gaussian")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +199,55 @@ class _Problem:
         }
         return record, pot0, eqx.combine(res.params, static)
 
+    def fit_analytic(self, on_step=None) -> dict:
+        """The frozen infinite-width NTK Θ_∞ of the `ntk` networks' architecture at its fixed
+        point. The flow dφ/dt = −Σ_a Θ_∞(·, x_a)·∂l/∂g(x_a) keeps φ = Σ_{a,q} β_{aq}
+        p_q(∂∂̄)_{x_a} Θ_∞(·, x_a), so the packed metrics at the points are h = K β with K the
+        metric kernel of Θ_∞ (:func:`~ntkflow.cy.kahler_ntk.potential_metric_kernel`).
+        Written h = K^{1/2} γ, L-BFGS from γ = 0 stays in the flow's span and, for a quadratic
+        loss, ends at the minimum-RKHS-norm minimiser, like the feature models' coefficients
+        (docs/derivations.md#experiments-feature_learning)."""
+        cfg, X, train, test = self.cfg, self.variety, self.train, self.test
+        ker = mlp_kernel(cfg.depth, cfg.activation)
+        k = lambda u, v: ker(u[None], v[None])[1][0, 0]
+        n, d = train.z.shape[0], train.jac.shape[1]
+        big = lambda m: m.transpose(0, 2, 1, 3).reshape(m.shape[0] * d * d, -1)
+        kt = big(kn.potential_metric_kernel(k, X.ambient, train.z, train.jac, train.z, train.jac))
+        kx = big(kn.potential_metric_kernel(k, X.ambient, test.z, test.jac, train.z, train.jac))
+        lam, vec = np.linalg.eigh(0.5 * (kt + kt.T))
+        keep = lam > 1e-12 * lam[-1]
+        root = jnp.asarray(vec[:, keep] * np.sqrt(lam[keep]))  # K^{1/2} on its range
+        to_beta = jnp.asarray(vec[:, keep] / np.sqrt(lam[keep]))
+        unpack = jax.vmap(lambda q: kn.unpack_hermitian(q, d))
+        g_tr, g_te = fs_metrics(X, train), fs_metrics(X, test)
+
+        def loss(gam, root):
+            g = g_tr + unpack((root @ gam).reshape(n, d * d))
+            return loss_from_eta(eta_from_metrics(g, train.omega_sq), train.weights, self.kappa, 2)
+
+        def sigma(gam):
+            g = g_te + unpack((kx @ (to_beta @ gam)).reshape(-1, d * d))
+            return float(sigma_from_eta(eta_from_metrics(g, test.omega_sq), test.weights))
+
+        gam0 = jnp.zeros(root.shape[1])
+        res = minimise(loss, gam0, cfg.rule, on_step, args=(root,))
+        s = sigma(res.params)
+        if not np.isfinite(s):
+            raise FloatingPointError("feature-learning: test σ is not finite after training")
+        return {
+            "sigma_test": s,
+            "sigma_test_initial": sigma(gam0),
+            "ntk_change": 0.0,  # frozen by construction
+            "parameter_change": 0.0,
+            "loss": res.losses[-1],
+            "loss_initial": res.losses[0],
+            "losses": res.losses,
+            "steps": res.steps,
+            "converged": res.converged,
+            "criterion": res.criterion,
+            "kernel_rank": int(keep.sum()),
+        }
+
     def _functions(self, key):
         if key not in self._compiled:
             train, test, kappa = self.train, self.test, self.kappa
@@ -283,6 +342,10 @@ def run_feature_learning(
                 if par == "ntk" and s == 0 and w == spec_width:
                     spectrum = _spectrum(prob, pot0, pot, w)
     frozen = {}
+    if "analytic" in regimes:
+        rec = prob.fit_analytic(lambda k, v: progress and progress("analytic Θ_∞", k, v))
+        runs.append({"regime": "analytic", "width": 0, "seed": 0, **rec})
+        frozen["analytic"] = rec["sigma_test"]
     if "linearised" in regimes:
         w = widths[-1]
         lin = LinearisedMetric.around(prob.network(w, "ntk", 0).phi, centred=True)
@@ -411,9 +474,13 @@ def _figures(summary: dict, runs: list[dict], spectrum, out_dir: Path) -> list[s
     if runs:
         with figure(out_dir / "training_loss.png", figsize=(5.5, 3.8)) as ax:
             for r in runs:
-                c = {"ntk": "C0", "standard": "C1", "linearised": "C2", "gaussian": "C3"}[
-                    r["regime"]
-                ]
+                c = {
+                    "ntk": "C0",
+                    "standard": "C1",
+                    "linearised": "C2",
+                    "gaussian": "C3",
+                    "analytic": "C4",
+                }[r["regime"]]
                 ax.plot(r["losses"], color=c, lw=0.8, alpha=0.7)
             for c, lab in (
                 ("C0", "ntk"),
