@@ -13,10 +13,8 @@ from ._common import (
     config_option,
     emit,
     failing_on,
-    figure,
     info,
     point_mesh,
-    progress_bar,
 )
 
 
@@ -53,52 +51,20 @@ def kernel_flow(
     given = dict(locals())
     import dataclasses
 
-    from ntkflow.cy.kernel_flow import KernelFlowConfig, KernelFlowError, run_kernel_flow
+    from ntkflow.cy.kernel_flow import KernelFlowConfig, KernelFlowError
+    from ntkflow.experiments.kernel_flow import kernel_flow_experiment
 
     fields = (f.name for f in dataclasses.fields(KernelFlowConfig))
     cfg = config_from_flags(KernelFlowConfig, **{k: given[k] for k in fields if k in given})
-    kernel, points, steps = cfg.kernel, cfg.n_points, cfg.steps
     mesh = point_mesh(cfg.devices)  # one line, exit code 2 when the devices are not there
     t0 = time.perf_counter()
     info(
-        f"kernel flow: {kernel} kernel, {points} training points on {cfg.variety}, "
+        f"kernel flow: {cfg.kernel} kernel, {cfg.n_points} training points on {cfg.variety}, "
         f"{mesh.size} device(s)"
     )
-    with failing_on(KernelFlowError, ValueError), progress_bar("kernel flow", steps) as advance:
-        hist = run_kernel_flow(
-            cfg,
-            mesh=mesh,
-            on_eval=lambda k, h: advance(
-                completed=k,
-                status=f"σ_train {h['sigma_train'][-1]:.4f} σ_test {h['sigma_test'][-1]:.4f}",
-            ),
-        )
-    from ntkflow.parallel import is_writer
-
-    png = out_dir / "sigma_vs_time.png"
-    if is_writer():  # process 0 of a multi-process run writes the plot
-        with figure(png) as ax:
-            ax.plot(hist["time"], hist["sigma_train"], label="train σ")
-            ax.plot(hist["time"], hist["sigma_test"], label="test σ")
-            title = f"{kernel} kernel flow, {points} points"
-            ax.set(xlabel="flow time t", ylabel="σ", title=title)
-            ax.legend()
-    emit(
-        {
-            "sigma_train": hist["sigma_train"][-1],
-            "sigma_test": hist["sigma_test"][-1],
-            "sigma_train_initial": hist["sigma_train"][0],
-            "sigma_test_initial": hist["sigma_test"][0],
-            "times": hist["time"],
-            "sigma_train_history": hist["sigma_train"],
-            "sigma_test_history": hist["sigma_test"],
-            "dt": hist["dt"],
-            "wall_seconds": time.perf_counter() - t0,
-            "plot": str(png),
-        },
-        as_json,
-        "kernel flow",
-    )
+    with failing_on(KernelFlowError, ValueError):
+        res = kernel_flow_experiment(cfg, out_dir, mesh=mesh)
+    emit(res | {"wall_seconds": time.perf_counter() - t0}, as_json, "kernel flow")
 
 
 def register(app) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import JSON, SEED, emit, fail, failing_on, figure, info, progress_bar
+from ._common import JSON, SEED, emit, fail, failing_on, info
 
 app = typer.Typer(help="Metric-NTK at finite and infinite width.", no_args_is_help=True)
 
@@ -42,37 +42,27 @@ def convergence(
 
     Relative Frobenius distance, with the fitted log-log slope (expected −1/2).
     """
-    import jax
-
-    from ntkflow.kernels.convergence import ARCHS, DEFAULT_WIDTHS, ntk_convergence
+    from ntkflow.experiments.ntk_convergence import (
+        NtkConvergenceSettings,
+        ntk_convergence_experiment,
+    )
+    from ntkflow.kernels.convergence import ARCHS
 
     if arch not in ARCHS:
         fail(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
-    wl = _parse_widths(widths) or list(DEFAULT_WIDTHS[arch])
-    total = len(wl) * seeds
-    with failing_on(ValueError), progress_bar(f"metric-NTK {arch}", total) as advance:
-        result = ntk_convergence(
-            arch,
-            widths=wl,
-            seeds=seeds,
-            points=points,
-            n=dim,
-            activation=activation,
-            depth=depth,
-            key=jax.random.PRNGKey(seed),
-            callback=lambda w, s, e: advance(status=f"N={w} err={e:.3g}"),
-        )
+    wl = _parse_widths(widths)
+    settings = NtkConvergenceSettings(
+        arch=arch,
+        activation=activation,
+        depth=depth,
+        widths=tuple(wl) if wl else None,
+        seeds=seeds,
+        points=points,
+        dim=dim,
+        seed=seed,
+    )
+    with failing_on(ValueError):
+        result = ntk_convergence_experiment(settings, plot or None)
     if plot:
-        import numpy as np
-
-        w, e = np.asarray(result["widths"], float), np.asarray(result["errors"])
-        with figure(plot, figsize=(5, 4)) as ax:
-            ax.errorbar(w, e, yerr=result["error_std"], fmt="o-", label="empirical vs analytic")
-            ax.plot(w, e[0] * (w / w[0]) ** -0.5, "k--", label=r"$N^{-1/2}$")
-            ax.set(xscale="log", yscale="log", xlabel="width N")
-            ax.set_ylabel(r"$\|\Theta_N-\bar\Theta\|_F/\|\bar\Theta\|_F$")
-            ax.set_title(f"{result['arch']}: slope {result['slope']:.3f}")
-            ax.legend()
-        result["plot"] = plot
         info(f"plot written to {plot}")
     emit(result, as_json, title="metric-NTK convergence")

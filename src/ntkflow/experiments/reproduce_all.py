@@ -32,26 +32,13 @@ from ntkflow.cy.kernel_flow import KernelFlowConfig
 from ntkflow.experiments.feature_learning import FeatureLearningConfig
 from ntkflow.experiments.flows import LinearisedCheckRun, RicciLimitRun, WidthLimitRun
 from ntkflow.experiments.locality import LocalityConfig
-from ntkflow.io.atomic import atomic_write_text, figure, to_jsonable, write_json
+from ntkflow.experiments.ntk_convergence import NtkConvergenceSettings
+from ntkflow.io.atomic import atomic_write_text, to_jsonable, write_json
 from ntkflow.io.config import InputError
 from ntkflow.io.progress import progress_bar
 
 # Keys of an experiment's JSON that are not key numbers: settings, histories, file paths.
 NOT_NUMBERS = ("config", "histories", "figures", "figure", "report", "plot")
-
-
-@dataclasses.dataclass(frozen=True)
-class NtkConvergenceSettings:
-    """``ntkflow ntk convergence`` at its defaults (``widths=None``: the architecture's)."""
-
-    arch: str = "mlp"
-    activation: str = "relu"
-    depth: int = 2
-    widths: tuple[int, ...] | None = None
-    seeds: int = 4
-    points: int = 6
-    dim: int = 2
-    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,35 +98,11 @@ def _pngs(folder: Path, listed=()) -> list[Path]:
 
 
 def run_ntk_convergence(s: NtkConvergenceSettings, out: Path) -> list[Part]:
-    import jax
-    import numpy as np
+    from ntkflow.experiments.ntk_convergence import ntk_convergence_experiment
 
-    from ntkflow.kernels.convergence import DEFAULT_WIDTHS, ntk_convergence
-
-    widths = list(s.widths or DEFAULT_WIDTHS[s.arch])
-    with progress_bar(f"metric-NTK {s.arch}", len(widths) * s.seeds) as advance:
-        res = ntk_convergence(
-            s.arch,
-            widths=widths,
-            seeds=s.seeds,
-            points=s.points,
-            n=s.dim,
-            activation=s.activation,
-            depth=s.depth,
-            key=jax.random.PRNGKey(s.seed),
-            callback=lambda w, k, e: advance(status=f"N={w} err={e:.3g}"),
-        )
-    w, e = np.asarray(res["widths"], float), np.asarray(res["errors"])
-    png = out / "ntk_convergence.png"
-    with figure(png, figsize=(5, 4)) as ax:  # the plot of `ntk convergence`
-        ax.errorbar(w, e, yerr=res["error_std"], fmt="o-", label="empirical vs analytic")
-        ax.plot(w, e[0] * (w / w[0]) ** -0.5, "k--", label=r"$N^{-1/2}$")
-        ax.set(xscale="log", yscale="log", xlabel="width N")
-        ax.set_ylabel(r"$\|\Theta_N-\bar\Theta\|_F/\|\bar\Theta\|_F$")
-        ax.set_title(f"{res['arch']}: slope {res['slope']:.3f}")
-        ax.legend()
-    write_json(out / "result.json", res | {"plot": str(png)}, indent=1)
-    return [Part(out / "result.json", [png])]
+    res = ntk_convergence_experiment(s, out / "ntk_convergence.png")
+    write_json(out / "result.json", res, indent=1)
+    return [Part(out / "result.json", [Path(res["plot"])])]
 
 
 def _flow_run(config: Any, out: Path, label: str | None = None) -> Part:
@@ -176,38 +139,11 @@ def run_ricci_limit(cfg: ReproduceAllConfig, out: Path) -> list[Part]:
 
 
 def run_kernel_flow(c: KernelFlowConfig, out: Path) -> list[Part]:
-    from ntkflow.cy.kernel_flow import run_kernel_flow as flow
+    from ntkflow.experiments.kernel_flow import kernel_flow_experiment
 
-    with progress_bar("kernel flow", c.steps) as advance:
-        hist = flow(
-            c,
-            on_eval=lambda k, h: advance(
-                completed=k,
-                status=f"σ_train {h['sigma_train'][-1]:.4f} σ_test {h['sigma_test'][-1]:.4f}",
-            ),
-        )
-    png = out / "sigma_vs_time.png"
-    with figure(png) as ax:  # the plot of `cy kernel-flow`
-        ax.plot(hist["time"], hist["sigma_train"], label="train σ")
-        ax.plot(hist["time"], hist["sigma_test"], label="test σ")
-        ax.set(
-            xlabel="flow time t", ylabel="σ", title=f"{c.kernel} kernel flow, {c.n_points} points"
-        )
-        ax.legend()
-    res = {  # the keys `cy kernel-flow --json` prints
-        "sigma_train": hist["sigma_train"][-1],
-        "sigma_test": hist["sigma_test"][-1],
-        "sigma_train_initial": hist["sigma_train"][0],
-        "sigma_test_initial": hist["sigma_test"][0],
-        "times": hist["time"],
-        "sigma_train_history": hist["sigma_train"],
-        "sigma_test_history": hist["sigma_test"],
-        "dt": hist["dt"],
-        "plot": str(png),
-        "config": dataclasses.asdict(c),
-    }
+    res = kernel_flow_experiment(c, out) | {"config": dataclasses.asdict(c)}
     write_json(out / "result.json", res, indent=1)
-    return [Part(out / "result.json", [png])]
+    return [Part(out / "result.json", [Path(res["plot"])])]
 
 
 def run_locality(c: LocalityConfig, out: Path) -> list[Part]:
