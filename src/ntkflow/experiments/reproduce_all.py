@@ -245,7 +245,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         20.0,
         "feature_learning",
         run_feature_learning,
-        ("n_train", "n_test", "widths", "seeds", "max_steps", "steps", "width", "wide_width"),
+        ("n_train", "n_test", "widths", "seeds", "max_steps"),
     ),
 }
 
