@@ -183,20 +183,8 @@ class _Problem:
         theta0, s0 = ntk(params, static), float(sig(params, static))
         res = minimise(loss, params, self.cfg.rule, on_step, args=(static,))
         theta, s = ntk(res.params, static), float(sig(res.params, static))
-        if not np.isfinite(s):
-            raise FloatingPointError("feature-learning: test σ is not finite after training")
-        record = {
-            "sigma_test": s,
-            "sigma_test_initial": s0,
-            "ntk_change": float(jnp.linalg.norm(theta - theta0) / jnp.linalg.norm(theta0)),
-            "parameter_change": _relative_change(res.params, params),
-            "loss": res.losses[-1],
-            "loss_initial": res.losses[0],
-            "losses": res.losses,
-            "steps": res.steps,
-            "converged": res.converged,
-            "criterion": res.criterion,
-        }
+        ntk_change = float(jnp.linalg.norm(theta - theta0) / jnp.linalg.norm(theta0))
+        record = _record(res, s, s0, ntk_change, _relative_change(res.params, params))
         return record, pot0, eqx.combine(res.params, static)
 
     def fit_analytic(self, on_step=None) -> dict:
@@ -231,21 +219,9 @@ class _Problem:
 
         gam0 = jnp.zeros(root.shape[1])
         res = minimise(loss, gam0, cfg.rule, on_step, args=(root,))
-        s = sigma(res.params)
-        if not np.isfinite(s):
-            raise FloatingPointError("feature-learning: test σ is not finite after training")
-        return {
-            "sigma_test": s,
-            "sigma_test_initial": sigma(gam0),
-            "ntk_change": 0.0,  # frozen by construction
-            "parameter_change": 0.0,
-            "loss": res.losses[-1],
-            "loss_initial": res.losses[0],
-            "losses": res.losses,
-            "steps": res.steps,
-            "converged": res.converged,
-            "criterion": res.criterion,
-            "kernel_rank": int(keep.sum()),
+        # frozen by construction: no NTK or parameter change
+        return _record(res, sigma(res.params), sigma(gam0), 0.0, 0.0) | {
+            "kernel_rank": int(keep.sum())
         }
 
     def _functions(self, key):
@@ -274,6 +250,24 @@ class _Problem:
             key=key,
         )
         return Centred(net, net)
+
+
+def _record(res, sigma_test: float, sigma_initial: float, ntk_change: float, param_change: float):
+    """One run's entry of ``runs``; a non-finite test σ is a :class:`FloatingPointError`."""
+    if not np.isfinite(sigma_test):
+        raise FloatingPointError("feature-learning: test σ is not finite after training")
+    return {
+        "sigma_test": sigma_test,
+        "sigma_test_initial": sigma_initial,
+        "ntk_change": ntk_change,
+        "parameter_change": param_change,
+        "loss": res.losses[-1],
+        "loss_initial": res.losses[0],
+        "losses": res.losses,
+        "steps": res.steps,
+        "converged": res.converged,
+        "criterion": res.criterion,
+    }
 
 
 def _relative_change(params, params0) -> float:

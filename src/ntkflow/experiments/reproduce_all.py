@@ -239,10 +239,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         ("n_train", "n_eval", "kernels", "flow_steps", "net_steps"),
     ),
     "feature-learning": Experiment(
-        "Feature learning against frozen kernels on the Fermat quintic",
+        "The lazy limit: feature learning against frozen kernels on the Fermat quintic",
         "ntkflow reproduce feature-learning",
-        "claims 4–5, §6b: the finite network's NTK moves, frozen regimes learn worse",
-        20.0,
+        "claims 4–5, §6b: the lazy limit in width, frozen kernels at their fixed point, spectrum",
+        25.0,
         "feature_learning",
         run_feature_learning,
         ("n_train", "n_test", "widths", "seeds", "max_steps"),
