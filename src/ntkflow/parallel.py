@@ -161,6 +161,11 @@ def _start_watchdog(period_s: float = 0.5) -> None:
         thread.join(timeout=10)
 
     atexit.register(stop)
+    global _STOP_WATCHDOG
+    _STOP_WATCHDOG = stop
+
+
+_STOP_WATCHDOG: Callable[[], None] = lambda: None
 
 
 def _safe(hook, why: str) -> str | None:
@@ -444,14 +449,27 @@ def lost_peer(error: BaseException) -> str | None:
 
 
 def exit_now(code: int) -> None:
-    """End a failed process of a multi-process run at once: the orderly shutdown of
-    ``jax.distributed`` would wait for the lost process and then abort with a stack trace."""
+    """End a process of a multi-process run (nothing for a single process). A failed one
+    ends at once: the orderly shutdown of ``jax.distributed`` would wait for a lost process and
+    then abort with a stack trace. A successful one stops the watchdog, shuts
+    ``jax.distributed`` down (its barrier: the processes end together) and ends without the
+    interpreter's finalisation, in which a thread still inside the runtime would be unwound
+    through C++ frames and abort the process after a successful run."""
     import sys
 
-    if multi_process() and code != 0:
+    if not multi_process():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code == 0:
+        _STOP_WATCHDOG()
+        try:
+            jax.distributed.shutdown()
+        except Exception as e:  # the work is done and written; say so, and end
+            sys.stderr.write(f"warning: multi-process shutdown: {' '.join(str(e).split())[:200]}\n")
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)
+    os._exit(code)
 
 
 def process_rows(n: int) -> tuple[int, int]:

@@ -94,5 +94,5 @@ def main(argv: list[str] | None = None) -> None:
     code = code if isinstance(code, int) else 0
     from ntkflow.parallel import exit_now
 
-    exit_now(code)  # a failed process of a multi-process run: no shutdown barrier
+    exit_now(code)  # a process of a multi-process run ends here (parallel.exit_now)
     sys.exit(code)
