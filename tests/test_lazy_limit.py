@@ -19,9 +19,9 @@ from ntkflow.experiments.feature_learning import (
     Centred,
     FeatureLearningConfig,
     metric_ntk_spectra,
-    power_law_slope,
 )
 from ntkflow.flows import Stationarity, minimise
+from ntkflow.kernels.convergence import power_law_slope
 from ntkflow.nets import MLP
 
 

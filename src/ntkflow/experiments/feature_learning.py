@@ -35,6 +35,7 @@ from ntkflow.flows import LinearisedMetric, Stationarity, minimise
 from ntkflow.io.atomic import atomic_write_text, write_json
 from ntkflow.kernels import RandomFourierFeatures
 from ntkflow.kernels.analytic import mlp_kernel
+from ntkflow.kernels.convergence import power_law_slope
 from ntkflow.nets import MLP, trainable
 
 
@@ -123,19 +124,6 @@ class FeatureLearningConfig:
     @property
     def rule(self) -> Stationarity:
         return Stationarity(self.tol, self.window, self.max_steps)
-
-
-def power_law_slope(widths, values) -> tuple[float, float]:
-    """Least-squares ``a, s_a`` of log v = a log N + c over all (N, v) pairs (several seeds
-    per width allowed): the exponent of v ∝ N^a and its standard error."""
-    x, y = np.log(np.asarray(widths, float)), np.log(np.asarray(values, float))
-    if len(x) < 2 or np.ptp(x) == 0:
-        return float("nan"), float("nan")
-    a, c = np.polyfit(x, y, 1)
-    res = y - (a * x + c)
-    dof = max(len(x) - 2, 1)
-    err = np.sqrt(res @ res / dof / ((x - x.mean()) @ (x - x.mean())))
-    return float(a), float(err)
 
 
 def metric_ntk_spectra(potential, z, jac) -> dict[str, np.ndarray]:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..kernels.convergence import power_law_slope
+
 MANIFOLDS = ("sphere2", "sphere3", "berger3", "torus2", "torus3")
 # manifold -> (default lengthscales ℓ, default flow time t)
 DEFAULTS = {
@@ -33,13 +35,23 @@ def check_input(manifold: str, lengthscales: Sequence[float], t: float) -> None:
         raise ValueError(f"ricci_limit: t must be positive, got {t!r}")
 
 
+def solve_to(term, y0, t1: float, solver, controller):
+    """``y(t1)`` of dy/dt = term(t, y) from y(0) = y0 (diffrax), whether the solve succeeded,
+    and the number of steps it took."""
+    import diffrax
+
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(term), solver, 0.0, t1, None, y0, stepsize_controller=controller,
+        max_steps=100_000, saveat=diffrax.SaveAt(t1=True), throw=False,
+    )  # fmt: skip
+    return sol.ys[0], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
+
+
 def fit_order(lengthscales: Sequence[float], distances: Sequence[float]) -> float | None:
     """The exponent p of ``distance ≈ C ℓ^p``: least squares in log–log over all points
     (None for fewer than two distinct lengthscales)."""
-    ls, ds = np.log(np.asarray(lengthscales, float)), np.log(np.asarray(distances, float))
-    if len(set(ls.tolist())) < 2:
-        return None
-    return float(np.polyfit(ls, ds, 1)[0])
+    order = power_law_slope(lengthscales, distances)[0]
+    return None if np.isnan(order) else order
 
 
 def limit_problem(manifold: str, t: float, lengthscales: Sequence[float], *, size=None,

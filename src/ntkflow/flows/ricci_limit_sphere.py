@@ -225,12 +225,9 @@ class DeviationFlow(eqx.Module):
 
 @eqx.filter_jit
 def _solve(term, y0, t1, rtol, atol):
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(term), diffrax.Tsit5(), 0.0, t1, None, y0,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=100_000,
-        saveat=diffrax.SaveAt(t1=True), throw=False,
-    )  # fmt: skip
-    return sol.ys[0], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
+    from .ricci_limit import solve_to
+
+    return solve_to(term, y0, t1, diffrax.Tsit5(), diffrax.PIDController(rtol=rtol, atol=atol))
 
 
 class SphereLimit:

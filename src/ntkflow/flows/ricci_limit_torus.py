@@ -4,7 +4,6 @@ trigonometric interpolant. Derivation: docs/derivations.md#flows-ricci_limit."""
 
 from __future__ import annotations
 
-import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -47,12 +46,9 @@ class GaussianTorusFlow(TorusFlow):
 
 @eqx.filter_jit
 def _solve(term, y0, t1, rtol, atol):
-    solver, controller = term.solver(y0, rtol, atol)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(term), solver, 0.0, t1, None, y0, stepsize_controller=controller,
-        max_steps=100_000, saveat=diffrax.SaveAt(t1=True), throw=False,
-    )  # fmt: skip
-    return sol.ys[0], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
+    from .ricci_limit import solve_to
+
+    return solve_to(term, y0, t1, *term.solver(y0, rtol, atol))
 
 
 def wavy_torus2(x):

@@ -38,9 +38,22 @@ def make_trunk(arch: str, width: int, n: int, *, activation: str, depth: int, ke
     return SharedTrunk(net, n, form="additive")
 
 
+def power_law_slope(xs: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
+    """Least-squares ``a, s_a`` of log v = a log x + c over all (x, v) pairs (repeated x, e.g.
+    several seeds per width, allowed): the exponent of v ∝ x^a and its standard error; NaN for
+    fewer than two distinct x."""
+    x, y = np.log(np.asarray(xs, float)), np.log(np.asarray(values, float))
+    if len(x) < 2 or np.ptp(x) == 0:
+        return float("nan"), float("nan")
+    a, c = np.polyfit(x, y, 1)
+    res = y - (a * x + c)
+    err = np.sqrt(res @ res / max(len(x) - 2, 1) / ((x - x.mean()) @ (x - x.mean())))
+    return float(a), float(err)
+
+
 def fit_slope(widths: Sequence[float], errors: Sequence[float]) -> float:
-    """Least-squares slope of log(error) against log(width)."""
-    return float(np.polyfit(np.log(np.asarray(widths)), np.log(np.asarray(errors)), 1)[0])
+    """Least-squares slope of log(error) against log(width) (:func:`power_law_slope`)."""
+    return power_law_slope(widths, errors)[0]
 
 
 def ntk_convergence(
